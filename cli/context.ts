@@ -1,0 +1,98 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadConfig, ConfigError } from '../config/load-config.js';
+import type { Config } from '../config/schema.js';
+import { openDatabase, defaultHome, type Database } from '../db/connection.js';
+import { migrate, SchemaTooNewError } from '../db/migrate.js';
+import { createLogger, type Logger } from '../lib/logger.js';
+import { systemClock, type Clock } from '../lib/clock.js';
+import { registerSecretUrl } from '../lib/redact.js';
+import { CliError, ExitCode } from './exit-codes.js';
+
+/** What every command works with. Built once at the CLI edge and passed down; nothing below reads
+ * process.env, the clock or stdout on its own. */
+export interface CommandContext {
+  config: Config;
+  configPath: string | null;
+  home: string;
+  logger: Logger;
+  clock: Clock;
+  env: NodeJS.ProcessEnv;
+  stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  /** Opens the database and brings its schema up to date on first use. */
+  database(): Promise<Database>;
+  close(): Promise<void>;
+}
+
+export interface GlobalOptions {
+  config?: string;
+  logLevel?: string;
+}
+
+export interface ContextOverrides {
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  clock?: Clock;
+  stdout?: NodeJS.WritableStream & { isTTY?: boolean };
+  stderr?: NodeJS.WritableStream;
+  fetch?: typeof fetch;
+}
+
+export function createContext(options: GlobalOptions, overrides: ContextOverrides = {}): CommandContext {
+  const env = overrides.env ?? process.env;
+  const cwd = overrides.cwd ?? process.cwd();
+  let loaded;
+  try {
+    loaded = loadConfig({ path: options.config, env, cwd });
+  } catch (error) {
+    if (error instanceof ConfigError) throw new CliError(error.message, ExitCode.usage);
+    throw error;
+  }
+  const home = defaultHome(env, cwd);
+  const config = loaded.config;
+  config.reports.outDir ??= join(home, 'reports');
+  const logger = createLogger({ level: options.logLevel, destination: overrides.stderr ?? process.stderr });
+  let database: Promise<Database> | undefined;
+  const databaseUrl = env.DATABASE_URL || readDatabaseUrlFile(env.DATABASE_URL_FILE) || config.database?.url;
+  registerSecretUrl(databaseUrl);
+
+  return {
+    config,
+    configPath: loaded.path,
+    home,
+    logger,
+    clock: overrides.clock ?? systemClock,
+    env,
+    stdout: overrides.stdout ?? process.stdout,
+    database() {
+      database ??= (async () => {
+        const db = await openDatabase({ url: databaseUrl, home });
+        try {
+          const result = await migrate(db);
+          if (result.applied.length) {
+            logger.info({ applied: result.applied.map((m) => `${m.id}-${m.name}`), database: db.description }, 'schema migrated');
+          }
+        } catch (error) {
+          await db.close();
+          if (error instanceof SchemaTooNewError) throw new CliError(error.message, ExitCode.failed);
+          throw error;
+        }
+        return db;
+      })();
+      return database;
+    },
+    async close() {
+      if (database) await (await database.catch(() => undefined))?.close();
+    },
+  };
+}
+
+/** Containers pass secrets as files: DATABASE_URL_FILE names one. */
+function readDatabaseUrlFile(path: string | undefined): string | undefined {
+  if (!path) return undefined;
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch (error) {
+    throw new CliError(`DATABASE_URL_FILE: cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, ExitCode.usage);
+  }
+}

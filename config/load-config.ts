@@ -1,0 +1,146 @@
+import { readFileSync, existsSync } from 'node:fs';
+import { dirname, resolve, isAbsolute } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { configSchema, type Config } from './schema.js';
+import { registerSecret, registerSecretUrl } from '../lib/redact.js';
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+export interface LoadedConfig {
+  config: Config;
+  /** The file it came from, or null when built-in defaults are used. */
+  path: string | null;
+}
+
+/**
+ * Which file: --config, then REPWATCH_CONFIG, then ./repwatch.yaml when present. No file is fine:
+ * every key has a default, and one-off commands (`ingest snds --file`) need none.
+ */
+export function findConfigPath(explicit: string | undefined, env: NodeJS.ProcessEnv, cwd: string): string | null {
+  if (explicit) return resolve(cwd, explicit);
+  if (env.REPWATCH_CONFIG) return resolve(cwd, env.REPWATCH_CONFIG);
+  const local = resolve(cwd, 'repwatch.yaml');
+  return existsSync(local) ? local : null;
+}
+
+export function loadConfig(options: { path?: string; env?: NodeJS.ProcessEnv; cwd?: string } = {}): LoadedConfig {
+  const env = options.env ?? process.env;
+  const cwd = options.cwd ?? process.cwd();
+  const path = findConfigPath(options.path, env, cwd);
+  if (!path) return { config: parseConfig({}, { env, baseDir: cwd }), path: null };
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`cannot read config file ${path}: ${(error as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text) ?? {};
+  } catch (error) {
+    throw new ConfigError(`config file ${path} is not valid YAML: ${(error as Error).message}`);
+  }
+  return { config: parseConfig(raw, { env, baseDir: dirname(path), source: path }), path };
+}
+
+/** Validate a parsed document, expand ${ENV} references and resolve `*File` secrets. */
+export function parseConfig(
+  raw: unknown,
+  options: { env?: NodeJS.ProcessEnv; baseDir?: string; source?: string } = {},
+): Config {
+  const env = options.env ?? process.env;
+  const baseDir = options.baseDir ?? process.cwd();
+  const expanded = expandEnv(raw, env, []);
+  const result = configSchema.safeParse(expanded);
+  if (!result.success) throw new ConfigError(formatIssues(result.error, options.source));
+  const config = result.data;
+  resolveSecretFiles(config, baseDir);
+  registerConfigSecrets(config);
+  return config;
+}
+
+function formatIssues(error: z.ZodError, source?: string): string {
+  const lines = error.issues.map((issue) => {
+    const path = issue.path.length ? issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '') : '(top level)';
+    if (issue.code === 'unrecognized_keys') {
+      const keys = issue.keys.map((k) => (path === '(top level)' ? k : `${path}.${k}`));
+      return `unknown key ${keys.join(', ')}`;
+    }
+    return `${path}: ${issue.message}`;
+  });
+  return `invalid configuration${source ? ` in ${source}` : ''}:\n  ${lines.join('\n  ')}`;
+}
+
+function expandEnv(value: unknown, env: NodeJS.ProcessEnv, path: (string | number)[]): unknown {
+  if (typeof value === 'string') {
+    return value.replace(/\$\{([A-Z_][A-Z0-9_]*)\}/gi, (_, name: string) => {
+      const found = env[name];
+      if (found === undefined) throw new ConfigError(`${path.join('.')}: environment variable ${name} is not set`);
+      return found;
+    });
+  }
+  if (Array.isArray(value)) return value.map((item, i) => expandEnv(item, env, [...path, i]));
+  if (value && typeof value === 'object') {
+    // Object.entries + a fresh null-prototype object: a key named __proto__ stays a plain key.
+    const out: Record<string, unknown> = Object.create(null);
+    for (const [key, item] of Object.entries(value)) {
+      // "key:" with nothing after it (a section whose lines are all commented out) means "defaults".
+      if (item === null) continue;
+      out[key] = expandEnv(item, env, [...path, key]);
+    }
+    return { ...out };
+  }
+  return value;
+}
+
+function readSecretFile(file: string, baseDir: string, key: string): string {
+  const full = isAbsolute(file) ? file : resolve(baseDir, file);
+  try {
+    return readFileSync(full, 'utf8').trim();
+  } catch (error) {
+    throw new ConfigError(`${key}: cannot read ${full}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+}
+
+function resolveSecretFiles(config: Config, baseDir: string): void {
+  config.snds.feeds.forEach((feed, i) => {
+    if (feed.dataUrlFile) feed.dataUrl = readSecretFile(feed.dataUrlFile, baseDir, `snds.feeds[${i}].dataUrlFile`);
+    if (feed.statusUrlFile) feed.statusUrl = readSecretFile(feed.statusUrlFile, baseDir, `snds.feeds[${i}].statusUrlFile`);
+  });
+  for (const [section, mailboxes] of [['jmrp', config.jmrp.mailboxes], ['bounces', config.bounces.mailboxes]] as const) {
+    mailboxes.forEach((mailbox, i) => {
+      if (mailbox.imap?.passwordFile) {
+        mailbox.imap.password = readSecretFile(mailbox.imap.passwordFile, baseDir, `${section}.mailboxes[${i}].imap.passwordFile`);
+      }
+      if (mailbox.maildir) mailbox.maildir = resolve(baseDir, mailbox.maildir);
+      if (mailbox.mbox) mailbox.mbox = resolve(baseDir, mailbox.mbox);
+    });
+  }
+  if (config.jmrp.recipientSaltFile) config.jmrp.recipientSalt = readSecretFile(config.jmrp.recipientSaltFile, baseDir, 'jmrp.recipientSaltFile');
+  if (config.reports.email?.smtpUrlFile) config.reports.email.smtpUrl = readSecretFile(config.reports.email.smtpUrlFile, baseDir, 'reports.email.smtpUrlFile');
+  if (config.database?.urlFile) config.database.url = readSecretFile(config.database.urlFile, baseDir, 'database.urlFile');
+  if (config.snds.api?.tokenFile) config.snds.api.tokenFile = resolve(baseDir, config.snds.api.tokenFile);
+  if (config.reports.outDir) config.reports.outDir = resolve(baseDir, config.reports.outDir);
+}
+
+function registerConfigSecrets(config: Config): void {
+  for (const feed of config.snds.feeds) {
+    registerSecretUrl(feed.dataUrl);
+    registerSecretUrl(feed.statusUrl);
+  }
+  for (const mailbox of [...config.jmrp.mailboxes, ...config.bounces.mailboxes]) registerSecret(mailbox.imap?.password);
+  registerSecret(config.jmrp.recipientSalt);
+  registerSecretUrl(config.reports.email?.smtpUrl);
+  registerSecretUrl(config.database?.url);
+}
+
+/** The defaults, for tests and one-off commands. */
+export function defaultConfig(): Config {
+  return parseConfig({});
+}

@@ -1,0 +1,165 @@
+import { z } from 'zod';
+import { isDay } from '../lib/clock.js';
+
+/**
+ * The configuration file's shape. Every object is strict: an unknown key is an error naming its path,
+ * because a misspelt key silently ignored is how a feed stops being fetched without anyone noticing.
+ * Secrets may be given inline, as `${ENV_VAR}`, or through the matching `*File` key.
+ */
+
+const day = z.string().refine(isDay, 'must be a date as YYYY-MM-DD');
+const timezone = z.string().refine((tz) => {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}, 'must be an IANA time zone such as UTC or America/Los_Angeles');
+const cron = z.string().min(1);
+
+export const sndsFeedSchema = z
+  .strictObject({
+    name: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'use letters, digits, dot, dash or underscore'),
+    dataUrl: z.string().url().optional(),
+    dataUrlFile: z.string().optional(),
+    statusUrl: z.string().url().optional(),
+    statusUrlFile: z.string().optional(),
+    linkCreatedOn: day.optional(),
+    timezone: timezone.default('UTC'),
+  })
+  .refine((f) => !(f.dataUrl && f.dataUrlFile), { message: 'give dataUrl or dataUrlFile, not both', path: ['dataUrlFile'] })
+  .refine((f) => !(f.statusUrl && f.statusUrlFile), { message: 'give statusUrl or statusUrlFile, not both', path: ['statusUrlFile'] });
+
+export const sndsApiSchema = z.strictObject({
+  /** Where the refresh token is kept: a file (mode 0600) or the database. */
+  tokenStore: z.enum(['file', 'database']).default('file'),
+  tokenFile: z.string().optional(),
+  baseUrl: z.string().url().default('https://substrate.office.com/ip-domain-management-snds/api'),
+  authorizeUrl: z.string().url().default('https://login.microsoftonline.com/consumers/oauth2/v2.0/authorize'),
+  tokenUrl: z.string().url().default('https://login.microsoftonline.com/consumers/oauth2/v2.0/token'),
+  clientId: z.string().default('a53a6cc1-a1cd-46f7-a4aa-281cdabec33c'),
+  timezone: timezone.default('UTC'),
+});
+
+export const sndsSchema = z.strictObject({
+  feeds: z.array(sndsFeedSchema).default([]),
+  api: sndsApiSchema.optional(),
+  refetchDays: z.number().int().min(0).max(90).default(3),
+  timeoutMs: z.number().int().positive().default(60_000),
+  connectTimeoutMs: z.number().int().positive().default(10_000),
+  retries: z.number().int().min(0).max(10).default(3),
+  linkLifetimeDays: z.number().int().positive().default(30),
+  linkWarnDays: z.number().int().min(0).default(7),
+});
+
+const imapSchema = z
+  .strictObject({
+    host: z.string().min(1),
+    port: z.number().int().positive().max(65535).optional(),
+    secure: z.union([z.boolean(), z.literal('starttls')]).default(true),
+    user: z.string().min(1),
+    password: z.string().optional(),
+    passwordFile: z.string().optional(),
+    folder: z.string().default('INBOX'),
+    archiveFolder: z.string().default('repwatch/archive'),
+    quarantineFolder: z.string().default('repwatch/quarantine'),
+    batchSize: z.number().int().positive().max(5000).default(200),
+    tlsRejectUnauthorized: z.boolean().default(true),
+  })
+  .refine((m) => Boolean(m.password) !== Boolean(m.passwordFile), {
+    message: 'give exactly one of password or passwordFile',
+    path: ['password'],
+  });
+
+export const mailboxSchema = z
+  .strictObject({
+    name: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'use letters, digits, dot, dash or underscore'),
+    imap: imapSchema.optional(),
+    maildir: z.string().optional(),
+    mbox: z.string().optional(),
+  })
+  .refine((m) => [m.imap, m.maildir, m.mbox].filter((x) => x !== undefined).length === 1, {
+    message: 'a mailbox needs exactly one of imap, maildir or mbox',
+  });
+
+export const jmrpSchema = z.strictObject({
+  mailboxes: z.array(mailboxSchema).default([]),
+  campaignHeaders: z.array(z.string().min(1)).default(['X-Campaign-ID', 'Feedback-ID', 'CFBL-Feedback-ID', 'List-Id']),
+  /** Complainers' addresses are personal data: a salted hash by default. */
+  recipients: z.enum(['hash', 'plain', 'drop']).default('hash'),
+  recipientSalt: z.string().optional(),
+  recipientSaltFile: z.string().optional(),
+  maxMessageBytes: z.number().int().positive().default(10 * 1024 * 1024),
+});
+
+export const bouncesSchema = z.strictObject({
+  mailboxes: z.array(mailboxSchema).default([]),
+});
+
+export const thresholdsSchema = z
+  .strictObject({
+    complaintRateWarn: z.number().min(0).max(1).default(0.001),
+    complaintRateMax: z.number().min(0).max(1).default(0.003),
+    windowDays: z.number().int().min(1).max(28).default(7),
+    bulkSenderDailyVolume: z.number().int().positive().default(5000),
+  })
+  .refine((t) => t.complaintRateWarn <= t.complaintRateMax, {
+    message: 'complaintRateWarn must not exceed complaintRateMax',
+    path: ['complaintRateWarn'],
+  });
+
+export const reportsSchema = z.strictObject({
+  /** Defaults to $REPWATCH_HOME/reports. */
+  outDir: z.string().optional(),
+  email: z
+    .strictObject({
+      smtpUrl: z.string().optional(),
+      smtpUrlFile: z.string().optional(),
+      from: z.string().min(3),
+      to: z.array(z.string().min(3)).min(1),
+    })
+    .optional(),
+});
+
+export const scheduleSchema = z.strictObject({
+  timezone: timezone.default('UTC'),
+  snds: cron.default('15 6 * * *'),
+  jmrp: cron.default('*/10 * * * *'),
+  bounces: cron.default('*/10 * * * *'),
+  report: cron.default('0 7 * * 1'),
+  blocklists: cron.default('30 5 * * *'),
+  sndsCatchUpDays: z.number().int().min(0).default(3),
+  reportCatchUpWeeks: z.number().int().min(0).default(1),
+});
+
+export const blocklistsSchema = z.strictObject({
+  zones: z.array(z.string().min(1)).optional(),
+  resolver: z.string().optional(),
+  timeoutMs: z.number().int().positive().default(3000),
+  concurrency: z.number().int().positive().default(8),
+});
+
+export const authChecksSchema = z.strictObject({
+  domains: z.array(z.string().min(1)).default([]),
+  dkimSelectors: z.record(z.string(), z.array(z.string().min(1))).default({}),
+});
+
+export const configSchema = z.strictObject({
+  database: z.strictObject({ url: z.string().optional(), urlFile: z.string().optional() }).optional(),
+  snds: sndsSchema.default(sndsSchema.parse({})),
+  jmrp: jmrpSchema.default(jmrpSchema.parse({})),
+  bounces: bouncesSchema.default(bouncesSchema.parse({})),
+  thresholds: thresholdsSchema.default(thresholdsSchema.parse({})),
+  /** Named lists of CIDR ranges; "all" (every IP) is always there. */
+  pools: z.record(z.string(), z.array(z.string().min(3))).default({}),
+  reports: reportsSchema.default(reportsSchema.parse({})),
+  schedule: scheduleSchema.default(scheduleSchema.parse({})),
+  blocklists: blocklistsSchema.default(blocklistsSchema.parse({})),
+  auth: authChecksSchema.default(authChecksSchema.parse({})),
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type SndsFeedConfig = z.infer<typeof sndsFeedSchema>;
+export type MailboxConfig = z.infer<typeof mailboxSchema>;
+export type Thresholds = z.infer<typeof thresholdsSchema>;

@@ -1,0 +1,90 @@
+import type { Database, Session } from './connection.js';
+import { migrations as knownMigrations, type Migration } from '../migrations/index.js';
+
+/** A lock key no other program is likely to use: "repwatch" read as bytes, folded into an int4 pair. */
+const MIGRATION_LOCK = [0x72657077, 0x6d696772] as const;
+
+export class SchemaTooNewError extends Error {
+  constructor(readonly databaseVersion: number, readonly codeVersion: number, readonly databaseMigrationName: string | null) {
+    super(
+      `the database schema is at migration ${databaseVersion}${databaseMigrationName ? ` (${databaseMigrationName})` : ''}, ` +
+        `newer than this repwatch, which knows migrations up to ${codeVersion}. ` +
+        'Another, newer repwatch has upgraded this database: run that version, or upgrade this one. Nothing was changed.',
+    );
+    this.name = 'SchemaTooNewError';
+  }
+}
+
+export interface MigrationResult {
+  /** Migrations applied by this call, in order. */
+  applied: { id: number; name: string }[];
+  /** The schema's version after the call. */
+  version: number;
+}
+
+const LEDGER_DDL = `
+create schema if not exists repwatch;
+create table if not exists repwatch.schema_migration (
+  id          int primary key,
+  name        text not null,
+  applied_at  timestamptz not null default now()
+)`;
+
+/**
+ * Bring the schema to the latest migration. Serialised across processes by an advisory lock held for
+ * the whole run, each migration in its own transaction, and a database newer than the code is refused
+ * before anything is touched.
+ */
+export async function migrate(database: Database, migrations: readonly Migration[] = knownMigrations): Promise<MigrationResult> {
+  assertOrdered(migrations);
+  const latest = migrations.at(-1)?.id ?? 0;
+  return database.withSession(async (session) => {
+    await session.query('select pg_advisory_lock($1, $2)', MIGRATION_LOCK);
+    try {
+      await session.exec(LEDGER_DDL);
+      const done = await appliedMigrations(session);
+      const newest = done.at(-1);
+      if (newest && newest.id > latest) throw new SchemaTooNewError(newest.id, latest, newest.name);
+      const doneIds = new Set(done.map((m) => m.id));
+      const applied: { id: number; name: string }[] = [];
+      for (const migration of migrations) {
+        if (doneIds.has(migration.id)) continue;
+        await session.query('begin');
+        try {
+          await session.exec(migration.sql);
+          await session.query('insert into repwatch.schema_migration (id, name) values ($1, $2)', [migration.id, migration.name]);
+          await session.query('commit');
+        } catch (error) {
+          await session.query('rollback').catch(() => undefined);
+          throw new Error(`migration ${migration.id} (${migration.name}) failed: ${(error as Error).message}`, { cause: error });
+        }
+        applied.push({ id: migration.id, name: migration.name });
+      }
+      return { applied, version: Math.max(latest, newest?.id ?? 0) };
+    } finally {
+      await session.query('select pg_advisory_unlock($1, $2)', MIGRATION_LOCK).catch(() => undefined);
+    }
+  });
+}
+
+/** The schema's version without changing anything (for `status` and the too-new check in tests). */
+export async function schemaVersion(database: Database): Promise<number> {
+  const exists = await database.query<{ t: string | null }>(`select to_regclass('repwatch.schema_migration')::text as t`);
+  if (!exists[0]?.t) return 0;
+  const rows = await database.query<{ version: number | null }>('select max(id) as version from repwatch.schema_migration');
+  return rows[0]?.version ?? 0;
+}
+
+async function appliedMigrations(session: Session): Promise<{ id: number; name: string }[]> {
+  return session.query<{ id: number; name: string }>('select id, name from repwatch.schema_migration order by id');
+}
+
+function assertOrdered(migrations: readonly Migration[]): void {
+  migrations.forEach((migration, index) => {
+    if (migration.id !== index + 1) {
+      throw new Error(`migrations must be numbered 1, 2, 3… without gaps; found ${migration.id} at position ${index + 1}`);
+    }
+  });
+}
+
+export const latestMigration = knownMigrations.at(-1)?.id ?? 0;

@@ -1,0 +1,10 @@
+import type { Migration } from './migration.js';
+import { migration as core } from './0001-core.js';
+import { migration as snds } from './0002-snds.js';
+import { migration as jmrp } from './0003-jmrp.js';
+import { migration as ipDayAndFlags } from './0004-ip-day-and-flags.js';
+
+export type { Migration };
+
+/** Every migration, in order. A new one gets the next number and a line here. */
+export const migrations: readonly Migration[] = [core, snds, jmrp, ipDayAndFlags];

@@ -1,0 +1,56 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runCliCaptured } from '../support/run-cli.js';
+import { backends } from '../support/backends.js';
+
+function tempHome(): string {
+  return mkdtempSync(join(tmpdir(), 'repwatch-home-'));
+}
+
+describe('repwatch CLI', () => {
+  it('prints help for every verb and exits 0', async () => {
+    const result = await runCliCaptured(['--help']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/migrate/);
+    expect(result.stdout).toMatch(/demo/);
+  });
+
+  it('exits 2 on an unknown verb or option', async () => {
+    expect((await runCliCaptured(['no-such-verb'])).code).toBe(2);
+    expect((await runCliCaptured(['migrate', '--no-such-option'])).code).toBe(2);
+  });
+
+  it('exits 2 with the bad key named when the config is invalid', async () => {
+    const home = tempHome();
+    const path = join(home, 'bad.yaml');
+    writeFileSync(path, 'thresholds:\n  complaintRateMax: lots\nsnds:\n  feedz: []\n');
+    const result = await runCliCaptured(['--config', path, 'migrate'], { env: { REPWATCH_HOME: home } });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/thresholds\.complaintRateMax/);
+    expect(result.stderr).toMatch(/unknown key snds\.feedz/);
+  });
+
+  it('migrates the embedded database under REPWATCH_HOME', async () => {
+    const home = tempHome();
+    const result = await runCliCaptured(['migrate'], { env: { REPWATCH_HOME: home } });
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/schema at migration \d+ on embedded PGlite at .*repwatch-home-/);
+  });
+});
+
+const postgres = backends()[0]!;
+describe.skipIf(!postgres.available)(`repwatch CLI against PostgreSQL${postgres.available ? '' : ` [SKIPPED: ${postgres.skipReason}]`}`, () => {
+  it('refuses a database whose schema is newer than the code, exit 1, saying so', async () => {
+    const handle = await postgres.create();
+    try {
+      await handle.database.query(`insert into repwatch.schema_migration (id, name) values (9999, 'future')`);
+      const result = await runCliCaptured(['migrate'], { env: { DATABASE_URL: handle.url! } });
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(/schema is at migration 9999 \(future\), newer than this repwatch/);
+    } finally {
+      await handle.drop();
+    }
+  });
+});

@@ -1,0 +1,90 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
+import { readFileSync } from 'node:fs';
+import { ConfigError, loadConfig, parseConfig } from '../../config/load-config.js';
+import { redact } from '../../lib/redact.js';
+
+function writeConfig(text: string): { dir: string; path: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'repwatch-config-'));
+  const path = join(dir, 'repwatch.yaml');
+  writeFileSync(path, text);
+  return { dir, path };
+}
+
+describe('configuration', () => {
+  it('has working defaults when there is no file', () => {
+    const config = parseConfig({});
+    expect(config.thresholds).toEqual({ complaintRateWarn: 0.001, complaintRateMax: 0.003, windowDays: 7, bulkSenderDailyVolume: 5000 });
+    expect(config.snds.feeds).toEqual([]);
+    expect(config.snds.refetchDays).toBe(3);
+    expect(config.schedule.snds).toBe('15 6 * * *');
+  });
+
+  it('names the path of an unknown key', () => {
+    expect(() => parseConfig({ snds: { feeds: [{ name: 'main', dataUrl: 'https://x.example/d', linkCreatedOn: '2026-11-01', timezon: 'UTC' }] } })).toThrow(
+      /unknown key snds\.feeds\[0\]\.timezon/,
+    );
+    expect(() => parseConfig({ threshold: {} })).toThrow(/unknown key threshold/);
+  });
+
+  it('names the path of a bad value', () => {
+    expect(() => parseConfig({ thresholds: { complaintRateMax: 'high' } })).toThrow(/thresholds\.complaintRateMax: /);
+    expect(() => parseConfig({ snds: { feeds: [{ name: 'a', linkCreatedOn: '2026-02-30' }] } })).toThrow(/snds\.feeds\[0\]\.linkCreatedOn: must be a date/);
+    expect(() => parseConfig({ snds: { feeds: [{ name: 'a', timezone: 'Mars/Olympus' }] } })).toThrow(/snds\.feeds\[0\]\.timezone: must be an IANA time zone/);
+    expect(() => parseConfig({ jmrp: { mailboxes: [{ name: 'x' }] } })).toThrow(/jmrp\.mailboxes\[0\]: a mailbox needs exactly one of imap, maildir or mbox/);
+    expect(() => parseConfig({ thresholds: { complaintRateWarn: 0.01, complaintRateMax: 0.003 } })).toThrow(/complaintRateWarn must not exceed/);
+  });
+
+  it('reads secrets from *File keys and ${ENV} references, and registers them for redaction', () => {
+    const { dir, path } = writeConfig(
+      [
+        'snds:',
+        '  feeds:',
+        '    - name: main',
+        '      dataUrlFile: data-url.txt',
+        '      statusUrl: ${SNDS_STATUS_URL}',
+        '      linkCreatedOn: 2026-11-01',
+        'jmrp:',
+        '  mailboxes:',
+        '    - name: fbl',
+        '      imap: { host: imap.example.net, user: fbl, passwordFile: imap-password.txt }',
+      ].join('\n'),
+    );
+    writeFileSync(join(dir, 'data-url.txt'), 'https://snds.example/data.aspx?key=s3cr3t-data-key-123\n');
+    writeFileSync(join(dir, 'imap-password.txt'), 'hunter2-imap-pass\n');
+    const { config } = loadConfig({ path, env: { SNDS_STATUS_URL: 'https://snds.example/ipStatus.aspx?key=s3cr3t-status-key-456' } });
+    expect(config.snds.feeds[0]!.dataUrl).toBe('https://snds.example/data.aspx?key=s3cr3t-data-key-123');
+    expect(config.jmrp.mailboxes[0]!.imap!.password).toBe('hunter2-imap-pass');
+    expect(config.jmrp.mailboxes[0]!.imap!.folder).toBe('INBOX');
+    const leaked = redact(`fetching ${config.snds.feeds[0]!.dataUrl} and ${config.snds.feeds[0]!.statusUrl} as hunter2-imap-pass`);
+    expect(leaked).not.toMatch(/s3cr3t|hunter2/);
+    expect(leaked).toContain('https://snds.example/data.aspx?key=[REDACTED]');
+  });
+
+  it('says which environment variable or secret file is missing', () => {
+    expect(() => parseConfig({ reports: { outDir: '${NOPE_NOT_SET}' } }, { env: {} })).toThrow(/reports\.outDir: environment variable NOPE_NOT_SET is not set/);
+    expect(() => parseConfig({ jmrp: { recipientSaltFile: '/nonexistent/salt' } })).toThrow(/jmrp\.recipientSaltFile: cannot read/);
+  });
+
+  it('rejects YAML that does not parse, naming the file', () => {
+    const { path } = writeConfig('snds: [unclosed');
+    expect(() => loadConfig({ path })).toThrow(ConfigError);
+    expect(() => loadConfig({ path })).toThrow(/is not valid YAML/);
+  });
+
+  it('keeps a key named __proto__ a plain (and rejected) key', () => {
+    expect(() => parseConfig(JSON.parse('{"__proto__": {"polluted": true}}'))).toThrow(/unknown key __proto__/);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  it('accepts the shipped example file, with every key in it', () => {
+    const text = readFileSync(new URL('../../repwatch.example.yaml', import.meta.url), 'utf8');
+    const raw = parseYaml(text) as Record<string, unknown>;
+    expect(Object.keys(raw).sort()).toEqual(['auth', 'blocklists', 'bounces', 'jmrp', 'pools', 'reports', 'schedule', 'snds', 'thresholds']);
+    const config = parseConfig(raw, { env: { SNDS_MAIN_DATA_URL: 'https://example.invalid/d?key=abcdefgh', SNDS_MAIN_STATUS_URL: 'https://example.invalid/s?key=abcdefgh', FBL_IMAP_PASSWORD: 'pw-example-1' } });
+    expect(config.snds.feeds.length).toBeGreaterThan(0);
+  });
+});

@@ -1,0 +1,132 @@
+import { describe, expect, it } from 'vitest';
+import { backends } from '../support/backends.js';
+import { migrate, schemaVersion, SchemaTooNewError } from '../../db/migrate.js';
+import { migrations } from '../../migrations/index.js';
+
+const latest = migrations.at(-1)!.id;
+
+/** The views BI dashboards depend on, with their exact columns and types. */
+const FIXED_VIEWS: Record<string, [string, string][]> = {
+  ip_day: [
+    ['ip', 'inet'], ['day', 'date'], ['rcpt_commands', 'bigint'], ['data_commands', 'bigint'], ['message_recipients', 'bigint'],
+    ['filter_result', 'text'], ['snds_complaint_band', 'text'], ['trap_hits', 'integer'], ['complaints', 'integer'],
+    ['complaint_rate', 'numeric'], ['blocked', 'boolean'],
+  ],
+  complaint: [
+    ['complained_at', 'timestamp with time zone'], ['day', 'date'], ['source_ip', 'inet'], ['source_ip_origin', 'text'],
+    ['feedback_type', 'text'], ['user_agent', 'text'], ['incidents', 'integer'], ['report_format', 'text'],
+    ['reported_domain', 'text'], ['original_from_domain', 'text'], ['original_message_id', 'text'], ['campaign', 'text'], ['mailbox', 'text'],
+  ],
+  ip_status: [['first_ip', 'inet'], ['last_ip', 'inet'], ['blocked', 'boolean'], ['details', 'text'], ['fetched_at', 'timestamp with time zone']],
+  ip_flag: [
+    ['as_of', 'date'], ['ip', 'inet'], ['status', 'text'], ['reasons', 'ARRAY'], ['recipients_7d', 'bigint'], ['complaints_7d', 'integer'],
+    ['complaint_rate_7d', 'numeric'], ['trap_hits_7d', 'integer'], ['blocked', 'boolean'], ['route', 'text'],
+  ],
+  pipeline_run: [
+    ['job', 'text'], ['period', 'text'], ['status', 'text'], ['started_at', 'timestamp with time zone'],
+    ['finished_at', 'timestamp with time zone'], ['rows_in', 'integer'], ['rows_loaded', 'integer'], ['rows_rejected', 'integer'], ['detail', 'text'],
+  ],
+};
+
+for (const backend of backends()) {
+  const label = backend.available ? backend.name : `${backend.name}: SKIPPED, ${backend.skipReason}`;
+  describe.skipIf(!backend.available)(`migrations [${label}]`, () => {
+    it('apply in order on an empty database, then run again three times as a no-op', async () => {
+      const { database, drop } = await backend.create({ migrated: false });
+      try {
+        expect(await schemaVersion(database)).toBe(0);
+        const first = await migrate(database);
+        expect(first.applied.map((m) => m.id)).toEqual(migrations.map((m) => m.id));
+        for (let i = 0; i < 3; i++) {
+          const again = await migrate(database);
+          expect(again.applied).toEqual([]);
+          expect(again.version).toBe(latest);
+        }
+        expect(await schemaVersion(database)).toBe(latest);
+        // The SQL itself is re-runnable too: applying every migration's text again changes nothing.
+        for (const migration of migrations) await database.withSession((s) => s.exec(migration.sql));
+        const count = await database.query<{ n: number }>('select count(*) as n from repwatch.schema_migration');
+        expect(count[0]!.n).toBe(migrations.length);
+      } finally {
+        await drop();
+      }
+    });
+
+    it('refuses a database whose schema is newer than the code, and changes nothing', async () => {
+      const { database, drop } = await backend.create();
+      try {
+        await database.query(`insert into repwatch.schema_migration (id, name) values ($1, 'from-the-future')`, [latest + 1]);
+        const error = await migrate(database).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(SchemaTooNewError);
+        expect((error as Error).message).toMatch(new RegExp(`migration ${latest + 1} \\(from-the-future\\), newer than this repwatch`));
+        expect(await schemaVersion(database)).toBe(latest + 1);
+      } finally {
+        await drop();
+      }
+    });
+
+    it('rolls back a failing migration and records nothing for it', async () => {
+      const { database, drop } = await backend.create();
+      try {
+        const broken = [...migrations, { id: latest + 1, name: 'broken', sql: 'create table repwatch.half_done (id int); select * from no_such_table;' }];
+        await expect(migrate(database, broken)).rejects.toThrow(/migration \d+ \(broken\) failed/);
+        expect(await schemaVersion(database)).toBe(latest);
+        const table = await database.query<{ t: string | null }>(`select to_regclass('repwatch.half_done')::text as t`);
+        expect(table[0]!.t).toBeNull();
+      } finally {
+        await drop();
+      }
+    });
+
+    it('builds the analytics views with their fixed names, columns and types', async () => {
+      const { database, drop } = await backend.create();
+      try {
+        for (const [view, columns] of Object.entries(FIXED_VIEWS)) {
+          const rows = await database.query<{ column_name: string; data_type: string }>(
+            `select column_name, data_type from information_schema.columns
+             where table_schema = 'analytics' and table_name = $1 order by ordinal_position`,
+            [view],
+          );
+          expect(rows.map((r) => [r.column_name, r.data_type]), `analytics.${view}`).toEqual(columns);
+        }
+      } finally {
+        await drop();
+      }
+    });
+
+    it('returns counts as numbers and dates as YYYY-MM-DD', async () => {
+      const { database, drop } = await backend.create();
+      try {
+        await database.db
+          .insertInto('repwatch.pipeline_run')
+          .values({ job: 'test', period: '2026-11-01', status: 'succeeded', finished_at: new Date(), rows_in: 1, rows_loaded: 1, rows_rejected: 0, detail: null, instance: null })
+          .execute();
+        const rows = await database.query<{ n: unknown; big: unknown; rate: unknown; d: unknown }>(
+          `select count(*) as n, 9007199254740::bigint as big, 0.0015::numeric as rate, date '2026-03-08' as d from repwatch.pipeline_run`,
+        );
+        expect(rows[0]).toEqual({ n: 1, big: 9007199254740, rate: 0.0015, d: '2026-03-08' });
+        const viaKysely = await database.db.selectFrom('analytics.pipeline_run').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow();
+        expect(viaKysely.n).toBe(1);
+      } finally {
+        await drop();
+      }
+    });
+  });
+}
+
+describe.skipIf(!backends()[0]!.available)('migrations under concurrency [postgres]', () => {
+  it('two processes migrating at once: one applies, the other waits and finds nothing to do', async () => {
+    const postgres = backends()[0]!;
+    const first = await postgres.create({ migrated: false });
+    const { openDatabase } = await import('../../db/connection.js');
+    const second = await openDatabase({ url: first.url! });
+    try {
+      const [a, b] = await Promise.all([migrate(first.database), migrate(second)]);
+      expect(a.applied.length + b.applied.length).toBe(migrations.length);
+      expect([a.applied.length, b.applied.length]).toContain(0);
+    } finally {
+      await second.close();
+      await first.drop();
+    }
+  });
+});
