@@ -5,6 +5,7 @@ import type { CommandRunner } from './command-runner.js';
 import { redactError, redact } from '../lib/redact.js';
 import { registerMigrate } from './commands/migrate.js';
 import { registerDemo } from './commands/demo.js';
+import { registerIngest } from './commands/ingest.js';
 
 export const VERSION = '0.1.0';
 
@@ -35,6 +36,7 @@ export async function runCli(argv: readonly string[], overrides: ContextOverride
 
   registerMigrate(program, run);
   registerDemo(program, run);
+  registerIngest(program, run);
 
   try {
     await program.parseAsync([...argv], { from: 'user' });
