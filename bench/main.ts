@@ -4,7 +4,11 @@
  */
 import { cpus, totalmem } from 'node:os';
 
-const benchmarks: Record<string, () => Promise<{ run(args: string[]): Promise<void> }>> = {};
+const benchmarks: Record<string, () => Promise<{ run(args: string[]): Promise<void> }>> = {
+  snds: () => import('./snds.js'),
+  decisions: () => import('./decisions.js'),
+  report: () => import('./report.js'),
+};
 
 const [name, ...args] = process.argv.slice(2);
 const load = name ? benchmarks[name] : undefined;

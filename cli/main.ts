@@ -6,6 +6,15 @@ import { redactError, redact } from '../lib/redact.js';
 import { registerMigrate } from './commands/migrate.js';
 import { registerDemo } from './commands/demo.js';
 import { registerIngest } from './commands/ingest.js';
+import { registerFlags } from './commands/flags.js';
+import { registerTransform } from './commands/transform.js';
+import { registerRun } from './commands/run.js';
+import { registerSchedule } from './commands/schedule.js';
+import { registerStatus } from './commands/status.js';
+import { registerReport } from './commands/report.js';
+import { registerExport } from './commands/export.js';
+import { registerDelist } from './commands/delist.js';
+import { registerCheck } from './commands/check.js';
 
 export const VERSION = '0.1.0';
 
@@ -37,6 +46,15 @@ export async function runCli(argv: readonly string[], overrides: ContextOverride
   registerMigrate(program, run);
   registerDemo(program, run);
   registerIngest(program, run);
+  registerFlags(program, run);
+  registerTransform(program, run);
+  registerRun(program, run);
+  registerSchedule(program, run);
+  registerStatus(program, run);
+  registerReport(program, run);
+  registerExport(program, run);
+  registerDelist(program, run);
+  registerCheck(program, run);
 
   try {
     await program.parseAsync([...argv], { from: 'user' });

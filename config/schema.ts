@@ -131,6 +131,11 @@ export const scheduleSchema = z.strictObject({
   blocklists: cron.default('30 5 * * *'),
   sndsCatchUpDays: z.number().int().min(0).default(3),
   reportCatchUpWeeks: z.number().int().min(0).default(1),
+  /** A failed job is retried after 1, 2, 4 … times this, up to retryMaxSeconds. */
+  retryBaseSeconds: z.number().int().positive().default(60),
+  retryMaxSeconds: z.number().int().positive().default(3600),
+  /** `status` calls a job stale when its latest tick at least this old has not succeeded. */
+  staleAfterMinutes: z.number().int().positive().default(60),
 });
 
 export const blocklistsSchema = z.strictObject({

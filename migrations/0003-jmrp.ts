@@ -20,9 +20,13 @@ create table if not exists repwatch.mail_message (
   classification  text not null,
   reason          text,
   quarantined     boolean not null default false,
+  -- Where it was read (folder + UID, file path, mbox byte offset) and when the mailbox received it.
+  location        text,
+  delivered_at    timestamptz,
   unique (stream, message_key)
 );
 create index if not exists mail_message_mailbox_stored on repwatch.mail_message (mailbox, stored_at desc);
+create index if not exists mail_message_quarantined on repwatch.mail_message (stream, stored_at desc) where quarantined;
 
 -- One row per feedback report (ARF or legacy JMRP). Complaints are the reports whose type says so;
 -- auth-failure, not-spam and opt-out reports are kept with their type but never counted.

@@ -1,12 +1,83 @@
-import type { Database } from '../db/connection.js';
+import type { Database, Session } from '../db/connection.js';
 import type { Config } from '../config/schema.js';
+import { isDay } from '../lib/clock.js';
+import { recomputeFacts } from './facts.js';
+import { refreshPools } from './pools.js';
+import { computeDecisionsIn, decisionSettings, POPULATION_DAYS } from './decisions.js';
+
+export interface RecomputeSummary {
+  /** Days whose facts were rewritten (null: all of them). */
+  days: string[] | null;
+  factRows: number;
+  /** As-of dates whose decisions were recomputed, in order. */
+  asOfDates: string[];
+  decisions: number;
+}
 
 /**
- * Bring the derived tables (ip_day facts, decisions) up to date for the days an ingest touched.
- * Ingest commands call this after their data is committed. (Implemented by the transform stage.)
+ * Bring the derived tables up to date for the days an ingest touched. Ingest commands call this after
+ * their data is committed; it runs in one transaction of its own, serialised with other recomputes.
  */
 export async function recomputeDays(database: Database, config: Config, days: readonly string[]): Promise<void> {
-  void database;
-  void config;
-  void days;
+  await recompute(database, config, { days });
+}
+
+/** `repwatch transform --rebuild`: every fact and every decision from the raw tables. */
+export function rebuildAll(database: Database, config: Config): Promise<RecomputeSummary> {
+  return recompute(database, config, { days: null });
+}
+
+/**
+ * Facts for exactly `days` (null: all), then the decisions of every as-of date those days can change:
+ * a day d is in the window of D for D in [d, d + windowDays - 1] and keeps its IP in the population
+ * until d + 27, so D runs over [d, d + 27]. That range is cut to the days that have data (no
+ * decisions for dates nothing is known about), plus any date whose decisions are already stored
+ * (so `flags --as-of` history never goes stale).
+ */
+export async function recompute(database: Database, config: Config, scope: { days: readonly string[] | null }): Promise<RecomputeSummary> {
+  const days = scope.days === null ? null : [...new Set(scope.days)].sort();
+  const bad = days?.filter((d) => !isDay(d)) ?? [];
+  if (bad.length > 0) throw new Error(`recompute: not dates as YYYY-MM-DD: ${bad.join(', ')}`);
+  if (days !== null && days.length === 0) return { days, factRows: 0, asOfDates: [], decisions: 0 };
+  const settings = decisionSettings(config);
+
+  return database.transaction(async (session) => {
+    // Two ingests finishing together would otherwise rewrite the same facts concurrently.
+    await session.query(`select pg_advisory_xact_lock(hashtext('repwatch.recompute'))`);
+    await session.query('set local jit = off'); // see computeDecisionsIn: JIT costs more than it saves here
+    await refreshPools(session, config.pools);
+    const factRows = await recomputeFacts(session, days);
+    const asOfDates = await asOfDatesToRecompute(session, days);
+    let decisions = 0;
+    for (const asOf of asOfDates) decisions += (await computeDecisionsIn(session, settings, asOf)).length;
+    return { days, factRows, asOfDates, decisions };
+  });
+}
+
+async function asOfDatesToRecompute(session: Pick<Session, 'query'>, days: readonly string[] | null): Promise<string[]> {
+  const rows = await session.query<{ as_of: string }>(
+    `with known as (
+       select min(day) as first_day, max(day) as last_day
+       from (select day from repwatch.ip_day_fact where has_snds or complaints > 0
+             union all select day from repwatch.block_evidence) d
+     ),
+     candidate as (
+       select known.first_day + k as as_of
+       from known, generate_series(0, known.last_day - known.first_day) as k
+       where $1::date[] is null
+       union
+       select (t.day + k)::date
+       from unnest($1::date[]) as t(day), generate_series(0, ${POPULATION_DAYS - 1}) as k
+       where $1::date[] is not null
+       union
+       select distinct as_of from repwatch.ip_flag where $1::date[] is null
+     )
+     select c.as_of
+     from candidate c, known
+     where (c.as_of between known.first_day and known.last_day)
+        or exists (select 1 from repwatch.ip_flag g where g.as_of = c.as_of)
+     order by c.as_of`,
+    [days],
+  );
+  return rows.map((r) => r.as_of);
 }

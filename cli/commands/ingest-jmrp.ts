@@ -1,15 +1,114 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import type { CommandRunner } from '../command-runner.js';
-import { CliError } from '../exit-codes.js';
+import { ExitCode, NeedsPersonError, UsageError } from '../exit-codes.js';
+import { toJson, toTable } from '../output.js';
+import { ingestJmrpMailbox, type JmrpIngestResult } from '../../ingest/jmrp/ingest-mailbox.js';
+import { emlSource } from '../../ingest/mailbox/eml-source.js';
+import { maildirSource } from '../../ingest/mailbox/maildir-source.js';
+import { mboxSource, type MboxQuoting } from '../../ingest/mailbox/mbox-source.js';
+import type { MailboxConfig } from '../../ingest/mailbox/open-source.js';
+import type { MailboxSource } from '../../ingest/mailbox/types.js';
+import { MailboxNeedsPersonError } from '../../ingest/mailbox/imap-source.js';
 
-/** Placeholder until JMRP ingestion lands. */
+interface IngestJmrpOptions {
+  mbox?: string;
+  maildir?: string;
+  eml?: string[];
+  mailbox?: string[];
+  name?: string;
+  quoting: MboxQuoting;
+  batchSize?: string;
+  format: 'table' | 'json';
+}
+
+/**
+ * `repwatch ingest jmrp`: drain complaint mailboxes once. Without a source option every configured
+ * `jmrp.mailboxes[]` entry is drained. Exit 0 when every message was recorded (quarantined ones
+ * included: bad mail is normal mail), 1 when a mailbox or the database stopped a run, 3 when a login
+ * or folder needs a person.
+ */
 export function registerIngestJmrp(ingest: Command, run: CommandRunner): void {
   ingest
     .command('jmrp')
-    .description('load JMRP data (not available yet)')
-    .action(() =>
-      run(async () => {
-        throw new CliError('JMRP ingestion is not available yet');
+    .description('load JMRP / ARF complaint reports from mailboxes (all configured ones unless a source is given)')
+    .option('--mbox <path>', 'an mbox file (read only; mboxrd quoting unless --quoting mboxo)')
+    .option('--maildir <path>', 'a Maildir (messages move to its .repwatch.archive / .repwatch.quarantine subfolders)')
+    .option('--eml <paths...>', '.eml files or folders of .eml files (read only)')
+    .option('--mailbox <names...>', 'configured jmrp.mailboxes[] entries by name')
+    .option('--name <name>', 'mailbox name recorded for --mbox/--maildir/--eml (default derived from the path)')
+    .addOption(new Option('--quoting <style>', 'mbox From-line quoting').choices(['mboxrd', 'mboxo']).default('mboxrd'))
+    .option('--batch-size <n>', 'messages per transaction (default: imap.batchSize, 500 for files)')
+    .addOption(new Option('--format <format>', 'summary format').choices(['table', 'json']).default('table'))
+    .action((options: IngestJmrpOptions) =>
+      run(async (ctx) => {
+        const given = [options.mbox, options.maildir, options.eml, options.mailbox].filter((x) => x !== undefined).length;
+        if (given > 1) throw new UsageError('give one of --mbox, --maildir, --eml or --mailbox');
+        const batchSize = options.batchSize === undefined ? undefined : Number(options.batchSize);
+        if (batchSize !== undefined && (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 5000)) {
+          throw new UsageError('--batch-size must be a whole number from 1 to 5000');
+        }
+
+        const targets: (MailboxConfig | MailboxSource)[] = [];
+        if (options.mbox) targets.push(mboxSource({ path: options.mbox, quoting: options.quoting, ...(options.name ? { name: options.name } : {}) }));
+        else if (options.maildir) targets.push(maildirSource({ path: options.maildir, name: options.name ?? `maildir:${options.maildir}` }));
+        else if (options.eml) targets.push(emlSource({ paths: options.eml, ...(options.name ? { name: options.name } : {}) }));
+        else {
+          const configured = ctx.config.jmrp.mailboxes;
+          const wanted = options.mailbox ?? configured.map((m) => m.name);
+          for (const name of wanted) {
+            const mailbox = configured.find((m) => m.name === name);
+            if (!mailbox) throw new UsageError(`no mailbox named "${name}" in jmrp.mailboxes (configured: ${configured.map((m) => m.name).join(', ') || 'none'})`);
+            targets.push(mailbox);
+          }
+          if (targets.length === 0) throw new UsageError('no JMRP mailbox configured (jmrp.mailboxes) and none given (--mbox, --maildir, --eml)');
+        }
+
+        const database = await ctx.database();
+        const results: JmrpIngestResult[] = [];
+        let needsPerson: string | null = null;
+        for (const mailbox of targets) {
+          try {
+            results.push(await ingestJmrpMailbox({ database, config: ctx.config, mailbox, logger: ctx.logger, clock: ctx.clock, ...(batchSize ? { batchSize } : {}) }));
+          } catch (error) {
+            if (error instanceof MailboxNeedsPersonError) needsPerson = error.message;
+            else throw error;
+          }
+        }
+        for (const r of results) {
+          if (r.error?.includes('IMAP login') || r.error?.includes('does not exist')) needsPerson ??= r.error;
+        }
+
+        if (options.format === 'json') ctx.stdout.write(toJson(results));
+        else ctx.stdout.write(summary(results));
+        if (needsPerson) throw new NeedsPersonError(needsPerson);
+        return results.some((r) => r.error || r.failed > 0) ? ExitCode.failed : ExitCode.ok;
       }),
     );
+}
+
+function summary(results: JmrpIngestResult[]): string {
+  const table = toTable(
+    results.map((r) => ({ ...r, status: r.error ? 'stopped' : 'ok' })),
+    [
+      { key: 'mailbox', max: 40 },
+      { key: 'seen', align: 'right' },
+      { key: 'stored', align: 'right' },
+      { key: 'duplicates', align: 'right' },
+      { key: 'complaints', align: 'right' },
+      { key: 'incidents', align: 'right' },
+      { key: 'otherReports', title: 'other reports', align: 'right' },
+      { key: 'notAReport', title: 'not a report', align: 'right' },
+      { key: 'quarantined', align: 'right' },
+      { key: 'archived', align: 'right' },
+      { key: 'status' },
+    ],
+  );
+  const lines = [table];
+  for (const r of results) {
+    if (r.error) lines.push(`${r.mailbox}: ${r.error}\n`);
+    if (r.days.length) lines.push(`${r.mailbox}: complaints on ${r.days.length} day(s), ${r.days[0]} to ${r.days[r.days.length - 1]}\n`);
+    for (const q of r.quarantine.slice(0, 20)) lines.push(`quarantined ${q.location}: ${q.reason ?? ''}\n`);
+    if (r.quarantine.length > 20) lines.push(`… and ${r.quarantine.length - 20} more quarantined (repwatch.mail_message where quarantined)\n`);
+  }
+  return lines.join('');
 }

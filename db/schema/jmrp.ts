@@ -15,6 +15,8 @@ export interface JmrpTables {
     classification: string;
     reason: string | null;
     quarantined: Generated<boolean>;
+    location: string | null;
+    delivered_at: Date | null;
   };
   'repwatch.feedback_report': {
     message_ref: number;

@@ -4,19 +4,22 @@ import type { Generated } from 'kysely';
 export interface SndsTables {
   'repwatch.raw_download': {
     id: Generated<number>;
-    source: string;
+    source: 'file' | 'stdin' | 'url' | 'api';
     kind: 'ip_data' | 'ip_status';
     feed: string;
     location: string;
     requested_day: string | null;
     http_status: number | null;
     content_type: string | null;
+    timezone: Generated<string>;
     fetched_at: Generated<Date>;
     sha256: string;
     byte_size: number;
-    content: Buffer | null;
-    outcome: Generated<string>;
+    outcome: Generated<'received' | 'loaded' | 'empty' | 'duplicate' | 'failed' | 'link_broken'>;
+    duplicate_of: number | null;
     rows_loaded: number | null;
+    days_loaded: number | null;
+    rows_replaced: number | null;
     rows_rejected: number | null;
     detail: string | null;
   };
@@ -25,8 +28,6 @@ export interface SndsTables {
     feed: string;
     day: string;
     ip: string;
-    activity_start: Date;
-    activity_end: Date | null;
     activity_start_raw: string;
     activity_end_raw: string | null;
     rcpt_commands: number | null;
@@ -36,8 +37,6 @@ export interface SndsTables {
     complaint_band: string | null;
     complaint_rate_low: number | null;
     complaint_rate_high: number | null;
-    trap_start: Date | null;
-    trap_end: Date | null;
     trap_start_raw: string | null;
     trap_end_raw: string | null;
     trap_hits: number | null;
@@ -48,6 +47,7 @@ export interface SndsTables {
     download_id: number;
     line_no: number;
   };
+  'repwatch.snds_feed_day': { feed: string; day: string; download_id: number; row_count: number; loaded_at: Generated<Date> };
   'repwatch.snds_status_range': {
     download_id: number;
     feed: string;

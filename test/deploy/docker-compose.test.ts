@@ -32,6 +32,27 @@ describe('docker-compose.yml', () => {
     for (const secret of repwatch.secrets ?? []) expect(compose.secrets[secret]?.file).toMatch(/^\.\/secrets\//);
   });
 
+  it('runs Grafana with the provisioned datasource and dashboards, secrets from files, bound to localhost', () => {
+    const grafana = compose.services.grafana! as (typeof compose.services)[string] & { ports?: string[] };
+    expect(grafana.image).toMatch(/^grafana\/grafana(-oss)?:\d+\.\d+\.\d+$/);
+    expect(grafana.volumes).toContain('./deploy/grafana/provisioning:/etc/grafana/provisioning:ro');
+    expect(grafana.volumes).toContain('./deploy/grafana/dashboards:/etc/grafana/dashboards:ro');
+    expect(grafana.volumes).toContain('grafana-data:/var/lib/grafana');
+    expect(compose.volumes).toHaveProperty('grafana-data');
+    expect(grafana.depends_on).toHaveProperty('postgres');
+    expect(grafana.environment?.GF_SECURITY_ADMIN_PASSWORD__FILE).toMatch(/^\/run\/secrets\//);
+    expect(grafana.environment?.GF_AUTH_ANONYMOUS_ENABLED).toBe('false');
+    expect(JSON.stringify(grafana.environment)).not.toMatch(/GF_SECURITY_ADMIN_PASSWORD"/);
+    expect(grafana.ports).toEqual(['127.0.0.1:3000:3000']);
+    // The datasource reads its password from the secret compose mounts at /run/secrets/<name>.
+    const datasource = readFileSync(new URL('../../deploy/grafana/provisioning/datasources/repwatch.yaml', import.meta.url), 'utf8');
+    for (const secret of grafana.secrets ?? []) expect(compose.secrets[secret]?.file).toMatch(/^\.\/secrets\//);
+    expect(grafana.secrets).toContain('grafana-db-password');
+    expect(datasource).toContain('$__file{/run/secrets/grafana-db-password}');
+    expect(datasource).toMatch(/url: postgres:5432/);
+    expect(compose.services).toHaveProperty('postgres');
+  });
+
   it('builds from node:20-slim and runs as an unprivileged user', () => {
     expect(dockerfile).toMatch(/^FROM node:20-slim/m);
     expect(dockerfile).toMatch(/^USER node$/m);

@@ -1,0 +1,173 @@
+import ipaddr from 'ipaddr.js';
+import type { Config } from '../../config/schema.js';
+import type { Database, Session } from '../../db/connection.js';
+import type { Clock } from '../../lib/clock.js';
+import { addDays } from '../../lib/clock.js';
+import type { Logger } from '../../lib/logger.js';
+import { recomputeDays } from '../../transform/recompute.js';
+import { detectRelistings } from '../../delisting/relisting.js';
+import { createCheckResolver, type CheckResolver } from '../dns-resolver.js';
+import { DEFAULT_ZONES, dnsblQueryName, interpretAnswer, zoneInfo } from './zones.js';
+
+export interface BlocklistResult {
+  ip: string;
+  zone: string;
+  listed: boolean;
+  outcome: 'listed' | 'not_listed' | 'refused' | 'error';
+  /** The A records the zone answered (empty when not listed). */
+  answer: string[];
+  meaning: string | null;
+  /** The zone's TXT explanation for a listing, when it gives one. */
+  txt: string | null;
+  error: string | null;
+  /** Listed now and not listed (or not checked) in the previous check of this IP and zone. */
+  newListing: boolean;
+}
+
+/** Query every IP in every zone, at most `concurrency` queries in flight. Never throws per query. */
+export async function queryBlocklists(options: { ips: readonly string[]; zones: readonly string[]; resolver: CheckResolver; concurrency: number }): Promise<BlocklistResult[]> {
+  const tasks = options.ips.flatMap((ip) => options.zones.map((zone) => ({ ip, zone })));
+  const results: BlocklistResult[] = new Array(tasks.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < tasks.length) {
+      const index = next++;
+      results[index] = await queryOne(tasks[index]!.ip, tasks[index]!.zone, options.resolver);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(options.concurrency, tasks.length)) }, worker));
+  return results;
+}
+
+async function queryOne(given: string, zone: string, resolver: CheckResolver): Promise<BlocklistResult> {
+  const ip = canonicalIp(given) ?? given;
+  const base = { ip, zone, txt: null, newListing: false };
+  let name: string;
+  try {
+    name = dnsblQueryName(ip, zone);
+  } catch {
+    return { ...base, listed: false, outcome: 'error', answer: [], meaning: null, error: `not an IP address: ${ip}` };
+  }
+  try {
+    const answer = (await resolver.resolve4(name)).sort();
+    const meaning = interpretAnswer(zoneInfo(zone), answer);
+    let txt: string | null = null;
+    if (meaning.outcome === 'listed') txt = (await resolver.resolveTxt(name).catch(() => [])).join(' ').slice(0, 1000) || null;
+    return { ...base, listed: meaning.outcome === 'listed', outcome: meaning.outcome, answer, meaning: meaning.meaning, txt, error: meaning.outcome === 'error' ? meaning.meaning : null };
+  } catch (error) {
+    const code = (error as { code?: string }).code ?? 'EUNKNOWN';
+    if (code === 'EREFUSED') return { ...base, listed: false, outcome: 'refused', answer: [], meaning: 'query refused by the resolver', error: code };
+    const why = code === 'ETIMEOUT' ? 'timed out' : code === 'ESERVFAIL' ? 'server failure' : code === 'ECONNREFUSED' ? 'resolver unreachable' : code;
+    return { ...base, listed: false, outcome: 'error', answer: [], meaning: null, error: why };
+  }
+}
+
+type Queryable = Pick<Session, 'query'>;
+
+/**
+ * Keep the results as history, mark new listings (listed now, not listed in the previous check of
+ * that IP and zone), and write a `dnsbl_listed` warning as block evidence for every IP found listed
+ * (one row per IP, zone and day): the IP stays at_risk while it stays listed.
+ */
+export async function storeBlocklistResults(session: Queryable, all: BlocklistResult[], at: Date): Promise<{ stored: number; newListings: number; day: string }> {
+  const day = at.toISOString().slice(0, 10);
+  // Only real addresses are stored (a typo given on the command line is reported, not kept).
+  const results = all.filter((r) => canonicalIp(r.ip) !== null);
+  if (results.length === 0) return { stored: 0, newListings: 0, day };
+  const previous = await session.query<{ ip: string; zone: string; listed: boolean }>(
+    `select distinct on (ip, zone) host(ip) as ip, zone, listed from repwatch.dnsbl_result
+     where (host(ip), zone) in (select * from unnest($1::text[], $2::text[]))
+     order by ip, zone, checked_at desc, id desc`,
+    [results.map((r) => canonicalIp(r.ip)), results.map((r) => r.zone)],
+  );
+  const before = new Map(previous.map((p) => [`${p.ip}|${p.zone}`, p.listed]));
+  for (const r of results) r.newListing = r.listed && before.get(`${canonicalIp(r.ip)}|${r.zone}`) !== true;
+  await session.query(
+    `insert into repwatch.dnsbl_result (checked_at, day, ip, zone, outcome, listed, answer, meaning, txt, error, new_listing)
+     select $1, $2::date, t.ip, t.zone, t.outcome, t.listed, coalesce(string_to_array(nullif(t.answer, ''), ','), '{}'::text[]),
+            t.meaning, t.txt, t.error, t.new_listing
+     from unnest($3::inet[], $4::text[], $5::text[], $6::boolean[], $7::text[], $8::text[], $9::text[], $10::text[], $11::boolean[])
+       as t(ip, zone, outcome, listed, answer, meaning, txt, error, new_listing)`,
+    [
+      at,
+      day,
+      results.map((r) => r.ip),
+      results.map((r) => r.zone),
+      results.map((r) => r.outcome),
+      results.map((r) => r.listed),
+      results.map((r) => r.answer.join(',')),
+      results.map((r) => r.meaning),
+      results.map((r) => r.txt),
+      results.map((r) => r.error),
+      results.map((r) => r.newListing),
+    ],
+  );
+  const listed = results.filter((r) => r.listed);
+  if (listed.length > 0) {
+    await session.query(
+      `insert into repwatch.block_evidence (ip, day, kind, route, reason, source, detail, ref_id)
+       select t.ip, $1::date, 'warning', null, 'dnsbl_listed', 'dnsbl', t.detail, null
+       from unnest($2::inet[], $3::text[], $4::text[]) as t(ip, zone, detail)
+       where not exists (select 1 from repwatch.block_evidence e
+                         where e.source = 'dnsbl' and e.ip = t.ip and e.day = $1::date and e.detail = t.detail)`,
+      [day, listed.map((r) => r.ip), listed.map((r) => r.zone), listed.map((r) => `${r.zone}: ${r.meaning ?? 'listed'} (${r.answer.join(', ')})`.slice(0, 1000))],
+    );
+  }
+  return { stored: results.length, newListings: results.filter((r) => r.newListing).length, day };
+}
+
+/** The form PostgreSQL's host() prints (RFC 5952 for IPv6), or null for a non-address. */
+export function canonicalIp(ip: string): string | null {
+  try {
+    return ipaddr.parse(ip.trim()).toString();
+  } catch {
+    return null;
+  }
+}
+
+/** The IPs `--all` checks: every IP with SNDS data, complaints or bounces in the last 28 days. */
+export async function knownIps(database: Pick<Database, 'query'>, today: string): Promise<string[]> {
+  const rows = await database.query<{ ip: string }>(
+    `select distinct host(ip) as ip from (
+       select ip from repwatch.ip_day_fact where day between $1::date and $2::date
+       union select ip from repwatch.bounce where ip is not null and day between $1::date and $2::date
+       union select ip from repwatch.block_evidence where day between $1::date and $2::date
+     ) known order by 1`,
+    [addDays(today, -27), today],
+  );
+  return rows.map((r) => r.ip);
+}
+
+export interface BlocklistCheckOptions {
+  ips?: readonly string[];
+  zones?: readonly string[];
+  resolver?: string;
+}
+
+export interface BlocklistRun {
+  day: string;
+  zones: string[];
+  results: BlocklistResult[];
+  newListings: number;
+}
+
+/**
+ * The job the CLI and the scheduler run: check the given IPs (default: every known IP), store the
+ * results with history, detect relistings and recompute the decisions of the day.
+ */
+export async function runBlocklistCheck(ctx: { database: Database; config: Config; clock: Clock; logger?: Logger }, options: BlocklistCheckOptions = {}): Promise<BlocklistRun> {
+  const at = ctx.clock.now();
+  const day = at.toISOString().slice(0, 10);
+  const zones = [...(options.zones ?? ctx.config.blocklists.zones ?? DEFAULT_ZONES.map((z) => z.zone))];
+  const ips = options.ips ? [...options.ips] : await knownIps(ctx.database, day);
+  const resolver = createCheckResolver({ server: options.resolver ?? ctx.config.blocklists.resolver, timeoutMs: ctx.config.blocklists.timeoutMs });
+  const results = await queryBlocklists({ ips, zones, resolver, concurrency: ctx.config.blocklists.concurrency });
+  const stored = await ctx.database.transaction(async (session) => {
+    const s = await storeBlocklistResults(session, results, at);
+    await detectRelistings(session, at);
+    return s;
+  });
+  if (results.some((r) => r.listed)) await recomputeDays(ctx.database, ctx.config, [day]);
+  ctx.logger?.info({ job: 'blocklists', ips: ips.length, zones: zones.length, listed: results.filter((r) => r.listed).length, newListings: stored.newListings, errors: results.filter((r) => r.outcome === 'error').length }, 'blocklists checked');
+  return { day, zones, results, newListings: stored.newListings };
+}

@@ -1,0 +1,92 @@
+import ipaddr from 'ipaddr.js';
+import type { Command } from 'commander';
+import type { CommandRunner } from '../command-runner.js';
+import { ExitCode, UsageError } from '../exit-codes.js';
+import { parseFormat, toJson, toTable } from '../output.js';
+import { runBlocklistCheck } from '../../checks/dnsbl/check-blocklists.js';
+import { runAuthCheck } from '../../checks/auth/check-auth.js';
+
+/**
+ * `repwatch check blocklists | auth`: the seed article's "check the IP is on no other blacklist" and
+ * "meet the authentication rules". Exit codes: 0 checked (listings and failures are results, shown and
+ * stored); 1 when no query got an answer (resolver unreachable); 2 usage.
+ */
+export function registerCheck(program: Command, run: CommandRunner): void {
+  const check = program.command('check').description('DNS blocklist and bulk-sender authentication checks');
+
+  check
+    .command('blocklists')
+    .description('query DNSBL zones for our IPs; results kept with history, listings become dnsbl_listed evidence')
+    .option('--ip <ips...>', 'IPs to check')
+    .option('--all', 'every IP with SNDS data, complaints or bounces in the last 28 days (the default)')
+    .option('--zones <zones>', 'comma-separated zones (default: blocklists.zones, else the documented default list)')
+    .option('--resolver <host:port>', 'DNS server to ask (default: blocklists.resolver, else the system resolver)')
+    .option('--format <format>', 'table or json (default: table on a terminal, else json)')
+    .action((o: { ip?: string[]; all?: boolean; zones?: string; resolver?: string; format?: string }) =>
+      run(async (ctx) => {
+        if (o.ip && o.all) throw new UsageError('give --ip or --all, not both');
+        const bad = (o.ip ?? []).filter((ip) => !ipaddr.isValid(ip));
+        if (bad.length > 0) throw new UsageError(`--ip: not an IP address: ${bad.join(', ')}`);
+        const zones = o.zones?.split(',').map((z) => z.trim().toLowerCase()).filter(Boolean);
+        if (zones && zones.length === 0) throw new UsageError('--zones: give at least one zone');
+        if (o.resolver && !/^(\[[0-9a-f:]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/i.test(o.resolver)) throw new UsageError('--resolver must be host:port');
+        const fmt = format(o.format, ctx.stdout.isTTY);
+        const database = await ctx.database();
+        const result = await runBlocklistCheck(
+          { database, config: ctx.config, clock: ctx.clock, logger: ctx.logger },
+          { ...(o.ip ? { ips: o.ip } : {}), ...(zones ? { zones } : {}), ...(o.resolver ? { resolver: o.resolver } : {}) },
+        );
+        const rows = result.results.map((r) => ({ ip: r.ip, zone: r.zone, listed: r.listed, outcome: r.outcome, answer: r.answer, meaning: r.meaning, txt: r.txt, error: r.error, newListing: r.newListing }));
+        if (fmt === 'json') ctx.stdout.write(toJson(rows));
+        else {
+          ctx.stdout.write(
+            rows.length === 0
+              ? 'no IPs to check (no SNDS data, complaints or bounces in the last 28 days; give --ip)\n'
+              : toTable(
+                  rows.map((r) => ({ ...r, listed: r.listed ? (r.newListing ? 'NEW' : 'yes') : 'no', detail: r.meaning ?? r.error ?? '' })),
+                  [{ key: 'ip', max: 15 }, { key: 'zone', max: 22 }, { key: 'listed' }, { key: 'outcome', max: 10 }, { key: 'detail', max: 20 }],
+                ),
+          );
+        }
+        const answered = result.results.filter((r) => r.outcome !== 'error').length;
+        return result.results.length > 0 && answered === 0 ? ExitCode.failed : ExitCode.ok;
+      }),
+    );
+
+  check
+    .command('auth')
+    .description('SPF, DKIM and DMARC of our sending domains (Outlook.com bulk-sender rules); failing domains above the daily volume are flagged')
+    .option('--domain <domains...>', 'only these domains (default: auth.domains and the From domains seen in complaints and bounces)')
+    .option('--resolver <host:port>', 'DNS server to ask (default: blocklists.resolver, else the system resolver)')
+    .option('--format <format>', 'table or json')
+    .action((o: { domain?: string[]; resolver?: string; format?: string }) =>
+      run(async (ctx) => {
+        const fmt = format(o.format, ctx.stdout.isTTY);
+        const database = await ctx.database();
+        const results = await runAuthCheck(
+          { database, config: ctx.config, clock: ctx.clock, logger: ctx.logger },
+          { ...(o.domain ? { domains: o.domain } : {}), ...(o.resolver ? { resolver: o.resolver } : {}) },
+        );
+        if (fmt === 'json') ctx.stdout.write(toJson(results));
+        else if (results.length === 0) ctx.stdout.write('no sending domains known: configure auth.domains or give --domain\n');
+        else {
+          ctx.stdout.write(
+            toTable(
+              results.map((r) => ({ domain: r.domain, spf: r.spf.result, dkim: r.dkim.result, dmarc: r.dmarc.policy ? `${r.dmarc.result} p=${r.dmarc.policy}` : r.dmarc.result, volume: r.dailyVolume, flag: r.flagged ? 'FLAGGED' : r.meetsRequirement ? 'ok' : 'fails' })),
+              [{ key: 'domain', max: 24 }, { key: 'spf', max: 9 }, { key: 'dkim', max: 14 }, { key: 'dmarc', max: 16 }, { key: 'volume', align: 'right' }, { key: 'flag' }],
+            ),
+          );
+          for (const r of results.filter((x) => x.problems.length > 0)) ctx.stdout.write(`\n${r.domain}:\n${r.problems.map((p) => `  - ${p}`).join('\n')}\n`);
+        }
+        return ExitCode.ok;
+      }),
+    );
+}
+
+function format(value: string | undefined, tty: boolean | undefined): 'table' | 'json' {
+  try {
+    return parseFormat(value, ['table', 'json'], tty ?? false) as 'table' | 'json';
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}

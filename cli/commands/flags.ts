@@ -1,0 +1,44 @@
+import { Option, type Command } from 'commander';
+import type { CommandRunner } from '../command-runner.js';
+import { CliError, ExitCode, UsageError } from '../exit-codes.js';
+import { parseFormat, toCsv, toJson } from '../output.js';
+import { isDay } from '../../lib/clock.js';
+import { computeDecisions, FLAG_KEYS, latestSndsDay, latestStatusDownloadDay, toFlagRecord } from '../../transform/decisions.js';
+import { decisionsTable } from '../../transform/decisions-table.js';
+
+/** `repwatch flags`: the decision for every sending IP on one date, most urgent first. */
+export function registerFlags(program: Command, run: CommandRunner): void {
+  program
+    .command('flags')
+    .description('the delisting decision for every IP: start_delisting, fix_first, at_risk, ok or no_data, with reasons and route')
+    .option('--as-of <day>', 'decision date, YYYY-MM-DD (default: the latest day with SNDS data)')
+    .addOption(new Option('--format <format>', 'output format (default: table on a terminal, json otherwise)').choices(['table', 'json', 'csv']))
+    .action((options: { asOf?: string; format?: string }) =>
+      run(async (ctx) => {
+        if (options.asOf !== undefined && !isDay(options.asOf)) throw new UsageError(`--as-of must be a date as YYYY-MM-DD, got "${options.asOf}"`);
+        const format = parseFormat(options.format, ['table', 'json', 'csv'], Boolean(ctx.stdout.isTTY));
+        const database = await ctx.database();
+        const asOf = options.asOf ?? (await latestSndsDay(database));
+        if (!asOf) {
+          throw new CliError('no SNDS data yet: load some with `repwatch ingest snds` (or run `repwatch transform --rebuild` after loading), or give --as-of YYYY-MM-DD', ExitCode.failed);
+        }
+        // Computed now rather than read back, so the answer follows the current data and thresholds;
+        // it also stores them as that date's history in analytics.ip_flag.
+        const decisions = await computeDecisions(database, ctx.config, asOf);
+        const newestStatus = await latestStatusDownloadDay(database);
+        const newerStatus = newestStatus !== null && newestStatus > asOf;
+        if (newerStatus) {
+          ctx.logger.warn({ asOf, statusDownloadedOn: newestStatus }, 'an IP Status download newer than the as-of date is not used for it');
+        }
+        if (format === 'json') ctx.stdout.write(toJson(decisions.map(toFlagRecord)));
+        else if (format === 'csv') ctx.stdout.write(toCsv(decisions.map(toFlagRecord), [...FLAG_KEYS]));
+        else {
+          ctx.stdout.write(decisionsTable(decisions, asOf, ctx.config.thresholds.windowDays));
+          if (newerStatus) {
+            ctx.stdout.write(`\nnote: IP Status list of ${newestStatus} is newer than ${asOf}: not used here;\n` +
+              `      run with --as-of ${newestStatus} to decide with it.\n`);
+          }
+        }
+      }),
+    );
+}

@@ -1,0 +1,87 @@
+import { Option, type Command } from 'commander';
+import type { CommandRunner } from '../command-runner.js';
+import { ExitCode, UsageError } from '../exit-codes.js';
+import { parseFormat, toJson, toTable } from '../output.js';
+import { configuredJobs } from '../../jobs/definitions.js';
+import { instanceName, retryPolicy, runDuePeriods, type RunOutcome } from '../../jobs/runner.js';
+import { timeSourceFor } from '../../jobs/time-source.js';
+import { redactError } from '../../lib/redact.js';
+
+/** `repwatch run`: every job that is due, once, now — for system cron and Kubernetes CronJobs. */
+export function registerRun(program: Command, run: CommandRunner): void {
+  program
+    .command('run')
+    .description('run every due job once (missed periods within the catch-up horizon included) and exit; for cron')
+    .addOption(new Option('--job <name...>', 'only these jobs (a full name such as snds:main, or a kind such as snds)'))
+    .addOption(new Option('--ignore-backoff', 'retry failed periods now instead of waiting for their backoff'))
+    .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']))
+    .action((options: { job?: string[]; ignoreBackoff?: boolean; format?: string }) =>
+      run(async (ctx) => {
+        const format = parseFormat(options.format, ['table', 'json'], Boolean(ctx.stdout.isTTY));
+        let jobs = configuredJobs(ctx.config);
+        if (options.job) {
+          const wanted = options.job;
+          jobs = jobs.filter((j) => wanted.includes(j.name) || wanted.includes(j.kind));
+          if (jobs.length === 0) throw new UsageError(`no configured job matches --job ${wanted.join(' ')}; configured: ${configuredJobs(ctx.config).map((j) => j.name).join(', ') || 'none'}`);
+        }
+        const database = await ctx.database();
+        const env = {
+          database,
+          config: ctx.config,
+          logger: ctx.logger,
+          clock: ctx.clock,
+          fetch: globalThis.fetch,
+          time: timeSourceFor(database, ctx.clock),
+          instance: instanceName(),
+          retry: retryPolicy(ctx.config),
+          signal: new AbortController().signal,
+        };
+        const outcomes: RunOutcome[] = [];
+        const errors: { job: string; error: string }[] = [];
+        for (const job of jobs) {
+          try {
+            outcomes.push(...(await runDuePeriods(job, env, { recordSkip: true, ignoreBackoff: options.ignoreBackoff })));
+          } catch (error) {
+            // The ledger itself could not be read or written (database gone): say so, go on with the others.
+            ctx.logger.error({ job: job.name, err: error }, 'could not run the job');
+            errors.push({ job: job.name, error: redactError(error) });
+          }
+        }
+        if (outcomes.length === 0) ctx.logger.info({ jobs: jobs.map((j) => j.name) }, 'nothing is due');
+
+        const rows = [...outcomes.map(describe), ...errors.map((e) => ({ job: e.job, period: '', status: 'error', rowsLoaded: null, detail: e.error }))];
+        ctx.stdout.write(
+          format === 'json'
+            ? toJson({ outcomes: rows })
+            : rows.length
+              ? toTable(rows, [
+                  { key: 'job' },
+                  { key: 'period' },
+                  { key: 'status' },
+                  { key: 'rowsLoaded', title: 'loaded', align: 'right' },
+                  { key: 'detail', max: 100 },
+                ])
+              : 'nothing is due\n',
+        );
+        const failed = outcomes.filter((o) => o.status === 'failed');
+        if (errors.length) return ExitCode.failed;
+        if (failed.length === 0) return ExitCode.ok;
+        return failed.every((o) => o.needsPerson) ? ExitCode.needsPerson : ExitCode.failed;
+      }),
+    );
+}
+
+function describe(o: RunOutcome): { job: string; period: string; status: string; rowsLoaded: number | null; detail: string | null } {
+  switch (o.status) {
+    case 'succeeded':
+      return { job: o.job, period: o.period, status: o.status, rowsLoaded: o.result.rowsLoaded ?? null, detail: o.result.detail ?? null };
+    case 'failed':
+      return { job: o.job, period: o.period, status: o.status, rowsLoaded: null, detail: o.error };
+    case 'skipped':
+      return { job: o.job, period: o.period, status: o.status, rowsLoaded: null, detail: o.reason };
+    case 'deferred':
+      return { job: o.job, period: o.period, status: o.status, rowsLoaded: null, detail: `failed ${o.failures} time(s); next attempt after ${o.retryAt.toISOString()} (--ignore-backoff to retry now)` };
+    case 'already-done':
+      return { job: o.job, period: o.period, status: 'already done', rowsLoaded: null, detail: 'another process completed it meanwhile' };
+  }
+}

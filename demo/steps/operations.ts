@@ -1,0 +1,42 @@
+import { join } from 'node:path';
+import type { DemoStep } from '../run-demo.js';
+import { sampleDir } from '../generate-sample.js';
+import { configuredJobs, pipelineJobs, sndsLinkStates } from '../../jobs/definitions.js';
+import { instanceName, retryPolicy, runDuePeriods, type RunOutcome } from '../../jobs/runner.js';
+import { timeSourceFor } from '../../jobs/time-source.js';
+import { collectStatus } from '../../jobs/status.js';
+
+/**
+ * The scheduler's wrapper at work on the sample: the complaint mailbox as a job, run twice at once
+ * (one runs, the other is skipped), then once more (nothing due: the period has succeeded), and the
+ * ledger as `repwatch status` shows it.
+ */
+export const operationsStep: DemoStep = {
+  name: 'jobs: lock, ledger, status',
+  async run(ctx) {
+    const database = await ctx.database();
+    const config = { ...ctx.config, jmrp: { ...ctx.config.jmrp, mailboxes: [{ name: 'demo-sample', mbox: join(sampleDir(), 'jmrp-complaints.mbox') }] } };
+    const jobs = configuredJobs(config, { jmrp: pipelineJobs.jmrp });
+    const env = {
+      database,
+      config,
+      logger: ctx.logger,
+      clock: ctx.clock,
+      fetch: globalThis.fetch,
+      time: timeSourceFor(database, ctx.clock),
+      instance: instanceName(),
+      retry: retryPolicy(config),
+      signal: new AbortController().signal,
+    };
+    const lines: string[] = [];
+    const show = (label: string, outcomes: RunOutcome[]) =>
+      lines.push(`${label}: ${outcomes.map((o) => `${o.job} ${o.period} ${o.status}${o.status === 'succeeded' ? ` (${o.result.detail ?? ''})` : o.status === 'skipped' ? ` (${o.reason})` : ''}`).join('; ') || 'nothing due'}`);
+    const [a, b] = await Promise.all(jobs.map((job) => [runDuePeriods(job, env, { recordSkip: true }), runDuePeriods(job, env, { recordSkip: true })]).flat());
+    show('two runs at once', [...(a ?? []), ...(b ?? [])]);
+    show('and once more', (await Promise.all(jobs.map((job) => runDuePeriods(job, env, { recordSkip: true })))).flat());
+    const status = await collectStatus(database, config, jobs, await env.time.now(), { linkStates: sndsLinkStates });
+    for (const j of status.jobs) lines.push(`status: ${j.job} ${j.state}, last success ${j.lastSuccessPeriod ?? 'never'}, next run ${j.nextRunAt?.toISOString() ?? '?'}`);
+    lines.push('(`repwatch schedule` runs every job like this on its cron schedule; `repwatch status` exits 1 when one is stale)');
+    return lines.join('\n');
+  },
+};

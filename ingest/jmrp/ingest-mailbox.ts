@@ -1,0 +1,193 @@
+import type { Config } from '../../config/schema.js';
+import type { Database } from '../../db/connection.js';
+import type { Clock } from '../../lib/clock.js';
+import type { Logger } from '../../lib/logger.js';
+import { recomputeDays } from '../../transform/recompute.js';
+import { drainMailbox, type Classification, type MessageResult } from '../mailbox/drain.js';
+import { batchSizeOf, openMailboxSource, type MailboxConfig } from '../mailbox/open-source.js';
+import type { MailboxSource } from '../mailbox/types.js';
+import { knownIpMatcher, type KnownIpMatcher } from './derive-source-ip.js';
+import { parseReport, type ParsedReport } from './parse-report.js';
+import { insertFeedbackReports, recipientSalt, sndsIps, type ReportRow } from './store-reports.js';
+
+/** Messages between two recomputes of the touched days (and once at the end of every run). */
+const RECOMPUTE_EVERY = 5000;
+
+export interface JmrpClassification extends Classification {
+  parsed: ParsedReport;
+}
+
+export interface JmrpIngestResult {
+  mailbox: string;
+  /** Messages read from the mailbox in this run. */
+  seen: number;
+  /** New messages recorded (reports, non-reports and quarantined ones). */
+  stored: number;
+  /** Already recorded by an earlier run or delivered twice: not counted again. */
+  duplicates: number;
+  quarantined: number;
+  /** New complaint reports (rows in analytics.complaint) and the complaints they stand for (Incidents). */
+  complaints: number;
+  incidents: number;
+  /** New reports that are not complaints (auth-failure, not-spam, opt-out…). */
+  otherReports: number;
+  notAReport: number;
+  malformed: number;
+  oversize: number;
+  failed: number;
+  archived: number;
+  settleFailures: number;
+  /** Complaint days this run touched (recomputed after each batch). */
+  days: string[];
+  /** Quarantined messages of this run with their reasons (for the CLI summary). */
+  quarantine: { location: string; reason: string | null }[];
+  error?: string;
+}
+
+export interface IngestJmrpOptions {
+  database: Database;
+  config: Config;
+  /** A configured mailbox (jmrp.mailboxes[] entry) or a source built by the caller (CLI one-offs). */
+  mailbox: MailboxConfig | MailboxSource;
+  logger?: Logger;
+  clock?: Clock;
+  batchSize?: number;
+  /** Skip the recompute hook (benchmarks measure the load alone). */
+  recompute?: boolean;
+}
+
+/**
+ * Drain one JMRP mailbox once: every message recorded exactly once, reports parsed into
+ * repwatch.feedback_report (complaints show in analytics.complaint), unparseable ones quarantined with
+ * their reason, days recomputed after each committed batch, then archived. The scheduler's job and the
+ * CLI call this. Never throws for bad mail; `error` says when the mailbox or database stopped the run.
+ */
+export async function ingestJmrpMailbox(options: IngestJmrpOptions): Promise<JmrpIngestResult> {
+  const { database, config, logger } = options;
+  const source = isSource(options.mailbox) ? options.mailbox : openMailboxSource(options.mailbox, logger ? { logger } : {});
+  const configured = isSource(options.mailbox) ? undefined : options.mailbox;
+  const started = (options.clock ?? { now: () => new Date() }).now();
+
+  const salt = await recipientSalt(database, config.jmrp.recipientSalt);
+  const isKnownIp = await loadKnownIps(database, config);
+  const privacy = { mode: config.jmrp.recipients, salt };
+  const campaignHeaders = config.jmrp.campaignHeaders;
+  const days = new Set<string>();
+  const pendingDays = new Set<string>();
+  let sinceRecompute = 0;
+  const flushRecompute = async () => {
+    sinceRecompute = 0;
+    if (pendingDays.size === 0 || options.recompute === false) return;
+    const touched = [...pendingDays].sort();
+    pendingDays.clear();
+    await recomputeDays(database, config, touched);
+  };
+
+  const result = await drainMailbox<JmrpClassification, ReportRow | null>({
+    database,
+    source,
+    stream: 'jmrp',
+    maxMessageBytes: config.jmrp.maxMessageBytes,
+    batchSize: options.batchSize ?? batchSizeOf(configured),
+    ...(logger ? { logger } : {}),
+    classify: (raw, message) => {
+      const parsed = parseReport(raw, { campaignHeaders, isKnownIp, deliveredAt: message.deliveredAt });
+      return {
+        parsed,
+        classification: parsed.kind,
+        quarantineReason: parsed.kind === 'malformed' ? parsed.reason : null,
+        reason: parsed.kind === 'not_a_report' ? parsed.reason : parsed.kind === 'malformed' ? null : parsed.report.notes.join('; ') || null,
+      };
+    },
+    storeBatch: async (session, items) => {
+      const rows: (ReportRow | null)[] = items.map(({ message, result }) =>
+        result.parsed.kind === 'arf' || result.parsed.kind === 'jmrp_legacy' ? { message, report: result.parsed.report } : null,
+      );
+      await insertFeedbackReports(session, source.name, rows.filter((r): r is ReportRow => r !== null), privacy);
+      return rows;
+    },
+    onCommitted: async (results) => {
+      for (const day of complaintDays(results)) {
+        days.add(day);
+        pendingDays.add(day);
+      }
+      sinceRecompute += results.length;
+      // Recompute is per touched day, not per message: coalesce it over a few thousand messages.
+      if (sinceRecompute >= RECOMPUTE_EVERY) await flushRecompute();
+    },
+  });
+
+  // Also after a run that stopped early: what was committed must reach the derived tables.
+  try {
+    await flushRecompute();
+  } catch (error) {
+    logger?.error({ job: 'jmrp', mailbox: result.mailbox, err: (error as Error).message }, 'recompute after JMRP ingest failed');
+    result.error ??= `recompute failed: ${(error as Error).message}`;
+  }
+
+  const out: JmrpIngestResult = {
+    mailbox: result.mailbox,
+    seen: result.seen,
+    stored: result.stored + result.quarantined,
+    duplicates: result.duplicates,
+    quarantined: result.quarantined,
+    complaints: 0,
+    incidents: 0,
+    otherReports: 0,
+    notAReport: result.byClassification.not_a_report ?? 0,
+    malformed: result.byClassification.malformed ?? 0,
+    oversize: result.byClassification.oversize ?? 0,
+    failed: result.failed,
+    archived: result.archived,
+    settleFailures: result.settleFailures,
+    days: [...days].sort(),
+    quarantine: result.messages.filter((m) => m.outcome === 'quarantined').map((m) => ({ location: m.location, reason: m.reason })),
+    ...(result.error ? { error: result.error } : {}),
+  };
+  for (const m of result.messages) {
+    const report = m.outcome === 'stored' ? m.stored?.report : undefined;
+    if (!report) continue;
+    if (report.isComplaint) {
+      out.complaints += 1;
+      out.incidents += report.incidents;
+    } else {
+      out.otherReports += 1;
+    }
+  }
+  logger?.info(
+    { job: 'jmrp', mailbox: out.mailbox, seen: out.seen, stored: out.stored, duplicates: out.duplicates, quarantined: out.quarantined, complaints: out.complaints, ms: Date.now() - started.getTime() },
+    'JMRP mailbox drained',
+  );
+  return out;
+}
+
+function isSource(mailbox: MailboxConfig | MailboxSource): mailbox is MailboxSource {
+  return typeof (mailbox as MailboxSource).batches === 'function';
+}
+
+function complaintDays(results: MessageResult<JmrpClassification, ReportRow | null>[]): string[] {
+  const days = new Set<string>();
+  for (const r of results) {
+    const report = r.outcome === 'stored' ? r.stored?.report : undefined;
+    if (report?.isComplaint && report.day) days.add(report.day);
+  }
+  return [...days].sort();
+}
+
+/** Our sending IPs: every IP SNDS reported for us, and the configured pools (except the implicit "all"). */
+export async function loadKnownIps(database: Database, config: Config): Promise<KnownIpMatcher> {
+  const pools = Object.entries(config.pools)
+    .filter(([name]) => name !== 'all')
+    .flatMap(([, cidrs]) => cidrs);
+  return knownIpMatcher(await sndsIps(database), pools);
+}
+
+/** How many messages wait in a configured mailbox (IMAP STATUS, Maildir file count; null for mbox). */
+export async function mailboxBacklog(mailbox: MailboxConfig, logger?: Logger): Promise<number | null> {
+  const source = openMailboxSource(mailbox, logger ? { logger } : {});
+  try {
+    return (await source.backlog?.()) ?? null;
+  } finally {
+    await source.close();
+  }
+}

@@ -1,0 +1,300 @@
+import { utcDay } from '../../lib/clock.js';
+import { parseMailDate } from '../mailbox/mail-date.js';
+import {
+  DEFAULT_MIME_LIMITS,
+  decodeBody,
+  decodeEncodedWords,
+  domainOf,
+  extractAddress,
+  header,
+  isEmbeddedMessageType,
+  parseHeaderBlock,
+  parseMime,
+  type HeaderMap,
+  type MimePart,
+} from '../mailbox/mime.js';
+import { deriveSourceIp, type IpOrigin, type KnownIpMatcher } from './derive-source-ip.js';
+
+/**
+ * A complaint report, parsed: a pure function from the raw message to exactly one of `arf`,
+ * `jmrp_legacy`, `not_a_report` or `malformed`. Reports are hostile input: field names live in Maps and
+ * null-prototype objects, values stay text, MIME depth and part counts are capped, and nothing throws.
+ */
+
+export type ReportFormat = 'arf' | 'jmrp_legacy';
+export type TimeOrigin = 'arrival_date' | 'received' | 'report_date' | 'mailbox';
+
+/** Feedback types that are complaints; auth-failure, not-spam, opt-out… are recorded but not counted. */
+export const COMPLAINT_TYPES: ReadonlySet<string> = new Set(['abuse', 'fraud', 'virus', 'other']);
+
+export interface FeedbackReport {
+  format: ReportFormat;
+  /** Lower-cased Feedback-Type (`abuse` for legacy JMRP). */
+  feedbackType: string | null;
+  isComplaint: boolean;
+  userAgent: string | null;
+  version: string | null;
+  sourceIp: string | null;
+  sourceIpOrigin: IpOrigin | null;
+  complainedAt: Date | null;
+  complainedAtOrigin: TimeOrigin | null;
+  /** UTC date of complainedAt. */
+  day: string | null;
+  incidents: number;
+  reportedDomain: string | null;
+  originalMailFrom: string | null;
+  originalFromDomain: string | null;
+  originalMessageId: string | null;
+  originalSubject: string | null;
+  campaign: string | null;
+  /** Complainers' addresses in plain text: the loader hashes or drops them before storing. */
+  recipients: string[];
+  /** Every field of the feedback-report part, names lower-cased, repeated fields as arrays. */
+  fields: Record<string, string | string[]>;
+  /** Whether the original's headers were there (false when redacted or missing). */
+  hasOriginalHeaders: boolean;
+  notes: string[];
+}
+
+export type ParsedReport =
+  | { kind: 'arf' | 'jmrp_legacy'; report: FeedbackReport }
+  | { kind: 'not_a_report'; reason: string }
+  | { kind: 'malformed'; reason: string };
+
+export interface ParseReportOptions {
+  /** First present header of the original names the campaign (config jmrp.campaignHeaders). */
+  campaignHeaders?: readonly string[];
+  /** Our sending IPs: preferred when the sending IP has to be derived. */
+  isKnownIp?: KnownIpMatcher;
+  /** When the mailbox received the message: the complaint time of last resort. */
+  deliveredAt?: Date | null;
+  maxDepth?: number;
+}
+
+export const DEFAULT_CAMPAIGN_HEADERS = ['X-Campaign-ID', 'Feedback-ID', 'CFBL-Feedback-ID', 'List-Id'] as const;
+
+const MAX_FIELDS = 200;
+const MAX_VALUE = 4000;
+const LEGACY_SENDER = 'staff@hotmail.com';
+const LEGACY_SUBJECT = /complaint about message from\s+\[?[0-9a-f.:]+/i;
+const ORIGINAL_HEADER_TYPES = new Set(['text/rfc822-headers', 'text/rfc822-header', 'message/rfc822-headers', 'message/rfc822-header', 'text/rfc-822-headers']);
+
+export function parseReport(raw: Buffer, options: ParseReportOptions = {}): ParsedReport {
+  try {
+    return parseUnsafe(raw, options);
+  } catch (error) {
+    // A bug on hostile input must not stop a mailbox: the message is quarantined with the reason.
+    return { kind: 'malformed', reason: `parser error: ${(error as Error)?.message ?? String(error)}`.slice(0, 500) };
+  }
+}
+
+function parseUnsafe(raw: Buffer, options: ParseReportOptions): ParsedReport {
+  if (raw.length === 0) return { kind: 'malformed', reason: 'empty message' };
+  const mime = parseMime(raw, { ...DEFAULT_MIME_LIMITS, maxDepth: options.maxDepth ?? DEFAULT_MIME_LIMITS.maxDepth });
+  if (mime.headerless) return { kind: 'malformed', reason: 'no header fields: not a mail message' };
+  const root = mime.root;
+
+  const located = findReportPart(root);
+  if (located) return parseArf(root, located.part, located.parent, options, mime.problems);
+
+  const legacy = findLegacy(root);
+  if (legacy) return parseLegacy(root, legacy, options);
+
+  const tooDeep = mime.problems.find((p) => p.startsWith('MIME nesting deeper') || p.startsWith('more than'));
+  if (tooDeep) return { kind: 'malformed', reason: tooDeep };
+  if (root.contentType === 'multipart/report' && (root.params['report-type'] ?? '').toLowerCase() === 'feedback-report') {
+    return { kind: 'malformed', reason: `feedback-report message without a message/feedback-report part${mime.problems.length ? ` (${mime.problems.join('; ')})` : ''}` };
+  }
+  return { kind: 'not_a_report', reason: 'no message/feedback-report part and not a legacy JMRP report' };
+}
+
+/** The feedback-report part anywhere in the tree (forwarded reports nest it), with its parent. */
+function findReportPart(root: MimePart): { part: MimePart; parent: MimePart | null } | null {
+  const stack: [MimePart, MimePart | null][] = [[root, null]];
+  while (stack.length > 0) {
+    const [part, parent] = stack.shift()!;
+    if (part.contentType === 'message/feedback-report') return { part, parent };
+    for (const child of part.children) stack.push([child, part]);
+    if (part.embedded) stack.push([part.embedded, part]);
+  }
+  return null;
+}
+
+/** The original's headers next to the report part: message/rfc822 (or a variant), text/rfc822-headers
+ * (or a variant). A body that is only `REDACTED` gives no headers, which is normal. */
+function originalHeadersNear(parent: MimePart | null, report: MimePart): { headers: HeaderMap | null; note?: string } {
+  const siblings = parent ? parent.children.filter((c) => c !== report) : [];
+  for (const part of siblings) {
+    if (isEmbeddedMessageType(part.contentType) && part.embedded) {
+      return part.embedded.headers.size > 0 ? { headers: part.embedded.headers } : { headers: null, note: 'original message redacted' };
+    }
+    if (ORIGINAL_HEADER_TYPES.has(part.contentType)) {
+      const { headers } = parseHeaderBlock(decodeBody(part).toString('utf8'));
+      return headers.size > 0 ? { headers } : { headers: null, note: 'original headers redacted' };
+    }
+  }
+  return { headers: null, note: 'no original message or headers part' };
+}
+
+function parseArf(root: MimePart, reportPart: MimePart, parent: MimePart | null, options: ParseReportOptions, problems: string[]): ParsedReport {
+  const { headers: fieldMap, badLines } = parseHeaderBlock(decodeBody(reportPart).toString('utf8'));
+  const feedbackType = first(fieldMap, 'feedback-type')?.toLowerCase() ?? null;
+  if (!feedbackType) {
+    return { kind: 'malformed', reason: `message/feedback-report part without a Feedback-Type field${badLines ? ` (${badLines} unreadable line(s))` : ''}` };
+  }
+  const notes = [...problems];
+  if (badLines) notes.push(`${badLines} unreadable line(s) in the feedback-report part`);
+  const original = originalHeadersNear(parent, reportPart);
+  if (original.note) notes.push(original.note);
+
+  const incidentsText = first(fieldMap, 'incidents');
+  let incidents = 1;
+  if (incidentsText !== undefined) {
+    const n = Number.parseInt(incidentsText, 10);
+    if (Number.isFinite(n) && n >= 1 && /^\s*\d+\s*$/.test(incidentsText)) incidents = Math.min(n, 1_000_000);
+    else notes.push(`Incidents "${incidentsText.slice(0, 40)}" is not a positive count; counted as 1`);
+  }
+
+  const ip = deriveSourceIp({ reported: first(fieldMap, 'source-ip'), original: original.headers, legacy: false, isKnownIp: options.isKnownIp });
+  const arrival = parseMailDate(first(fieldMap, 'arrival-date') ?? first(fieldMap, 'received-date'));
+  const time = complaintTime(arrival, ip?.receivedAt ?? null, root, options.deliveredAt);
+  const recipients = [...(fieldMap.get('original-rcpt-to') ?? []), ...(original.headers?.get('x-hmxmroriginalrecipient') ?? [])]
+    .map((r) => extractAddress(r) ?? r.trim())
+    .filter((r) => r.length > 0);
+
+  return {
+    kind: 'arf',
+    report: {
+      format: 'arf',
+      feedbackType,
+      isComplaint: COMPLAINT_TYPES.has(feedbackType),
+      userAgent: clip(first(fieldMap, 'user-agent')),
+      version: clip(first(fieldMap, 'version')),
+      sourceIp: ip?.ip ?? null,
+      sourceIpOrigin: ip?.origin ?? null,
+      ...time,
+      incidents,
+      reportedDomain: clip(first(fieldMap, 'reported-domain')?.toLowerCase()),
+      originalMailFrom: clip(stripAngles(first(fieldMap, 'original-mail-from'))),
+      ...originalFacts(original.headers, options),
+      recipients,
+      fields: fieldsObject(fieldMap),
+      hasOriginalHeaders: original.headers !== null,
+      notes,
+    },
+  };
+}
+
+/** Legacy JMRP: an embedded original carrying X-HmXmrOriginalRecipient, or staff@hotmail.com with the
+ * `complaint about message from <IP>` subject. */
+function findLegacy(root: MimePart): { original: HeaderMap | null } | null {
+  let firstEmbedded: HeaderMap | null = null;
+  const stack: MimePart[] = [root];
+  while (stack.length > 0) {
+    const part = stack.pop()!;
+    if (part.embedded) {
+      if (part.embedded.headers.has('x-hmxmroriginalrecipient')) return { original: part.embedded.headers };
+      firstEmbedded ??= part.embedded.headers;
+      stack.push(part.embedded);
+    }
+    stack.push(...part.children);
+  }
+  const from = extractAddress(header(root.headers, 'from'))?.toLowerCase();
+  const subject = header(root.headers, 'subject') ?? '';
+  if (from === LEGACY_SENDER && LEGACY_SUBJECT.test(subject)) return { original: firstEmbedded };
+  return null;
+}
+
+function parseLegacy(root: MimePart, legacy: { original: HeaderMap | null }, options: ParseReportOptions): ParsedReport {
+  const subject = decodeEncodedWords(header(root.headers, 'subject') ?? '');
+  const original = legacy.original && legacy.original.size > 0 ? legacy.original : null;
+  const ip = deriveSourceIp({ original, subject, legacy: true, isKnownIp: options.isKnownIp });
+  const time = complaintTime(null, ip?.receivedAt ?? null, root, options.deliveredAt);
+  const recipients = (original?.get('x-hmxmroriginalrecipient') ?? []).map((r) => extractAddress(r) ?? r.trim()).filter((r) => r.length > 0);
+  const fields = Object.create(null) as Record<string, string | string[]>;
+  for (const name of ['x-reporter-ip', 'x-sid-pra', 'x-auth-result', 'x-sid-result', 'authentication-results']) {
+    const values = original?.get(name);
+    if (values?.length) fields[name] = values.length === 1 ? fieldValue(values[0]!) : values.map(fieldValue);
+  }
+  return {
+    kind: 'jmrp_legacy',
+    report: {
+      format: 'jmrp_legacy',
+      feedbackType: 'abuse',
+      isComplaint: true,
+      userAgent: null,
+      version: null,
+      sourceIp: ip?.ip ?? null,
+      sourceIpOrigin: ip?.origin ?? null,
+      ...time,
+      incidents: 1,
+      reportedDomain: null,
+      originalMailFrom: clip(stripAngles(original ? header(original, 'return-path') : undefined)),
+      ...originalFacts(original, options),
+      recipients,
+      fields,
+      hasOriginalHeaders: original !== null,
+      notes: original ? [] : ['legacy report without the original message'],
+    },
+  };
+}
+
+function complaintTime(arrival: Date | null, receivedAt: Date | null, root: MimePart, deliveredAt: Date | null | undefined): Pick<FeedbackReport, 'complainedAt' | 'complainedAtOrigin' | 'day'> {
+  const pick = (at: Date, origin: TimeOrigin) => ({ complainedAt: at, complainedAtOrigin: origin, day: utcDay(at) });
+  if (arrival) return pick(arrival, 'arrival_date');
+  if (receivedAt) return pick(receivedAt, 'received');
+  const reportDate = parseMailDate(header(root.headers, 'date'));
+  if (reportDate) return pick(reportDate, 'report_date');
+  if (deliveredAt && !Number.isNaN(deliveredAt.getTime())) return pick(deliveredAt, 'mailbox');
+  return { complainedAt: null, complainedAtOrigin: null, day: null };
+}
+
+function originalFacts(original: HeaderMap | null, options: ParseReportOptions): Pick<FeedbackReport, 'originalFromDomain' | 'originalMessageId' | 'originalSubject' | 'campaign'> {
+  if (!original) return { originalFromDomain: null, originalMessageId: null, originalSubject: null, campaign: null };
+  let campaign: string | null = null;
+  for (const name of options.campaignHeaders ?? DEFAULT_CAMPAIGN_HEADERS) {
+    const value = header(original, name)?.trim();
+    if (value) {
+      campaign = clip(value, 500);
+      break;
+    }
+  }
+  const subject = header(original, 'subject');
+  return {
+    originalFromDomain: domainOf(extractAddress(header(original, 'from'))),
+    originalMessageId: clip(header(original, 'message-id')?.replace(/\s+/g, ''), 998),
+    originalSubject: subject ? clip(decodeEncodedWords(subject), 1000) : null,
+    campaign,
+  };
+}
+
+function first(map: HeaderMap, name: string): string | undefined {
+  return map.get(name)?.[0];
+}
+
+function clip(value: string | undefined | null, max = MAX_VALUE): string | null {
+  if (value === undefined || value === null) return null;
+  const trimmed = value.trim();
+  if (trimmed.length === 0) return null;
+  return trimmed.length > max ? trimmed.slice(0, max) : trimmed;
+}
+
+function stripAngles(value: string | undefined): string | undefined {
+  return value?.trim().replace(/^<|>$/g, '');
+}
+
+function fieldValue(value: string): string {
+  return value.length > MAX_VALUE ? value.slice(0, MAX_VALUE) : value;
+}
+
+/** ARF fields as a null-prototype object for jsonb: a field called `__proto__` is just a key. */
+function fieldsObject(map: HeaderMap): Record<string, string | string[]> {
+  const out = Object.create(null) as Record<string, string | string[]>;
+  let count = 0;
+  for (const [name, values] of map) {
+    if (count++ >= MAX_FIELDS) break;
+    const clipped = values.map(fieldValue);
+    out[name.slice(0, 200)] = clipped.length === 1 ? clipped[0]! : clipped;
+  }
+  return out;
+}

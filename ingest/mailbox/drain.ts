@@ -1,0 +1,240 @@
+import type { Database, Session } from '../../db/connection.js';
+import type { Logger } from '../../lib/logger.js';
+import { findStoredKeys, insertMailMessages, type MailMessageRow } from './sql.js';
+import type { MailboxMessage, MailboxSource } from './types.js';
+
+/** What a stream's classifier says about one message. */
+export interface Classification {
+  /** Recorded in mail_message.classification (jmrp: arf, jmrp_legacy, not_a_report, malformed). */
+  classification: string;
+  /** Set when the message cannot be used: it is recorded as quarantined with this reason and moved to
+   * the quarantine folder. */
+  quarantineReason?: string | null;
+  /** Optional note kept with a message that is not quarantined. */
+  reason?: string | null;
+}
+
+/** A message that now has its mail_message row (`ref` is repwatch.mail_message.id). */
+export interface StoredMessage extends MailboxMessage {
+  ref: number;
+}
+
+export type MessageOutcome = 'stored' | 'duplicate' | 'quarantined' | 'failed';
+
+export interface MessageResult<R, S> {
+  key: string;
+  location: string;
+  messageId: string | null;
+  size: number;
+  outcome: MessageOutcome;
+  /** null for duplicates (not classified again) and failures. */
+  classification: string | null;
+  reason: string | null;
+  /** The classifier's result (new messages only). */
+  result?: R;
+  /** What the stream's store step returned for it (stored, not quarantined). */
+  stored?: S;
+}
+
+export interface DrainOptions<R extends Classification, S> {
+  database: Database;
+  source: MailboxSource;
+  stream: 'jmrp' | 'bounces';
+  /** Pure: raw bytes in, a classification out. A throw is caught and quarantines the message. */
+  classify: (raw: Buffer, message: MailboxMessage) => R;
+  /** Store what the stream derives from the messages of one batch, inside the batch's transaction.
+   * Called only for new, non-quarantined messages; returns one value per item, in order. */
+  storeBatch?: (session: Session, items: { message: StoredMessage; result: R }[]) => Promise<S[]>;
+  /** The one-message form of storeBatch, for streams that do not need bulk statements. */
+  store?: (session: Session, message: StoredMessage, result: R) => Promise<S>;
+  maxMessageBytes: number;
+  batchSize?: number;
+  /** Keep the raw bytes in mail_message.raw (default true: derived tables can be rebuilt from them). */
+  keepRaw?: boolean;
+  /** After each batch's commit, before the source archives it (e.g. recompute the touched days). */
+  onCommitted?: (results: MessageResult<R, S>[]) => Promise<void>;
+  logger?: Logger;
+  /** How many times a failed batch transaction is retried as a whole before going message by message. */
+  batchRetries?: number;
+}
+
+export interface DrainResult<R, S> {
+  mailbox: string;
+  seen: number;
+  stored: number;
+  duplicates: number;
+  quarantined: number;
+  failed: number;
+  /** New messages per classification (duplicates not counted). */
+  byClassification: Record<string, number>;
+  archived: number;
+  /** Messages the source could not move after commit (they are recognised by key next run). */
+  settleFailures: number;
+  messages: MessageResult<R, S>[];
+  /** Set when the run stopped early (mailbox or database unreachable); what was committed stays. */
+  error?: string;
+}
+
+/**
+ * Drain a mailbox once: read batches, keep every message in repwatch.mail_message exactly once
+ * (unique (stream, message_key)), hand the usable ones to the stream's store step in the same
+ * transaction, and only after the commit tell the source what to archive and what to quarantine.
+ * Never throws for a bad message; stops (with `error`) only when the mailbox or the database fails.
+ */
+export async function drainMailbox<R extends Classification, S = void>(options: DrainOptions<R, S>): Promise<DrainResult<R, S>> {
+  const { database, source, stream, logger } = options;
+  const keepRaw = options.keepRaw ?? true;
+  const out: DrainResult<R, S> = {
+    mailbox: source.name,
+    seen: 0,
+    stored: 0,
+    duplicates: 0,
+    quarantined: 0,
+    failed: 0,
+    byClassification: Object.create(null) as Record<string, number>,
+    archived: 0,
+    settleFailures: 0,
+    messages: [],
+  };
+  try {
+    for await (const batch of source.batches({ batchSize: options.batchSize ?? 200, maxMessageBytes: options.maxMessageBytes })) {
+      out.seen += batch.length;
+      const results = await processBatch(options, batch, keepRaw);
+      const failed = results.filter((r) => r.outcome === 'failed');
+      for (const r of results) {
+        out.messages.push(r);
+        if (r.outcome === 'stored') out.stored += 1;
+        else if (r.outcome === 'duplicate') out.duplicates += 1;
+        else if (r.outcome === 'quarantined') out.quarantined += 1;
+        else out.failed += 1;
+        if ((r.outcome === 'stored' || r.outcome === 'quarantined') && r.classification) {
+          out.byClassification[r.classification] = (out.byClassification[r.classification] ?? 0) + 1;
+        }
+      }
+      if (options.onCommitted) await options.onCommitted(results);
+      const settle = await source.settle({
+        archive: results.filter((r) => r.outcome === 'stored' || (r.outcome === 'duplicate' && r.reason !== 'quarantined earlier')).map((r) => r.key),
+        quarantine: results.filter((r) => r.outcome === 'quarantined' || (r.outcome === 'duplicate' && r.reason === 'quarantined earlier')).map((r) => r.key),
+      });
+      out.archived += settle.moved;
+      out.settleFailures += settle.failed;
+      if (settle.error) logger?.warn({ mailbox: source.name, failed: settle.failed, err: settle.error }, 'could not archive messages; they are recognised by key on the next run');
+      if (failed.length > 0) {
+        out.error = `database unavailable: ${failed[0]!.reason}`;
+        break;
+      }
+    }
+  } catch (error) {
+    out.error = `mailbox ${source.name}: ${(error as Error)?.message ?? String(error)}`;
+    logger?.error({ mailbox: source.name, err: out.error }, 'mailbox drain stopped');
+  } finally {
+    await source.close().catch(() => undefined);
+  }
+  return out;
+}
+
+interface Pending<R> {
+  message: MailboxMessage;
+  row: MailMessageRow;
+  result?: R;
+}
+
+async function processBatch<R extends Classification, S>(options: DrainOptions<R, S>, batch: MailboxMessage[], keepRaw: boolean): Promise<MessageResult<R, S>[]> {
+  const { database, stream, source } = options;
+  const results = new Map<string, MessageResult<R, S>>();
+  const order: string[] = [];
+  const base = (m: MailboxMessage) => ({ key: m.key, location: m.location, messageId: m.messageId, size: m.size });
+
+  // Keys already stored (rerun, redelivery, crash between commit and archive) are not classified again.
+  const known = await findStoredKeys(database, stream, [...new Set(batch.map((m) => m.key))]);
+  const fresh: Pending<R>[] = [];
+  const seen = new Set<string>();
+  for (const message of batch) {
+    order.push(message.key);
+    const earlier = known.get(message.key);
+    if (earlier || seen.has(message.key)) {
+      // A second copy in the same batch follows its first copy's fate: collect it under a distinct slot.
+      const slot = `${message.key}#${order.length}`;
+      order[order.length - 1] = slot;
+      results.set(slot, { ...base(message), outcome: 'duplicate', classification: null, reason: earlier?.quarantined ? 'quarantined earlier' : null });
+      continue;
+    }
+    seen.add(message.key);
+    fresh.push(classifyOne(options, message));
+  }
+
+  const commit = async (items: Pending<R>[]) =>
+    database.transaction(async (session) => {
+      const ids = await insertMailMessages(session, stream, source.name, items.map((p) => p.row), keepRaw);
+      const toStore: { message: StoredMessage; result: R }[] = [];
+      for (const p of items) {
+        const ref = ids.get(p.message.key);
+        if (ref === undefined) {
+          results.set(p.message.key, { ...base(p.message), outcome: 'duplicate', classification: null, reason: 'stored meanwhile by another run' });
+        } else if (p.row.quarantined) {
+          results.set(p.message.key, { ...base(p.message), outcome: 'quarantined', classification: p.row.classification, reason: p.row.reason, ...(p.result ? { result: p.result } : {}) });
+        } else {
+          toStore.push({ message: { ...p.message, ref }, result: p.result! });
+          results.set(p.message.key, { ...base(p.message), outcome: 'stored', classification: p.row.classification, reason: p.row.reason, result: p.result! });
+        }
+      }
+      const stored = await storeAll(options, session, toStore);
+      toStore.forEach((item, i) => {
+        const r = results.get(item.message.key);
+        if (r) r.stored = stored[i];
+      });
+    });
+
+  let done = false;
+  for (let attempt = 0; attempt <= (options.batchRetries ?? 1) && !done; attempt++) {
+    try {
+      await commit(fresh);
+      done = true;
+    } catch (error) {
+      options.logger?.warn({ mailbox: source.name, attempt, err: (error as Error).message }, 'batch transaction failed');
+    }
+  }
+  if (!done) {
+    // One message at a time: a message that breaks its store step is quarantined with the reason;
+    // if even that cannot be written the database is down and the message stays in the mailbox.
+    for (const p of fresh) {
+      try {
+        await commit([p]);
+      } catch (error) {
+        const reason = `could not be stored: ${(error as Error).message}`.slice(0, 2000);
+        try {
+          await commit([{ message: p.message, row: { ...p.row, quarantined: true, reason } }]);
+        } catch (again) {
+          results.set(p.message.key, { ...base(p.message), outcome: 'failed', classification: null, reason: (again as Error).message });
+        }
+      }
+    }
+  }
+  return order.map((slot) => results.get(slot)!).filter(Boolean);
+}
+
+function classifyOne<R extends Classification>(options: Pick<DrainOptions<R, never>, 'classify' | 'maxMessageBytes'>, message: MailboxMessage): Pending<R> {
+  if (!message.raw) {
+    const reason = `message of ${message.size} bytes is larger than the ${options.maxMessageBytes}-byte cap (maxMessageBytes)`;
+    return { message, row: { message, classification: 'oversize', reason, quarantined: true } };
+  }
+  try {
+    const result = options.classify(message.raw, message);
+    const quarantined = Boolean(result.quarantineReason);
+    return { message, result, row: { message, classification: result.classification, reason: (quarantined ? result.quarantineReason : result.reason) ?? null, quarantined } };
+  } catch (error) {
+    const reason = `classifier failed: ${(error as Error)?.message ?? String(error)}`.slice(0, 2000);
+    return { message, row: { message, classification: 'malformed', reason, quarantined: true } };
+  }
+}
+
+async function storeAll<R extends Classification, S>(options: DrainOptions<R, S>, session: Session, items: { message: StoredMessage; result: R }[]): Promise<S[]> {
+  if (items.length === 0) return [];
+  if (options.storeBatch) return options.storeBatch(session, items);
+  if (options.store) {
+    const out: S[] = [];
+    for (const item of items) out.push(await options.store(session, item.message, item.result));
+    return out;
+  }
+  return [];
+}

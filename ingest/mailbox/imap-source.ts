@@ -1,0 +1,205 @@
+import { createHash } from 'node:crypto';
+import { ImapFlow } from 'imapflow';
+import type { Logger } from '../../lib/logger.js';
+import { keyOf, messageKey, readMessageId } from './message-key.js';
+import type { BatchOptions, MailboxMessage, MailboxSource, SettleOutcome } from './types.js';
+
+export interface ImapSourceOptions {
+  name: string;
+  host: string;
+  port?: number | undefined;
+  /** true: TLS from the start (default); 'starttls': upgrade required; false: plain text (tests, local relays). */
+  secure: boolean | 'starttls';
+  user: string;
+  password: string;
+  folder: string;
+  archiveFolder: string;
+  quarantineFolder: string;
+  tlsRejectUnauthorized?: boolean;
+  /** Reconnects after a dropped connection before the run gives up (default 5), backoff doubling from baseDelayMs. */
+  reconnectAttempts?: number;
+  baseDelayMs?: number;
+  logger?: Logger;
+}
+
+/** An error a person must act on (wrong password, missing folder): not retried. */
+export class MailboxNeedsPersonError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'MailboxNeedsPersonError';
+  }
+}
+
+class ConnectionLostError extends Error {}
+
+interface Listed {
+  uid: number;
+  size: number;
+}
+
+/**
+ * An IMAP folder read with imapflow. Every IMAP command runs outside any FETCH iteration (fetchAll
+ * collects first), under the client's mailbox lock, released in `finally`. Messages are moved to the
+ * archive / quarantine folders only in settle(), which the drain loop calls after the database commit.
+ * A dropped connection is reopened with exponential backoff and the operation repeated: fetches are
+ * by UID, so a repeat never skips or doubles a message.
+ */
+export function imapSource(options: ImapSourceOptions): MailboxSource {
+  const attempts = options.reconnectAttempts ?? 5;
+  const baseDelay = options.baseDelayMs ?? 500;
+  let client: ImapFlow | null = null;
+  let delimiter = '/';
+  let uidValidity: bigint | null = null;
+  const pending = new Map<string, number[]>();
+
+  const folderPath = (folder: string) => folder.split('/').filter(Boolean).join(delimiter);
+
+  const connect = async (): Promise<ImapFlow> => {
+    if (client?.usable) return client;
+    const next = new ImapFlow({
+      host: options.host,
+      port: options.port ?? (options.secure === true ? 993 : 143),
+      secure: options.secure === true,
+      doSTARTTLS: options.secure === 'starttls' ? true : options.secure === false ? false : undefined,
+      auth: { user: options.user, pass: options.password },
+      tls: { rejectUnauthorized: options.tlsRejectUnauthorized ?? true },
+      logger: false,
+      connectionTimeout: 20_000,
+      greetingTimeout: 15_000,
+      socketTimeout: 120_000,
+      disableAutoIdle: true,
+    });
+    // Without a listener a socket error would be an uncaught 'error' event.
+    next.on('error', (error: Error) => options.logger?.warn({ mailbox: options.name, err: error.message }, 'IMAP connection error'));
+    try {
+      await next.connect();
+    } catch (error) {
+      next.close();
+      if ((error as { authenticationFailed?: boolean }).authenticationFailed) {
+        throw new MailboxNeedsPersonError(`IMAP login to ${options.host} as ${options.user} failed for mailbox ${options.name}: check jmrp/bounces mailboxes[].imap.user and password`);
+      }
+      throw error;
+    }
+    client = next;
+    const folders = await next.list();
+    delimiter = folders.find((f) => f.delimiter)?.delimiter ?? '/';
+    const existing = new Set(folders.map((f) => f.path));
+    if (!existing.has(folderPath(options.folder)) && options.folder.toUpperCase() !== 'INBOX') {
+      throw new MailboxNeedsPersonError(`IMAP folder "${options.folder}" does not exist in mailbox ${options.name}: check imap.folder`);
+    }
+    for (const folder of [options.archiveFolder, options.quarantineFolder]) {
+      if (!existing.has(folderPath(folder))) await next.mailboxCreate(folder.split('/').filter(Boolean));
+    }
+    return next;
+  };
+
+  /** Run fn with a connected client holding the folder lock; reconnect (up to `attempts` times, with
+   * backoff) and repeat after a dropped connection. With no attempts left a drop ends the run. */
+  const withFolder = async <T>(fn: (c: ImapFlow) => Promise<T>): Promise<T> => {
+    for (let attempt = 0; ; attempt++) {
+      let c: ImapFlow | null = null;
+      try {
+        if (client && !client.usable) throw new ConnectionLostError(`IMAP connection to ${options.host} for mailbox ${options.name} was lost`);
+        c = await connect();
+        const lock = await c.getMailboxLock(folderPath(options.folder));
+        try {
+          const validity = c.mailbox ? c.mailbox.uidValidity : null;
+          if (uidValidity !== null && validity !== null && validity !== uidValidity) {
+            throw new MailboxNeedsPersonError(`IMAP UIDVALIDITY of ${options.folder} changed during the run; rerun the job`);
+          }
+          uidValidity = validity;
+          return await fn(c);
+        } finally {
+          lock.release();
+        }
+      } catch (error) {
+        if (error instanceof MailboxNeedsPersonError) throw error;
+        const dropped = error instanceof ConnectionLostError || !c || !c.usable;
+        if (!dropped || attempt >= attempts) throw error;
+        const delay = baseDelay * 2 ** attempt;
+        options.logger?.warn({ mailbox: options.name, attempt: attempt + 1, delayMs: delay, err: (error as Error).message }, 'IMAP connection lost; reconnecting');
+        client?.close();
+        client = null;
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
+  };
+
+  return {
+    kind: 'imap',
+    name: options.name,
+    archives: true,
+    async *batches({ batchSize, maxMessageBytes }: BatchOptions) {
+      const listed: Listed[] = await withFolder(async (c) => {
+        // FETCH 1:* fails on an empty folder.
+        if (!c.mailbox || c.mailbox.exists === 0) return [];
+        const all = await c.fetchAll('1:*', { uid: true, size: true });
+        return all.map((m) => ({ uid: m.uid, size: m.size ?? 0 })).sort((a, b) => a.uid - b.uid);
+      });
+      for (let i = 0; i < listed.length; i += batchSize) {
+        const slice = listed.slice(i, i + batchSize);
+        const small = slice.filter((m) => m.size <= maxMessageBytes).map((m) => m.uid);
+        const big = slice.filter((m) => m.size > maxMessageBytes).map((m) => m.uid);
+        const { full, heads } = await withFolder(async (c) => ({
+          full: small.length ? await c.fetchAll(small.join(','), { uid: true, source: true, internalDate: true, size: true }, { uid: true }) : [],
+          heads: big.length ? await c.fetchAll(big.join(','), { uid: true, headers: true, internalDate: true, size: true }, { uid: true }) : [],
+        }));
+        pending.clear();
+        const batch: MailboxMessage[] = [];
+        for (const m of full) {
+          if (!m.source) continue;
+          const key = messageKey(m.source);
+          batch.push({ ...key, size: m.source.length, raw: m.source, location: `${options.folder} uid ${m.uid}`, deliveredAt: toDate(m.internalDate) });
+          pending.set(key.key, [...(pending.get(key.key) ?? []), m.uid]);
+        }
+        for (const m of heads) {
+          // Not downloaded: the key hashes the header block and the size, which is as stable.
+          const headers = m.headers ?? Buffer.alloc(0);
+          const sha256 = createHash('sha256').update(`oversize ${m.size ?? 0}\n`).update(headers).digest('hex');
+          const messageId = readMessageId(headers);
+          const key = keyOf(messageId, sha256);
+          batch.push({ key, sha256, messageId, size: m.size ?? 0, raw: null, location: `${options.folder} uid ${m.uid}`, deliveredAt: toDate(m.internalDate) });
+          pending.set(key, [...(pending.get(key) ?? []), m.uid]);
+        }
+        if (batch.length > 0) yield batch;
+      }
+    },
+    async settle(outcome: SettleOutcome) {
+      const archive = outcome.archive.flatMap((k) => pending.get(k) ?? []);
+      const quarantine = outcome.quarantine.flatMap((k) => pending.get(k) ?? []);
+      try {
+        await withFolder(async (c) => {
+          if (archive.length) await c.messageMove(archive.join(','), folderPath(options.archiveFolder), { uid: true });
+          if (quarantine.length) await c.messageMove(quarantine.join(','), folderPath(options.quarantineFolder), { uid: true });
+        });
+        pending.clear();
+        return { moved: archive.length + quarantine.length, failed: 0 };
+      } catch (error) {
+        return { moved: 0, failed: archive.length + quarantine.length, error: (error as Error).message };
+      }
+    },
+    async backlog() {
+      const c = await connect();
+      const status = await c.status(folderPath(options.folder), { messages: true });
+      return status ? (status.messages ?? null) : null;
+    },
+    async close() {
+      const c = client;
+      client = null;
+      if (!c) return;
+      try {
+        if (c.usable) await c.logout();
+      } catch {
+        // already gone
+      } finally {
+        c.close();
+      }
+    },
+  };
+}
+
+function toDate(value: Date | string | undefined): Date | null {
+  if (!value) return null;
+  const date = value instanceof Date ? value : new Date(value);
+  return Number.isNaN(date.getTime()) ? null : date;
+}

@@ -1,0 +1,104 @@
+import { mkdir, readdir, rename, access } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { readMessageFile } from './file-message.js';
+import type { BatchOptions, MailboxMessage, MailboxSource, SettleOutcome } from './types.js';
+
+export interface MaildirOptions {
+  path: string;
+  name: string;
+  /** Maildir++ subfolders (`.repwatch.archive` shows in IMAP clients as repwatch/archive or repwatch.archive). */
+  archiveFolder?: string;
+  quarantineFolder?: string;
+}
+
+/**
+ * A Maildir: messages are read from new/ and cur/; after the batch is committed each file is renamed
+ * (atomic, same file system) into the archive or quarantine subfolder's cur/, marked seen. Nothing is
+ * deleted; a crash before the rename leaves the file where it was and the next run recognises its key.
+ */
+export function maildirSource(options: MaildirOptions): MailboxSource {
+  const archive = join(options.path, `.${options.archiveFolder ?? 'repwatch.archive'}`);
+  const quarantine = join(options.path, `.${options.quarantineFolder ?? 'repwatch.quarantine'}`);
+  /** Files of the batch being processed, by key (the same bytes in two files share a key). */
+  let pending = new Map<string, string[]>();
+
+  const listFiles = async (): Promise<string[]> => {
+    const files: string[] = [];
+    for (const sub of ['new', 'cur']) {
+      const dir = join(options.path, sub);
+      let entries: string[];
+      try {
+        entries = await readdir(dir);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw error;
+      }
+      files.push(...entries.filter((e) => !e.startsWith('.')).sort().map((e) => join(dir, e)));
+    }
+    return files;
+  };
+
+  return {
+    kind: 'maildir',
+    name: options.name,
+    archives: true,
+    async *batches({ batchSize, maxMessageBytes }: BatchOptions) {
+      await access(options.path);
+      const files = await listFiles();
+      for (let i = 0; i < files.length; i += batchSize) {
+        const batch: MailboxMessage[] = [];
+        pending = new Map();
+        for (const file of files.slice(i, i + batchSize)) {
+          let message: MailboxMessage;
+          try {
+            message = await readMessageFile(file, maxMessageBytes);
+          } catch (error) {
+            // Another reader moved it meanwhile: nothing to do with it in this run.
+            if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
+            throw error;
+          }
+          batch.push(message);
+          pending.set(message.key, [...(pending.get(message.key) ?? []), file]);
+        }
+        yield batch;
+      }
+    },
+    async settle(outcome: SettleOutcome) {
+      let moved = 0;
+      let failed = 0;
+      let lastError: string | undefined;
+      for (const [keys, target] of [
+        [outcome.archive, archive],
+        [outcome.quarantine, quarantine],
+      ] as const) {
+        if (keys.length === 0) continue;
+        for (const sub of ['cur', 'new', 'tmp']) await mkdir(join(target, sub), { recursive: true });
+        for (const key of keys) {
+          for (const file of pending.get(key) ?? []) {
+            try {
+              await rename(file, join(target, 'cur', seenName(basename(file))));
+              moved += 1;
+            } catch (error) {
+              failed += 1;
+              lastError = (error as Error).message;
+            }
+          }
+          pending.delete(key);
+        }
+      }
+      return lastError ? { moved, failed, error: lastError } : { moved, failed };
+    },
+    async backlog() {
+      return (await listFiles()).length;
+    },
+    async close() {},
+  };
+}
+
+/** Maildir info suffix `:2,S` (seen), keeping flags already there. */
+function seenName(file: string): string {
+  const info = file.indexOf(':2,');
+  if (info === -1) return `${file}:2,S`;
+  const flags = file.slice(info + 3);
+  return flags.includes('S') ? file : `${file.slice(0, info + 3)}${[...flags, 'S'].sort().join('')}`;
+}

@@ -1,0 +1,45 @@
+import { createHash, type Hash } from 'node:crypto';
+import { splitHeaderBlock } from './mime.js';
+
+/** A header scan, not a full parse: this runs for every message before anything else. */
+const MESSAGE_ID = /(?:^|\n)message-id:[ \t]*((?:[^\r\n]|\r?\n[ \t])*)/i;
+
+/**
+ * The stable key of a message: its Message-ID together with the sha256 of its bytes. Line endings are
+ * normalised to LF before hashing, because the same message reads back with CRLF over IMAP and with
+ * LF from a Maildir or mbox file; without that a report moved between stores would count twice.
+ */
+export function messageKey(raw: Buffer): { key: string; sha256: string; messageId: string | null } {
+  const hash = createHash('sha256');
+  hashNormalised(hash, raw);
+  const sha256 = hash.digest('hex');
+  const messageId = readMessageId(raw);
+  return { key: keyOf(messageId, sha256), sha256, messageId };
+}
+
+export function keyOf(messageId: string | null, sha256: string): string {
+  return `${messageId ?? '<no-message-id>'}|${sha256}`;
+}
+
+/** Feed bytes to a hash with every CRLF replaced by LF, without copying the buffer. */
+export function hashNormalised(hash: Hash, raw: Buffer): void {
+  let from = 0;
+  for (;;) {
+    const cr = raw.indexOf('\r\n', from, 'latin1');
+    if (cr === -1) break;
+    hash.update(raw.subarray(from, cr));
+    from = cr + 1;
+  }
+  hash.update(raw.subarray(from));
+}
+
+/** The Message-ID header of the message itself (not of an embedded one), trimmed, at most 998 chars. */
+export function readMessageId(raw: Buffer): string | null {
+  const [end] = splitHeaderBlock(raw);
+  const head = raw.toString('utf8', 0, Math.min(end, 256 * 1024));
+  const value = MESSAGE_ID.exec(head)?.[1];
+  if (!value) return null;
+  // No whitespace and no NUL (PostgreSQL text refuses it): the key must store exactly as computed.
+  const trimmed = value.replace(/[\s\u0000]+/g, '').slice(0, 998);
+  return trimmed.length > 0 ? trimmed : null;
+}

@@ -1,0 +1,110 @@
+import Papa from 'papaparse';
+
+/** One CSV record of an export, with the physical line it starts on and its raw text. */
+export interface CsvRecord {
+  fields: string[];
+  line: number;
+  /** The record as it stood in the input, without its line break (for rejection records). */
+  raw: string;
+}
+
+/** A quoted field may hold line breaks; beyond this many lines an open quote is taken as a stray one. */
+const MAX_RECORD_LINES = 20;
+
+/**
+ * Split CSV text into records, tracking physical line numbers. Both line-break styles are accepted
+ * whatever the first line uses: records split on LF and a trailing CR is dropped. Empty lines are
+ * skipped but counted. Returns the number of physical lines consumed, so a streaming caller can
+ * continue the count.
+ *
+ * A line without a quote character is split on commas (exactly papaparse's own fast mode, minus its
+ * per-row result objects, which cost more than the split on a million-line export). A line with
+ * quotes, joined with the following lines while a quoted field is open (up to MAX_RECORD_LINES), is
+ * parsed by papaparse: quoted commas, doubled quotes, line breaks inside quotes.
+ */
+export function forEachCsvRecord(text: string, firstLine: number, visit: (record: CsvRecord) => void): number {
+  let line = firstLine;
+  let start = 0;
+  while (start < text.length) {
+    let newline = text.indexOf('\n', start);
+    let end = newline === -1 ? text.length : newline;
+    let spanned = 1;
+    let fields: string[];
+    let raw = text.slice(start, end);
+    if (raw.includes('"')) {
+      let quotes = countQuotes(raw, raw.length);
+      let joinedEnd = end;
+      let joinedNewline = newline;
+      let joinedLines = 1;
+      while (quotes % 2 === 1 && joinedNewline !== -1 && joinedLines < MAX_RECORD_LINES) {
+        const following = text.indexOf('\n', joinedNewline + 1);
+        const followingEnd = following === -1 ? text.length : following;
+        quotes += countQuotes(text.slice(joinedNewline + 1, followingEnd), followingEnd - joinedNewline - 1);
+        joinedEnd = followingEnd;
+        joinedNewline = following;
+        joinedLines++;
+      }
+      if (quotes % 2 === 0) {
+        end = joinedEnd;
+        newline = joinedNewline;
+        spanned = joinedLines;
+        raw = text.slice(start, end);
+      }
+      raw = withoutTrailingCr(raw);
+      const parsed = Papa.parse<string[]>(raw, { delimiter: ',', newline: '\n', quoteChar: '"', skipEmptyLines: false });
+      fields = (parsed.data as string[][]).flat();
+      if (fields.length === 0) fields = [''];
+    } else {
+      raw = withoutTrailingCr(raw);
+      fields = raw.split(',');
+    }
+    if (raw.trim() !== '') visit({ fields, line, raw });
+    line += spanned;
+    start = newline === -1 ? text.length : newline + 1;
+  }
+  return line - firstLine;
+}
+
+function withoutTrailingCr(text: string): string {
+  return text.charCodeAt(text.length - 1) === 13 ? text.slice(0, -1) : text;
+}
+
+/** The text without a leading UTF-8 byte-order mark. */
+export function stripBom(text: string): string {
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+}
+
+/**
+ * Cut streamed text at line boundaries: everything up to the last line break, the rest carried into
+ * the next call. A quoted field still open at the cut (an odd number of quote characters) makes the
+ * cut wait for more text, up to `maxCarry` characters, so a stray quote cannot make the input one record.
+ */
+export class RecordCutter {
+  private carry = '';
+  constructor(private readonly maxCarry = 8 * 1024 * 1024) {}
+
+  /** Text ending at a record boundary (possibly empty) from what has arrived so far. */
+  push(text: string): string {
+    const all = this.carry + text;
+    const cut = all.lastIndexOf('\n') + 1;
+    if (cut === 0 || (countQuotes(all, cut) % 2 === 1 && all.length < this.maxCarry)) {
+      this.carry = all;
+      return '';
+    }
+    this.carry = all.slice(cut);
+    return all.slice(0, cut);
+  }
+
+  /** Whatever remains at the end of the input. */
+  end(): string {
+    const rest = this.carry;
+    this.carry = '';
+    return rest;
+  }
+}
+
+function countQuotes(text: string, end: number): number {
+  let n = 0;
+  for (let i = text.indexOf('"'); i !== -1 && i < end; i = text.indexOf('"', i + 1)) n++;
+  return n;
+}

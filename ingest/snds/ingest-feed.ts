@@ -1,0 +1,190 @@
+import { readFileSync } from 'node:fs';
+import type { Database } from '../../db/connection.js';
+import type { Config, SndsFeedConfig } from '../../config/schema.js';
+import type { Clock } from '../../lib/clock.js';
+import { addDays, utcDay } from '../../lib/clock.js';
+import type { Logger } from '../../lib/logger.js';
+import { redact } from '../../lib/redact.js';
+import { NeedsPersonError } from '../../cli/exit-codes.js';
+import { recomputeDays } from '../../transform/recompute.js';
+import { fetchExport, FetchFailedError, realSleep, type FetchLike, type Sleep, type FetchedBody } from './fetch-export.js';
+import { classifyResponse } from './classify-response.js';
+import { emptyResult, ingestLocalInput, type InputResult } from './ingest-input.js';
+import { finishDownload, storeRawDownload, type RawDownloadInfo } from './raw-store.js';
+import { describeLinkExpiry, linkExpiry, linkFixAdvice, type LinkExpiry } from './link-expiry.js';
+import { emptyDaysWarning } from './empty-days.js';
+
+/**
+ * The SNDS job for one configured feed (automated links): the CLI and the scheduler both call this.
+ * Returns a per-feed result and never throws for bad rows, empty days or a failed download; it throws
+ * SndsNeedsPersonError when the link is expired or broken, because only a person can fix that.
+ */
+
+export interface SndsJobContext {
+  database: Database;
+  config: Config;
+  fetch: FetchLike;
+  clock: Clock;
+  logger: Logger;
+  sleep?: Sleep;
+}
+
+export interface SndsFeedResult {
+  feed: string;
+  inputs: InputResult[];
+  rowsLoaded: number;
+  rowsReplaced: number;
+  rowsRejected: number;
+  /** Days whose rows this run loaded or replaced (sorted). */
+  days: string[];
+  warnings: string[];
+  /** Downloads or inputs that failed for reasons other than a broken link. */
+  failures: string[];
+  link: LinkExpiry;
+}
+
+/** A source a person must fix. Carries what was done before it was found. */
+export class SndsNeedsPersonError extends NeedsPersonError {
+  constructor(message: string, readonly feed: string, readonly result: SndsFeedResult) {
+    super(message);
+    this.name = 'SndsNeedsPersonError';
+  }
+}
+
+export interface IngestSndsFeedOptions extends SndsJobContext {
+  feed: SndsFeedConfig;
+  /** Days to fetch (YYYY-MM-DD); default: the last snds.refetchDays days before today (UTC). */
+  days?: readonly string[];
+  /** Skip recomputing ip_day facts (the caller recomputes once for several feeds). */
+  skipRecompute?: boolean;
+}
+
+export async function ingestSndsFeed(options: IngestSndsFeedOptions): Promise<SndsFeedResult> {
+  const { feed, config, clock, logger } = options;
+  const today = utcDay(clock.now());
+  const link = linkExpiry(feed, today, config.snds.linkLifetimeDays, config.snds.linkWarnDays);
+  const result = newFeedResult(feed.name, link);
+  const expiryNote = describeLinkExpiry(feed.name, link);
+  if (link.state === 'expired') throw new SndsNeedsPersonError(expiryNote!, feed.name, result);
+  if (link.state === 'warn') result.warnings.push(expiryNote!);
+  if (!feed.dataUrl && !feed.statusUrl) {
+    result.failures.push(`SNDS feed "${feed.name}" has neither dataUrl nor statusUrl`);
+    return result;
+  }
+
+  const days = options.days ?? refetchDays(today, config.snds.refetchDays);
+  const broken = (reason: string) =>
+    new SndsNeedsPersonError(
+      `SNDS feed "${feed.name}": ${reason}. The link ${link.expiresOn ? `${link.state === 'ok' || link.state === 'warn' ? 'should expire' : 'expired'} on ${link.expiresOn}` : 'has no linkCreatedOn, so its expiry date is unknown'}; ${linkFixAdvice(feed.name)}.`,
+      feed.name,
+      result,
+    );
+
+  if (feed.dataUrl) {
+    for (const day of days) {
+      const url = withDateParameter(feed.dataUrl, day);
+      const input = await fetchAndIngest(options, { source: 'url', kind: 'ip_data', feed: feed.name, location: url, requestedDay: day, timezone: feed.timezone }, 'link', broken);
+      addInput(result, input);
+    }
+  }
+  if (feed.statusUrl) {
+    const input = await fetchAndIngest(options, { source: 'url', kind: 'ip_status', feed: feed.name, location: feed.statusUrl, requestedDay: null, timezone: feed.timezone }, 'link', broken);
+    addInput(result, input);
+  }
+  const quiet = await emptyDaysWarning(options.database, feed.name);
+  if (quiet) result.warnings.push(quiet);
+  if (!options.skipRecompute) await recompute(options, result);
+  for (const warning of result.warnings) logger.warn({ feed: feed.name }, warning);
+  return result;
+}
+
+/** The last `n` days before today, oldest first (SNDS publishes a day or two late and revises). */
+export function refetchDays(today: string, n: number): string[] {
+  const count = Math.max(1, n);
+  return Array.from({ length: count }, (_, i) => addDays(today, i - count));
+}
+
+/** Legacy links take the day as `date=MMDDYY`; a portal that ignores it returns the latest day, which
+ * the raw store then recognises as content it already has. */
+export function withDateParameter(url: string, day: string): string {
+  const parsed = new URL(url);
+  parsed.searchParams.set('date', `${day.slice(5, 7)}${day.slice(8, 10)}${day.slice(2, 4)}`);
+  return parsed.toString();
+}
+
+export function newFeedResult(feed: string, link: LinkExpiry = { expiresOn: null, daysLeft: null, state: 'unknown' }): SndsFeedResult {
+  return { feed, inputs: [], rowsLoaded: 0, rowsReplaced: 0, rowsRejected: 0, days: [], warnings: [], failures: [], link };
+}
+
+export function addInput(result: SndsFeedResult, input: InputResult): void {
+  result.inputs.push(input);
+  result.rowsLoaded += input.rowsLoaded;
+  result.rowsReplaced += input.rowsReplaced;
+  result.rowsRejected += input.rowsRejected;
+  result.days = [...new Set([...result.days, ...input.days])].sort();
+  if (input.outcome === 'failed' || input.outcome === 'fetch_failed') {
+    result.failures.push(`${input.kind === 'ip_data' ? 'IP Data' : 'IP Status'} ${input.location}${input.requestedDay ? ` (${input.requestedDay})` : ''}: ${input.detail ?? input.outcome}`);
+  } else if (input.rowsRejected > 0) {
+    result.warnings.push(`${input.location}: ${input.detail}`);
+  }
+}
+
+export async function recompute(context: Pick<SndsJobContext, 'database' | 'config'>, result: SndsFeedResult): Promise<void> {
+  if (!result.days.length) return;
+  try {
+    await recomputeDays(context.database, context.config, result.days);
+  } catch (error) {
+    result.failures.push(`recomputing facts for ${result.days.length} day(s) failed: ${redact((error as Error).message)}`);
+  }
+}
+
+/**
+ * Download one export, store it as received, and load it; a broken link is stored (its page
+ * redacted) and thrown as what `broken` makes of the reason.
+ */
+export async function fetchAndIngest(
+  context: SndsJobContext,
+  info: Omit<RawDownloadInfo, 'fetchedAt' | 'httpStatus' | 'contentType'> & { timezone: string },
+  mode: 'link' | 'api',
+  broken: (reason: string) => Error,
+  headers?: Record<string, string>,
+): Promise<InputResult> {
+  const { config, logger } = context;
+  let body: FetchedBody;
+  try {
+    body = await fetchExport(info.location, {
+      fetch: context.fetch,
+      sleep: context.sleep ?? realSleep,
+      clock: context.clock,
+      logger,
+      connectTimeoutMs: config.snds.connectTimeoutMs,
+      timeoutMs: config.snds.timeoutMs,
+      retries: config.snds.retries,
+      ...(headers ? { headers } : {}),
+    });
+  } catch (error) {
+    if (!(error instanceof FetchFailedError)) throw error;
+    logger.error({ feed: info.feed, url: redact(info.location), problem: error.message }, 'SNDS download failed');
+    return emptyResult(info, 'fetch_failed', error.message);
+  }
+  try {
+    const fetched = { ...info, httpStatus: body.status, contentType: body.contentType, fetchedAt: context.clock.now() };
+    const meaning = classifyResponse(body, mode);
+    if (meaning.kind === 'broken' || meaning.kind === 'failed') {
+      // Kept for diagnosis, with anything secret the page may echo (the key in a URL) redacted.
+      const page = body.byteSize > 0 ? Buffer.from(redact(readFileSync(body.file).subarray(0, 1024 * 1024).toString('utf8'))) : Buffer.alloc(0);
+      const stored = await storeRawDownload(context.database, fetched, [page]);
+      await finishDownload(context.database, stored.id, meaning.kind === 'broken' ? 'link_broken' : 'failed', { detail: meaning.reason });
+      if (meaning.kind === 'broken') throw broken(meaning.reason);
+      return emptyResult(info, 'failed', meaning.reason, stored.id);
+    }
+    if (meaning.kind === 'no_data') {
+      const stored = await storeRawDownload(context.database, fetched, []);
+      await finishDownload(context.database, stored.id, 'empty', { detail: 'HTTP 404: no data for that day' });
+      return emptyResult(info, 'no_data', 'no data for that day', stored.id);
+    }
+    return await ingestLocalInput(context.database, fetched, body.file, info.timezone);
+  } finally {
+    body.dispose();
+  }
+}

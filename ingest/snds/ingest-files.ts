@@ -1,0 +1,63 @@
+import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { Database } from '../../db/connection.js';
+import type { Config } from '../../config/schema.js';
+import type { Clock } from '../../lib/clock.js';
+import { ingestLocalInput } from './ingest-input.js';
+import { addInput, newFeedResult, recompute, type SndsFeedResult } from './ingest-feed.js';
+import type { SndsKind } from './raw-store.js';
+
+/**
+ * Files a person saved from the SNDS portal (also how history is backfilled), or stdin (`-`),
+ * loaded under a feed name. stdin is spooled to a temporary file first: the bytes are stored before
+ * they are parsed, and neither pass holds them in memory.
+ */
+
+export interface FileInput {
+  kind: SndsKind;
+  /** A path, or '-' for stdin. */
+  path: string;
+}
+
+export interface IngestSndsFilesOptions {
+  database: Database;
+  config: Config;
+  clock: Clock;
+  feed: string;
+  timezone: string;
+  files: readonly FileInput[];
+  cwd?: string;
+  stdin?: NodeJS.ReadableStream;
+  skipRecompute?: boolean;
+}
+
+export async function ingestSndsFiles(options: IngestSndsFilesOptions): Promise<SndsFeedResult> {
+  const result = newFeedResult(options.feed);
+  for (const file of options.files) {
+    let path = file.path;
+    let cleanup = () => undefined as void;
+    if (path === '-') {
+      const dir = mkdtempSync(join(tmpdir(), 'repwatch-stdin-'));
+      path = join(dir, 'stdin');
+      cleanup = () => rmSync(dir, { recursive: true, force: true });
+      await pipeline(options.stdin ?? process.stdin, createWriteStream(path));
+    } else {
+      path = resolve(options.cwd ?? process.cwd(), path);
+    }
+    try {
+      const input = await ingestLocalInput(
+        options.database,
+        { source: file.path === '-' ? 'stdin' : 'file', kind: file.kind, feed: options.feed, location: file.path === '-' ? 'stdin' : path, fetchedAt: options.clock.now() },
+        path,
+        options.timezone,
+      );
+      addInput(result, input);
+    } finally {
+      cleanup();
+    }
+  }
+  if (!options.skipRecompute) await recompute(options, result);
+  return result;
+}

@@ -1,0 +1,210 @@
+import type { Database, Session } from '../../db/connection.js';
+import { RecordCutter, forEachCsvRecord } from './csv-records.js';
+import { csvNumber, csvText, csvTextArray } from './copy-csv.js';
+import { dataRecordParser, isMostlyBad, type SndsDataRow, type SndsRowError } from './parse-data-export.js';
+import { RejectionSpool } from './rejection-spool.js';
+
+/**
+ * Load one stored IP Data input into repwatch.snds_row in one transaction, streaming: text is cut at
+ * record boundaries, parsed, and written as CSV straight into one COPY, so parsing in Node and
+ * writing in PostgreSQL overlap and memory stays flat. Replacing a re-fetched day needs no merge:
+ * the rows go in first, then the feed's older rows for the days this input holds are deleted, and
+ * snds_feed_day records which download now holds each day.
+ */
+
+export interface DataLoadOptions {
+  feed: string;
+  timezone: string;
+  downloadId: number;
+  /** Where the input came from, already redacted (stored with each rejected row). */
+  location: string;
+}
+
+export interface DataLoadResult {
+  outcome: 'loaded' | 'empty' | 'failed';
+  rowsLoaded: number;
+  rowsReplaced: number;
+  rowsRejected: number;
+  /** Days (in the feed's zone) this input holds, sorted. */
+  days: string[];
+  /** A few rejected rows, for messages. */
+  sampleErrors: SndsRowError[];
+  detail: string | null;
+}
+
+/**
+ * The COPY column order: first what the parser computes, then the export's own 14 columns in their
+ * order, so that a clean line can be passed to COPY as it stands behind a computed prefix (no
+ * per-field re-serialising), then extra columns.
+ */
+export const SNDS_ROW_COLUMNS = [
+  'feed', 'day', 'complaint_rate_low', 'complaint_rate_high', 'download_id', 'line_no',
+  'ip', 'activity_start_raw', 'activity_end_raw', 'rcpt_commands', 'data_commands', 'message_recipients', 'filter_result',
+  'complaint_band', 'trap_start_raw', 'trap_end_raw', 'trap_hits', 'sample_helo', 'jmr_p1_sender', 'comments',
+  'extra_columns',
+] as const;
+
+/** How much CSV to hand to COPY at a time: large enough to amortise, small enough to stay lean. */
+const COPY_CHUNK_CHARS = 512 * 1024;
+
+class MostlyBad extends Error {}
+
+export async function loadDataExport(database: Database, text: AsyncIterable<string>, options: DataLoadOptions): Promise<DataLoadResult> {
+  const spool = new RejectionSpool('snds_data', options.downloadId, options.location);
+  const dayCounts = new Map<string, number>();
+  let rowsLoaded = 0;
+  try {
+    return await database.transaction(async (session) => {
+      const held = new Set(
+        (await session.query<{ day: string }>('select day from repwatch.snds_feed_day where feed = $1', [options.feed])).map((r) => r.day),
+      );
+      const rows = rowsAsCopyCsv(text, options, dayCounts, spool);
+      rowsLoaded = await session.copyCsv('repwatch.snds_row', SNDS_ROW_COLUMNS, rows);
+      const days = [...dayCounts.keys()].sort();
+
+      if (isMostlyBad(rowsLoaded, spool.count)) throw new MostlyBad();
+      if (rowsLoaded === 0 && spool.count === 0) {
+        await markDownload(session, options.downloadId, 'empty', { rowsLoaded: 0, daysLoaded: 0, rowsReplaced: 0, rowsRejected: 0, detail: 'no data lines' });
+        return { outcome: 'empty' as const, rowsLoaded: 0, rowsReplaced: 0, rowsRejected: 0, days: [], sampleErrors: [], detail: 'no data lines' };
+      }
+
+      const replacing = days.filter((day) => held.has(day));
+      let rowsReplaced = 0;
+      if (replacing.length) {
+        const [deleted] = await session.query<{ n: number }>(
+          `with gone as (delete from repwatch.snds_row where feed = $1 and day = any($2::date[]) and download_id <> $3 returning 1)
+           select count(*)::int as n from gone`,
+          [options.feed, replacing, options.downloadId],
+        );
+        rowsReplaced = deleted?.n ?? 0;
+      }
+      await session.query(
+        `insert into repwatch.snds_feed_day (feed, day, download_id, row_count, loaded_at)
+         select $1, d.day, $2, d.n, now() from unnest($3::date[], $4::int[]) as d(day, n)
+         on conflict (feed, day) do update set download_id = excluded.download_id, row_count = excluded.row_count, loaded_at = excluded.loaded_at`,
+        [options.feed, options.downloadId, days, days.map((d) => dayCounts.get(d)!)],
+      );
+      if (spool.count) await session.copyCsv('repwatch.rejection', RejectionSpool.columns, spool.csv());
+      const detail = spool.count ? `${spool.count} line(s) rejected, e.g. line ${spool.sample[0]!.line}: ${spool.sample[0]!.reason}` : null;
+      await markDownload(session, options.downloadId, 'loaded', { rowsLoaded, daysLoaded: days.length, rowsReplaced, rowsRejected: spool.count, detail });
+      return { outcome: 'loaded' as const, rowsLoaded, rowsReplaced, rowsRejected: spool.count, days, sampleErrors: spool.sample, detail };
+    });
+  } catch (error) {
+    if (!(error instanceof MostlyBad)) throw error;
+    const detail =
+      `${spool.count} of ${rowsLoaded + spool.count} lines are not IP Data rows (over half): probably not an SNDS IP Data export; nothing loaded. ` +
+      `First: line ${spool.sample[0]?.line}: ${spool.sample[0]?.reason}`;
+    await markFailed(database, options, detail, spool.count);
+    return { outcome: 'failed', rowsLoaded: 0, rowsReplaced: 0, rowsRejected: spool.count, days: [], sampleErrors: spool.sample, detail };
+  } finally {
+    spool.dispose();
+  }
+}
+
+/** A failed input keeps its raw bytes and one rejection that says why (its rows were rolled back). */
+export async function markFailed(database: Database, options: { downloadId: number; location: string }, detail: string, rejected: number, source = 'snds_data'): Promise<void> {
+  await database.transaction(async (session) => {
+    await markDownload(session, options.downloadId, 'failed', { rowsLoaded: 0, rowsRejected: rejected, detail });
+    await session.query('insert into repwatch.rejection (source, input_id, location, line_no, reason, raw) values ($1, $2, $3, null, $4, null)', [
+      source,
+      options.downloadId,
+      options.location,
+      detail,
+    ]);
+  });
+}
+
+export async function markDownload(
+  session: Session,
+  id: number,
+  outcome: 'loaded' | 'empty' | 'failed',
+  counts: { rowsLoaded?: number; daysLoaded?: number; rowsReplaced?: number; rowsRejected?: number; detail?: string | null },
+): Promise<void> {
+  await session.query(
+    `update repwatch.raw_download set outcome = $2, rows_loaded = $3, days_loaded = $4, rows_replaced = $5, rows_rejected = $6, detail = $7 where id = $1`,
+    [id, outcome, counts.rowsLoaded ?? null, counts.daysLoaded ?? null, counts.rowsReplaced ?? null, counts.rowsRejected ?? null, counts.detail ?? null],
+  );
+}
+
+/** Parse streamed text into COPY CSV for snds_row, counting rows per day and spooling rejections. */
+async function* rowsAsCopyCsv(
+  text: AsyncIterable<string>,
+  options: DataLoadOptions,
+  dayCounts: Map<string, number>,
+  spool: RejectionSpool,
+): AsyncGenerator<string> {
+  const parse = dataRecordParser({ timezone: options.timezone });
+  const feed = csvText(options.feed);
+  const downloadId = String(options.downloadId);
+  const cutter = new RecordCutter();
+  let line = 1;
+  let out = '';
+  let first = true;
+  const take = (portion: string) => {
+    if (first && portion.charCodeAt(0) === 0xfeff) portion = portion.slice(1);
+    if (portion) first = false;
+    line += forEachCsvRecord(portion, line, (record) => {
+      const row = parse(record);
+      if (row === null) return;
+      if ('reason' in row) {
+        spool.add(row);
+        return;
+      }
+      dayCounts.set(row.day, (dayCounts.get(row.day) ?? 0) + 1);
+      out +=
+        `${feed},${row.day},${csvNumber(row.complaintRateLow)},${csvNumber(row.complaintRateHigh)},${downloadId},${row.line},` +
+        (isCleanLine(record.raw, record.fields, row) ? (record.fields.length === 13 ? `${record.raw},,\n` : `${record.raw},\n`) : exportColumnsCsv(row));
+    });
+  };
+  for await (const piece of text) {
+    take(cutter.push(piece));
+    if (out.length >= COPY_CHUNK_CHARS) {
+      yield out;
+      out = '';
+    }
+  }
+  take(cutter.end());
+  if (out) yield out;
+}
+
+/**
+ * A line COPY can take as it stands: 13 or 14 fields, nothing quoted, no stray CR, no spaces around
+ * fields (which the parser trims), and IP and colour already in the form that is stored.
+ */
+function isCleanLine(raw: string, fields: string[], row: SndsDataRow): boolean {
+  return (
+    (fields.length === 13 || fields.length === 14) &&
+    fields[0] === row.ip &&
+    (fields[6] === '' || fields[6] === row.filterResult) &&
+    !raw.includes('"') &&
+    !raw.includes('\r') &&
+    !raw.includes(', ') &&
+    !raw.includes(' ,') &&
+    raw.charCodeAt(0) !== 32 &&
+    raw.charCodeAt(raw.length - 1) !== 32 &&
+    !raw.includes('\\')
+  );
+}
+
+/** The export's columns and extra columns re-serialised from a parsed row (quoted fields, odd spacing). */
+function exportColumnsCsv(r: SndsDataRow): string {
+  return (
+    [
+      r.ip,
+      csvText(r.activityStartRaw),
+      csvText(r.activityEndRaw),
+      csvNumber(r.rcptCommands),
+      csvNumber(r.dataCommands),
+      csvNumber(r.messageRecipients),
+      r.filterResult ?? '',
+      csvText(r.complaintBand),
+      csvText(r.trapStartRaw),
+      csvText(r.trapEndRaw),
+      csvNumber(r.trapHits),
+      csvText(r.sampleHelo),
+      csvText(r.jmrP1Sender),
+      csvText(r.comments),
+      csvTextArray(r.extraColumns),
+    ].join(',') + '\n'
+  );
+}

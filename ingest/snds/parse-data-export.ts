@@ -1,0 +1,215 @@
+import { forEachCsvRecord, stripBom, type CsvRecord } from './csv-records.js';
+import { normaliseIp, parseCount, textOrNull } from './row-checks.js';
+import { timestampParser, type SndsTimestamp } from './parse-timestamp.js';
+
+/**
+ * The IP Data export: no header row, one line per IP and activity period, 14 columns (13 accepted,
+ * missing trailing columns are empty, extra ones kept raw). Pure: text in, rows and row errors out.
+ * See shared/reference/snds.md for the layout and the traps other parsers fell into.
+ */
+
+export type FilterResult = 'GREEN' | 'YELLOW' | 'RED';
+
+export interface SndsDataRow {
+  line: number;
+  ip: string;
+  /** The calendar date of the activity start in the feed's time zone. */
+  day: string;
+  activityStart: string;
+  activityEnd: string | null;
+  activityStartRaw: string;
+  activityEndRaw: string | null;
+  rcptCommands: number | null;
+  dataCommands: number | null;
+  messageRecipients: number | null;
+  filterResult: FilterResult | null;
+  complaintBand: string | null;
+  /** Bounds of the band as fractions (0.001 = 0.1 %); high is null for an open band such as `>4%`. */
+  complaintRateLow: number | null;
+  complaintRateHigh: number | null;
+  trapStart: string | null;
+  trapEnd: string | null;
+  trapStartRaw: string | null;
+  trapEndRaw: string | null;
+  trapHits: number | null;
+  sampleHelo: string | null;
+  jmrP1Sender: string | null;
+  comments: string | null;
+  extraColumns: string[] | null;
+}
+
+export interface SndsRowError {
+  line: number;
+  reason: string;
+  raw: string;
+}
+
+export interface ParseResult<Row> {
+  rows: Row[];
+  errors: SndsRowError[];
+}
+
+export interface DataParseOptions {
+  /** IANA zone of the export's timestamps (the feed's `timezone`). */
+  timezone: string;
+}
+
+export const DATA_COLUMNS = 14;
+export const DATA_MIN_COLUMNS = 13;
+
+/** Parse a whole IP Data export held in memory (files and downloads stream through parseDataRecord). */
+export function parseDataExport(text: string, options: DataParseOptions): ParseResult<SndsDataRow> {
+  const rows: SndsDataRow[] = [];
+  const errors: SndsRowError[] = [];
+  const parseRecord = dataRecordParser(options);
+  forEachCsvRecord(stripBom(text), 1, (record) => {
+    const result = parseRecord(record);
+    if (result === null) return;
+    if ('reason' in result) errors.push(result);
+    else rows.push(result);
+  });
+  return { rows, errors };
+}
+
+/**
+ * A parser for single records with its own timestamp memo: the streaming loader and parseDataExport
+ * share it. Returns null for a header line (line 1 only), which is skipped rather than rejected.
+ */
+export function dataRecordParser(options: DataParseOptions): (record: CsvRecord) => SndsDataRow | SndsRowError | null {
+  const timestamp = timestampParser(options.timezone);
+  return (record) => {
+    try {
+      return parseDataRecord(record, timestamp);
+    } catch (error) {
+      // Parsers must never throw on input; a bug here becomes a row error, not a lost run.
+      return { line: record.line, reason: `unexpected parser error: ${(error as Error).message}`, raw: record.raw };
+    }
+  };
+}
+
+function parseDataRecord(record: CsvRecord, timestamp: (raw: string) => SndsTimestamp | null): SndsDataRow | SndsRowError | null {
+  const { fields, line, raw } = record;
+  const fail = (reason: string): SndsRowError => ({ line, reason, raw });
+  if (line === 1 && looksLikeHeader(fields)) return null;
+  if (fields.length < DATA_MIN_COLUMNS) {
+    return fail(`${fields.length} field${fields.length === 1 ? '' : 's'}; an IP Data line has ${DATA_COLUMNS} (at least ${DATA_MIN_COLUMNS})`);
+  }
+  const ip = normaliseIp(fields[0]!);
+  if (!ip) return fail(`column 1 (IP address): not an IP address: ${quote(fields[0]!)}`);
+
+  const startRaw = fields[1]!.trim();
+  const start = timestamp(startRaw);
+  if (!start) return fail(`column 2 (activity start): not a date and time M/D/YYYY h:mm AM: ${quote(startRaw)}`);
+  const endRaw = textOrNull(fields[2]);
+  const end = endRaw === null ? null : timestamp(endRaw);
+  if (endRaw !== null && !end) return fail(`column 3 (activity end): not a date and time M/D/YYYY h:mm AM: ${quote(endRaw)}`);
+
+  const rcpt = parseCount(fields[3]);
+  if (rcpt === undefined) return fail(`column 4 (RCPT commands): not a whole number: ${quote(fields[3]!)}`);
+  const data = parseCount(fields[4]);
+  if (data === undefined) return fail(`column 5 (DATA commands): not a whole number: ${quote(fields[4]!)}`);
+  const recipients = parseCount(fields[5]);
+  if (recipients === undefined) return fail(`column 6 (message recipients): not a whole number: ${quote(fields[5]!)}`);
+
+  const colour = textOrNull(fields[6])?.toUpperCase() ?? null;
+  if (colour !== null && colour !== 'GREEN' && colour !== 'YELLOW' && colour !== 'RED') {
+    return fail(`column 7 (filter result): expected GREEN, YELLOW or RED: ${quote(fields[6]!)}`);
+  }
+  const band = textOrNull(fields[7]);
+  const bounds = band === null ? null : complaintBandBounds(band);
+  if (band !== null && !bounds) return fail(`column 8 (complaint rate): not a complaint band such as "< 0.1%": ${quote(band)}`);
+
+  const trapStartRaw = textOrNull(fields[8]);
+  const trapStart = trapStartRaw === null ? null : timestamp(trapStartRaw);
+  if (trapStartRaw !== null && !trapStart) return fail(`column 9 (trap period start): not a date and time: ${quote(trapStartRaw)}`);
+  const trapEndRaw = textOrNull(fields[9]);
+  const trapEnd = trapEndRaw === null ? null : timestamp(trapEndRaw);
+  if (trapEndRaw !== null && !trapEnd) return fail(`column 10 (trap period end): not a date and time: ${quote(trapEndRaw)}`);
+  const trapHits = parseCount(fields[10]);
+  if (trapHits === undefined || (trapHits !== null && trapHits > 2_147_483_647)) {
+    return fail(`column 11 (trap hits): not a whole number: ${quote(fields[10]!)}`);
+  }
+
+  return {
+    line,
+    ip,
+    day: start.localDay,
+    activityStart: start.iso,
+    activityEnd: end?.iso ?? null,
+    activityStartRaw: startRaw,
+    activityEndRaw: endRaw,
+    rcptCommands: rcpt,
+    dataCommands: data,
+    messageRecipients: recipients,
+    filterResult: colour,
+    complaintBand: band,
+    complaintRateLow: bounds?.low ?? null,
+    complaintRateHigh: bounds?.high ?? null,
+    trapStart: trapStart?.iso ?? null,
+    trapEnd: trapEnd?.iso ?? null,
+    trapStartRaw,
+    trapEndRaw,
+    trapHits,
+    sampleHelo: textOrNull(fields[11]),
+    jmrP1Sender: textOrNull(fields[12]),
+    comments: textOrNull(fields[13]),
+    extraColumns: fields.length > DATA_COLUMNS ? fields.slice(DATA_COLUMNS) : null,
+  };
+}
+
+/** Exports repeat a handful of band spellings on every line. */
+const KNOWN_BANDS = new Map<string, { low: number; high: number | null } | null>([
+  ['< 0.1%', { low: 0, high: 0.001 }],
+  ['<0.1%', { low: 0, high: 0.001 }],
+  ['0.1% - < 1%', { low: 0.001, high: 0.01 }],
+  ['1% - < 2%', { low: 0.01, high: 0.02 }],
+  ['2% - < 4%', { low: 0.02, high: 0.04 }],
+  ['>4%', { low: 0.04, high: null }],
+  ['> 4%', { low: 0.04, high: null }],
+]);
+
+const BAND_BELOW = /^<\s*(\d+(?:\.\d+)?)\s*%$/;
+const BAND_RANGE = /^(\d+(?:\.\d+)?)\s*%\s*-\s*<?\s*(\d+(?:\.\d+)?)\s*%$/;
+const BAND_ABOVE = /^>\s*=?\s*(\d+(?:\.\d+)?)\s*%$/;
+const BAND_POINT = /^(\d+(?:\.\d+)?)\s*%$/;
+
+/**
+ * A complaint band's numeric bounds as fractions: `< 0.1%` → 0 … 0.001, `0.1% - < 1%` → 0.001 … 0.01,
+ * `>4%` → 0.04 … none, `0.4%` → 0.004 … 0.004. Null when the text is no band we know.
+ */
+export function complaintBandBounds(band: string): { low: number; high: number | null } | null {
+  const known = KNOWN_BANDS.get(band);
+  if (known !== undefined) return known;
+  const text = band.trim();
+  let m = BAND_BELOW.exec(text);
+  if (m) return { low: 0, high: percent(m[1]!) };
+  m = BAND_RANGE.exec(text);
+  if (m) return { low: percent(m[1]!), high: percent(m[2]!) };
+  m = BAND_ABOVE.exec(text);
+  if (m) return { low: percent(m[1]!), high: null };
+  m = BAND_POINT.exec(text);
+  if (m) return { low: percent(m[1]!), high: percent(m[1]!) };
+  return null;
+}
+
+/** "0.1" (percent) → 0.001, exact in decimal: shift the point rather than divide binary floats. */
+function percent(text: string): number {
+  const [whole, fraction = ''] = text.split('.');
+  const digits = `${whole}${fraction}`.replace(/^0+(?=\d)/, '');
+  return Number(`${digits}e-${fraction.length + 2}`);
+}
+
+function looksLikeHeader(fields: string[]): boolean {
+  const first = (fields[0] ?? '').trim().toLowerCase();
+  return /^[a-z][a-z _]*$/.test(first) && first.includes('ip');
+}
+
+function quote(text: string): string {
+  const shown = text.length > 60 ? `${text.slice(0, 57)}...` : text;
+  return JSON.stringify(shown);
+}
+
+/** Over half of an input's lines bad: it is probably not an SNDS export at all. */
+export function isMostlyBad(rowCount: number, errorCount: number): boolean {
+  return errorCount > 0 && errorCount * 2 > rowCount + errorCount;
+}

@@ -1,0 +1,150 @@
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip, createGzip } from 'node:zlib';
+import type { Database } from '../../db/connection.js';
+import { redact } from '../../lib/redact.js';
+
+/**
+ * Every download or file is kept exactly as received, before it is parsed: a row in raw_download
+ * (sha256, source, time, HTTP status, location with its key redacted) and the bytes, gzip-compressed
+ * (fast level: the CSV shrinks about 5x, which makes storing cheaper than storing it plain), in 1 MiB
+ * slices. sha256 and byte_size are those of the bytes as received.
+ * Identical content already held is recognised so that it is not parsed twice.
+ */
+
+export type SndsKind = 'ip_data' | 'ip_status';
+export type RawSource = 'file' | 'stdin' | 'url' | 'api';
+export type RawOutcome = 'received' | 'loaded' | 'empty' | 'duplicate' | 'failed' | 'link_broken';
+
+export interface RawDownloadInfo {
+  source: RawSource;
+  kind: SndsKind;
+  feed: string;
+  /** A path or URL; redacted before it is stored. */
+  location: string;
+  requestedDay?: string | null;
+  httpStatus?: number | null;
+  contentType?: string | null;
+  /** The zone the export's timestamps are read in (the feed's). */
+  timezone?: string;
+  fetchedAt: Date;
+}
+
+export interface StoredDownload {
+  id: number;
+  sha256: string;
+  byteSize: number;
+  /** An earlier download with the same bytes whose data is still in place: do not parse again. */
+  duplicateOf: number | null;
+}
+
+const CHUNK_BYTES = 1024 * 1024;
+
+export async function storeRawDownload(
+  database: Database,
+  info: RawDownloadInfo,
+  body: AsyncIterable<Buffer | Uint8Array> | Iterable<Buffer | Uint8Array>,
+): Promise<StoredDownload> {
+  return database.transaction(async (session) => {
+    const [row] = await session.query<{ id: number }>(
+      `insert into repwatch.raw_download (source, kind, feed, location, requested_day, http_status, content_type, timezone, fetched_at, sha256, byte_size)
+       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, '', 0) returning id`,
+      [info.source, info.kind, info.feed, redact(info.location), info.requestedDay ?? null, info.httpStatus ?? null, info.contentType ?? null, info.timezone ?? 'UTC', info.fetchedAt],
+    );
+    const id = row!.id;
+    const hash = createHash('sha256');
+    let byteSize = 0;
+    let seq = 0;
+    let pending: Buffer[] = [];
+    let pendingSize = 0;
+    const flush = async () => {
+      if (pendingSize === 0) return;
+      const data = Buffer.concat(pending, pendingSize);
+      pending = [];
+      pendingSize = 0;
+      await session.query('insert into repwatch.raw_download_chunk (download_id, seq, data) values ($1, $2, $3)', [id, seq++, data]);
+    };
+    async function* received() {
+      for await (const piece of body) {
+        const buffer = Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
+        hash.update(buffer);
+        byteSize += buffer.length;
+        yield buffer;
+      }
+    }
+    await pipeline(Readable.from(received()), createGzip({ level: 1 }), async (compressed: AsyncIterable<Buffer>) => {
+      for await (const piece of compressed) {
+        pending.push(piece);
+        pendingSize += piece.length;
+        if (pendingSize >= CHUNK_BYTES) await flush();
+      }
+      await flush();
+    });
+    const sha256 = hash.digest('hex');
+    await session.query('update repwatch.raw_download set sha256 = $2, byte_size = $3 where id = $1', [id, sha256, byteSize]);
+
+    const duplicateOf = byteSize === 0 ? null : await findIntactDuplicate(session.query.bind(session), id, info, sha256);
+    if (duplicateOf !== null) {
+      // The bytes are already held under the original: keep the record, drop the second copy.
+      await session.query('delete from repwatch.raw_download_chunk where download_id = $1', [id]);
+      await session.query(`update repwatch.raw_download set outcome = 'duplicate', duplicate_of = $2, detail = $3 where id = $1`, [
+        id,
+        duplicateOf,
+        `same content as download ${duplicateOf}, whose data is still in place; not parsed again`,
+      ]);
+    }
+    return { id, sha256, byteSize, duplicateOf };
+  });
+}
+
+type Query = <R>(text: string, params?: readonly unknown[]) => Promise<R[]>;
+
+/**
+ * IP Data: an earlier loaded download with these bytes whose days all still belong to it (a later
+ * download replacing one of its days makes re-loading it meaningful again). IP Status: the feed's
+ * current block list has these bytes.
+ */
+async function findIntactDuplicate(query: Query, id: number, info: RawDownloadInfo, sha256: string): Promise<number | null> {
+  if (info.kind === 'ip_data') {
+    const rows = await query<{ id: number }>(
+      `select d.id from repwatch.raw_download d
+        where d.kind = 'ip_data' and d.feed = $1 and d.sha256 = $2 and d.id <> $3 and d.outcome = 'loaded'
+          and d.days_loaded = (select count(*) from repwatch.snds_feed_day f where f.feed = d.feed and f.download_id = d.id)
+        order by d.id desc limit 1`,
+      [info.feed, sha256, id],
+    );
+    return rows[0]?.id ?? null;
+  }
+  const rows = await query<{ id: number; sha256: string }>(
+    `select d.id, d.sha256 from repwatch.current_status_download c join repwatch.raw_download d on d.id = c.id where c.feed = $1`,
+    [info.feed],
+  );
+  return rows[0] && rows[0].sha256 === sha256 && rows[0].id !== id ? rows[0].id : null;
+}
+
+/** Record how a stored download ended. */
+export async function finishDownload(
+  database: Database,
+  id: number,
+  outcome: RawOutcome,
+  counts: { rowsLoaded?: number; daysLoaded?: number; rowsReplaced?: number; rowsRejected?: number; detail?: string | null } = {},
+): Promise<void> {
+  await database.query(
+    `update repwatch.raw_download set outcome = $2, rows_loaded = $3, days_loaded = $4, rows_replaced = $5, rows_rejected = $6, detail = $7 where id = $1`,
+    [id, outcome, counts.rowsLoaded ?? null, counts.daysLoaded ?? null, counts.rowsReplaced ?? null, counts.rowsRejected ?? null, counts.detail ? redact(counts.detail) : null],
+  );
+}
+
+/** The stored bytes of a download as received, decompressed slice by slice (re-parsing, tests). */
+export async function* readStoredDownload(database: Database, id: number): AsyncGenerator<Buffer> {
+  const [{ n } = { n: 0 }] = await database.query<{ n: number }>('select count(*)::int as n from repwatch.raw_download_chunk where download_id = $1', [id]);
+  async function* slices() {
+    for (let seq = 0; seq < n; seq++) {
+      const [chunk] = await database.query<{ data: Uint8Array }>('select data from repwatch.raw_download_chunk where download_id = $1 and seq = $2', [id, seq]);
+      if (chunk) yield Buffer.from(chunk.data);
+    }
+  }
+  if (n === 0) return;
+  yield* Readable.from(slices()).pipe(createGunzip()) as AsyncIterable<Buffer>;
+}

@@ -1,0 +1,79 @@
+import { createTask, parse, validate, type ScheduledTask } from 'node-cron';
+
+const MINUTE = 60_000;
+
+/**
+ * A cron expression in a time zone, with the date arithmetic the scheduler needs and node-cron does not
+ * expose: every tick between two instants (catch-up after downtime) and the tick before or after an
+ * instant (due periods, status). node-cron parses the expression and decides whether an instant
+ * matches — in its time zone, DST included; this class only walks the minutes.
+ *
+ * Schedules have minute resolution: a six-field expression must fire at second 0.
+ */
+export class CronSchedule {
+  readonly expression: string;
+  readonly timezone: string;
+  private readonly matcher: ScheduledTask;
+  /** Every IANA offset is a multiple of 15 minutes, so a local minute m can only fall on UTC minutes
+   * with the same remainder mod 15: the rest are skipped without asking node-cron. */
+  private readonly minuteResidues: Set<number>;
+  private memo: { from: number; to: number; ticks: number[] } | undefined;
+
+  constructor(expression: string, timezone = 'UTC') {
+    const trimmed = expression.trim();
+    if (!validate(trimmed)) throw new Error(`not a valid cron expression: "${expression}"`);
+    const fields = parse(trimmed);
+    if (!fields.second.includes(0)) throw new Error(`"${expression}": schedules have minute resolution; a seconds field must include 0`);
+    this.expression = trimmed;
+    this.timezone = timezone;
+    // createTask only builds the task; it is never started, so it keeps no timer.
+    this.matcher = createTask(trimmed, () => undefined, { timezone, name: `matcher ${trimmed}` });
+    this.minuteResidues = new Set(fields.minute.map((m) => m % 15));
+  }
+
+  matches(at: Date): boolean {
+    const ms = at.getTime();
+    if (ms % MINUTE !== 0) return false;
+    if (!this.minuteResidues.has(new Date(ms).getUTCMinutes() % 15)) return false;
+    return this.matcher.match(at);
+  }
+
+  /** Ticks t with from < t <= to, oldest first. Repeated calls over sliding windows reuse earlier work. */
+  ticksBetween(from: Date, to: Date): Date[] {
+    const start = Math.floor(from.getTime() / MINUTE) * MINUTE + MINUTE;
+    const end = Math.floor(to.getTime() / MINUTE) * MINUTE;
+    if (end < start) return [];
+    let ticks: number[];
+    const memo = this.memo;
+    if (memo && memo.from <= start && memo.to >= start && memo.to <= end) {
+      ticks = memo.ticks.filter((t) => t >= start).concat(this.walk(memo.to + MINUTE, end));
+    } else {
+      ticks = this.walk(start, end);
+    }
+    this.memo = { from: start, to: end, ticks };
+    return ticks.map((t) => new Date(t));
+  }
+
+  /** The latest tick at or before `at`, looking back at most `lookbackMs`; null when there is none. */
+  previousTick(at: Date, lookbackMs: number): Date | null {
+    let t = Math.floor(at.getTime() / MINUTE) * MINUTE;
+    const stop = at.getTime() - lookbackMs;
+    for (; t > stop; t -= MINUTE) if (this.matches(new Date(t))) return new Date(t);
+    return null;
+  }
+
+  /** The first tick strictly after `at`, looking ahead at most `lookaheadMs`; null when there is none. */
+  nextTick(at: Date, lookaheadMs = 32 * 86_400_000): Date | null {
+    const stop = at.getTime() + lookaheadMs;
+    for (let t = Math.floor(at.getTime() / MINUTE) * MINUTE + MINUTE; t <= stop; t += MINUTE) {
+      if (this.matches(new Date(t))) return new Date(t);
+    }
+    return null;
+  }
+
+  private walk(start: number, end: number): number[] {
+    const out: number[] = [];
+    for (let t = start; t <= end; t += MINUTE) if (this.matches(new Date(t))) out.push(t);
+    return out;
+  }
+}

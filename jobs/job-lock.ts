@@ -1,0 +1,47 @@
+import type { Database, Session } from '../db/connection.js';
+
+/** "repj": the first half of every job lock key, so job locks never meet the migration lock. */
+const JOB_LOCK_CLASS = 0x7265706a;
+
+/** The second half: FNV-1a of the job name as a signed int4 (computed here, not with the server's
+ * hashtext, so every version of PostgreSQL and PGlite agrees). */
+export function jobLockKey(job: string): [number, number] {
+  let hash = 0x811c9dc5;
+  for (const byte of Buffer.from(job, 'utf8')) {
+    hash ^= byte;
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return [JOB_LOCK_CLASS, hash | 0];
+}
+
+/** Jobs held by this process, per database: PGlite is one session, where advisory locks are
+ * re-entrant, so the in-process guard is what keeps two runs of one job apart there. */
+const heldHere = new WeakMap<Database, Set<string>>();
+
+export type LockOutcome<T> = { locked: true; value: T } | { locked: false; heldBy: 'this process' | 'another process' };
+
+/**
+ * Run fn while holding the job's session-level advisory lock (pg_try_advisory_lock: never waits). The
+ * session stays checked out for the whole run, so the lock lives exactly as long as the run — and a
+ * killed process loses it with its connection. fn gets the lock's session for the ledger writes.
+ */
+export async function withJobLock<T>(database: Database, job: string, fn: (session: Session) => Promise<T>): Promise<LockOutcome<T>> {
+  let held = heldHere.get(database);
+  if (!held) heldHere.set(database, (held = new Set()));
+  if (held.has(job)) return { locked: false, heldBy: 'this process' };
+  held.add(job);
+  try {
+    return await database.withSession(async (session) => {
+      const key = jobLockKey(job);
+      const [row] = await session.query<{ locked: boolean }>('select pg_try_advisory_lock($1, $2) as locked', key);
+      if (!row?.locked) return { locked: false, heldBy: 'another process' } as const;
+      try {
+        return { locked: true, value: await fn(session) } as const;
+      } finally {
+        await session.query('select pg_advisory_unlock($1, $2)', key).catch(() => undefined);
+      }
+    });
+  } finally {
+    held.delete(job);
+  }
+}

@@ -1,0 +1,155 @@
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { once } from 'node:events';
+import Papa from 'papaparse';
+import {
+  Bool, DateDay, Field, Float64, Int32, Int64, List, makeData, RecordBatch, RecordBatchFileWriter, Schema, Struct,
+  TimestampMillisecond, Utf8, vectorFromArray, type DataType,
+} from 'apache-arrow';
+import { ParquetWriter, fileWriter } from 'hyparquet-writer';
+import type { ExportColumn, ColumnType } from './tables.js';
+import type { ExportRow } from './read-batches.js';
+
+/** One output format: takes batches in order, then finishes the file. */
+export interface BatchWriter {
+  write(rows: ExportRow[]): Promise<void>;
+  finish(): Promise<void>;
+}
+
+export const EXPORT_FORMATS = ['parquet', 'arrow', 'csv'] as const;
+export type ExportFormat = (typeof EXPORT_FORMATS)[number];
+
+export function createBatchWriter(format: ExportFormat, path: string, columns: readonly ExportColumn[]): BatchWriter {
+  if (format === 'arrow') return arrowWriter(path, columns);
+  if (format === 'parquet') return parquetWriter(path, columns);
+  return csvWriter(path, columns);
+}
+
+/** A day 'YYYY-MM-DD' as the Date at its UTC midnight (what Arrow DateDay and Parquet DATE take). */
+function dayDate(value: unknown): Date | null {
+  return value === null || value === undefined ? null : new Date(`${String(value)}T00:00:00Z`);
+}
+
+function convert(type: ColumnType, value: unknown): unknown {
+  if (value === null || value === undefined) return type === 'text[]' ? [] : null;
+  switch (type) {
+    case 'date':
+      return dayDate(value);
+    case 'int64':
+      return BigInt(value as number);
+    case 'timestamp':
+      return value instanceof Date ? value : new Date(String(value));
+    default:
+      return value;
+  }
+}
+
+// ---- Arrow IPC file (Feather v2): one record batch per database batch.
+
+function arrowType(type: ColumnType): DataType {
+  switch (type) {
+    case 'text': return new Utf8();
+    case 'date': return new DateDay();
+    case 'timestamp': return new TimestampMillisecond('UTC');
+    case 'int32': return new Int32();
+    case 'int64': return new Int64();
+    case 'float64': return new Float64();
+    case 'bool': return new Bool();
+    case 'text[]': return new List(new Field('item', new Utf8(), true));
+  }
+}
+
+function arrowWriter(path: string, columns: readonly ExportColumn[]): BatchWriter {
+  const fields = columns.map((c) => new Field(c.name, arrowType(c.type), c.nullable));
+  const schema = new Schema(fields);
+  const out = createWriteStream(path);
+  const writer = new RecordBatchFileWriter();
+  writer.pipe(out);
+  let batches = 0;
+  const toBatch = (rows: ExportRow[]) => {
+    const children = columns.map((c, i) => {
+      const values = rows.map((r) => {
+        const v = convert(c.type, r[c.name]);
+        return c.type === 'timestamp' && v instanceof Date ? v.getTime() : v;
+      });
+      return vectorFromArray(values, fields[i]!.type).data[0]!;
+    });
+    return new RecordBatch(schema, makeData({ type: new Struct(fields), length: rows.length, nullCount: 0, children }));
+  };
+  return {
+    async write(rows) {
+      writer.write(toBatch(rows));
+      batches++;
+      if (out.writableNeedDrain) await once(out, 'drain');
+    },
+    async finish() {
+      if (batches === 0) writer.write(toBatch([])); // an empty table still carries its schema
+      await writer.finish();
+      writer.close();
+      if (!out.writableFinished) await once(out, 'finish');
+    },
+  };
+}
+
+// ---- Parquet: one row group per database batch, flushed to the file as it is written.
+
+function parquetElement(c: ExportColumn): Record<string, unknown>[] {
+  const repetition_type = c.nullable ? 'OPTIONAL' : 'REQUIRED';
+  switch (c.type) {
+    case 'text': return [{ name: c.name, type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type }];
+    case 'date': return [{ name: c.name, type: 'INT32', converted_type: 'DATE', repetition_type }];
+    case 'timestamp': return [{ name: c.name, type: 'INT64', converted_type: 'TIMESTAMP_MILLIS', repetition_type }];
+    case 'int32': return [{ name: c.name, type: 'INT32', repetition_type }];
+    case 'int64': return [{ name: c.name, type: 'INT64', repetition_type }];
+    case 'float64': return [{ name: c.name, type: 'DOUBLE', repetition_type }];
+    case 'bool': return [{ name: c.name, type: 'BOOLEAN', repetition_type }];
+    case 'text[]':
+      return [
+        { name: c.name, repetition_type, converted_type: 'LIST', num_children: 1 },
+        { name: 'list', repetition_type: 'REPEATED', num_children: 1 },
+        { name: 'element', type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'OPTIONAL' },
+      ];
+  }
+}
+
+function parquetWriter(path: string, columns: readonly ExportColumn[]): BatchWriter {
+  const schema = [{ name: 'root', num_children: columns.length }, ...columns.flatMap(parquetElement)];
+  const writer = new ParquetWriter({ writer: fileWriter(path), schema: schema as never, createdBy: 'repwatch' });
+  return {
+    async write(rows) {
+      const columnData = columns.map((c) => ({ name: c.name, data: rows.map((r) => convert(c.type, r[c.name])) }));
+      await writer.write({ columnData: columnData as never, rowGroupSize: rows.length });
+    },
+    async finish() {
+      await writer.finish();
+    },
+  };
+}
+
+// ---- CSV (papaparse): a header, then each batch appended; arrays joined with ';' as elsewhere.
+
+function csvWriter(path: string, columns: readonly ExportColumn[]): BatchWriter {
+  const out: WriteStream = createWriteStream(path);
+  const fields = columns.map((c) => c.name);
+  let first = true;
+  const put = async (text: string) => {
+    if (!out.write(text)) await once(out, 'drain');
+  };
+  const cell = (c: ExportColumn, v: unknown) => {
+    if (v === null || v === undefined) return '';
+    if (Array.isArray(v)) return v.join(';');
+    if (v instanceof Date) return v.toISOString();
+    return v;
+  };
+  return {
+    async write(rows) {
+      const data = rows.map((r) => columns.map((c) => cell(c, r[c.name])));
+      await put(`${Papa.unparse({ fields, data }, { header: first, newline: '\n' })}\n`);
+      first = false;
+    },
+    async finish() {
+      if (first) await put(`${Papa.unparse({ fields, data: [] }, { newline: '\n' })}\n`);
+      out.end();
+      await once(out, 'finish');
+    },
+  };
+}

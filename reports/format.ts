@@ -1,0 +1,38 @@
+/** Number formats shared by the HTML, Markdown and e-mail renderings, so they read the same. */
+
+export function fmtInt(value: number | null | undefined): string {
+  if (value === null || value === undefined) return '–';
+  return Math.round(value).toLocaleString('en-US');
+}
+
+export function fmtRate(value: number | null | undefined): string {
+  if (value === null || value === undefined) return '–';
+  return `${(value * 100).toFixed(3)}%`;
+}
+
+/** Change against the previous period, as a signed percentage (or "new" when there was nothing). */
+export function fmtChange(current: number | null, previous: number | null): string {
+  if (current === null || previous === null) return '';
+  if (previous === 0) return current === 0 ? '±0%' : 'new';
+  const change = ((current - previous) / previous) * 100;
+  return `${change >= 0 ? '+' : ''}${change.toFixed(1)}%`;
+}
+
+export const STATUS_LABELS: Record<string, string> = {
+  start_delisting: 'Start delisting',
+  fix_first: 'Fix first',
+  at_risk: 'At risk',
+  ok: 'OK',
+  no_data: 'No data',
+};
+
+export const REASON_LABELS: Record<string, string> = {
+  complaint_rate: 'complaint rate',
+  trap_hits: 'trap hits',
+  red_filter: 'RED filter days',
+  yellow_filter: 'YELLOW filter days',
+};
+
+export function fmtReasons(reasons: string[]): string {
+  return reasons.map((r) => REASON_LABELS[r] ?? r).join(', ');
+}

@@ -1,0 +1,71 @@
+import { escapeHtml } from './escape.js';
+import { fmtChange, fmtInt, fmtRate, fmtReasons, STATUS_LABELS } from './format.js';
+import { ALL_STATUSES, type DecisionItem, type WeeklyReportData } from './weekly-data.js';
+
+/** Rows per decision status in the Markdown (chat messages and e-mails stay short). */
+const MD_ROWS_PER_STATUS = 25;
+
+/**
+ * Markdown for e-mail and chat. Chat tools and mail clients render Markdown to HTML, often with raw HTML
+ * allowed, so values from outside are HTML-escaped first and then Markdown punctuation is neutralised.
+ */
+export function md(value: unknown): string {
+  return escapeHtml(value).replace(/[\\`*_[\]{}()#+!|~]/g, '\\$&').replace(/\r?\n/g, ' ');
+}
+
+export function renderMarkdown(data: WeeklyReportData): string {
+  const p = data.period;
+  const { current: c, previous: prev } = data.headline;
+  const lines: string[] = [];
+  lines.push(`# repwatch weekly report — ${p.isoWeek ? p.week : `7 days to ${p.to}`}`, '');
+  lines.push(`${p.from} to ${p.to} (previous week ${p.previousFrom} to ${p.previousTo}).`, '');
+  for (const note of data.notes) lines.push(`> ${md(note)}`, '');
+  lines.push('## Headline', '');
+  lines.push('| | this week | previous | change |', '|---|---:|---:|---:|');
+  lines.push(`| Volume (recipients) | ${fmtInt(c.recipients)} | ${fmtInt(prev.recipients)} | ${fmtChange(c.recipients, prev.recipients)} |`);
+  lines.push(`| Complaints | ${fmtInt(c.complaints)} | ${fmtInt(prev.complaints)} | ${fmtChange(c.complaints, prev.complaints)} |`);
+  lines.push(`| Complaint rate | ${fmtRate(c.complaintRate)} | ${fmtRate(prev.complaintRate)} | |`);
+  lines.push(`| Trap hits | ${fmtInt(c.trapHits)} | ${fmtInt(prev.trapHits)} | ${fmtChange(c.trapHits, prev.trapHits)} |`);
+  for (const s of ALL_STATUSES) {
+    lines.push(`| IPs ${STATUS_LABELS[s]} | ${fmtInt(data.headline.statusCounts[s])} | ${fmtInt(data.headline.previousStatusCounts[s])} | |`);
+  }
+  lines.push('');
+  lines.push('## Decisions', '');
+  for (const status of ['start_delisting', 'fix_first', 'at_risk'] as const) {
+    const items = data.decisions.items.filter((d) => d.status === status);
+    lines.push(`### ${STATUS_LABELS[status]} (${items.length})`, '');
+    if (!items.length) lines.push('None.');
+    for (const d of items.slice(0, MD_ROWS_PER_STATUS)) lines.push(decisionLine(d));
+    if (items.length > MD_ROWS_PER_STATUS) lines.push(`- … ${items.length - MD_ROWS_PER_STATUS} more in the CSV`);
+    lines.push('');
+  }
+  lines.push(`## Block list: ${data.blockList.total} ranges`, '');
+  for (const r of data.blockList.ranges.slice(0, 20)) lines.push(`- ${md(r.firstIp)}–${md(r.lastIp)} ${md(r.details ?? '')}`);
+  lines.push('', `## Trap hits: ${fmtInt(data.trapHits.total)}`, '');
+  for (const t of data.trapHits.ips.slice(0, 10)) lines.push(`- ${md(t.ip)}: ${fmtInt(t.hits)} on ${t.days} day(s)`);
+  lines.push('', '## Top campaigns by complaints', '');
+  for (const x of data.topCampaigns) lines.push(`- ${md(x.campaign ?? '(none)')}: ${fmtInt(x.complaints)}${x.exampleSubject ? ` — “${md(x.exampleSubject)}”` : ''}`);
+  lines.push('', '## Top From domains by complaints', '');
+  for (const x of data.topFromDomains) lines.push(`- ${md(x.domain ?? '(unknown)')}: ${fmtInt(x.complaints)}`);
+  lines.push('', '## Data health', '');
+  for (const l of data.sndsLinks) lines.push(`- SNDS link ${md(l.feed)}: ${l.daysLeft === null ? md(l.state) : `${l.daysLeft} days left (${md(l.state)})`}${l.advice ? ` — ${md(l.advice)}` : ''}`);
+  for (const s of data.freshness.sources) lines.push(`- ${md(s.job)}: last success ${s.lastSuccess ?? 'never'}, last run ${md(s.lastStatus)}`);
+  lines.push(`- Days without SNDS data: ${data.freshness.daysWithoutData.join(', ') || 'none'}`);
+  lines.push(`- Rejected rows: ${fmtInt(data.rejections.total)}; quarantined messages: ${fmtInt(data.quarantined.total)}`);
+  lines.push('');
+  return lines.join('\n');
+}
+
+function decisionLine(d: DecisionItem): string {
+  const figures = `${fmtInt(d.recipients7d)} rcpt, ${fmtInt(d.complaints7d)} complaints, rate ${fmtRate(d.complaintRate7d)}, ${fmtInt(d.trapHits7d)} trap hits`;
+  const reasons = d.reasons.length ? ` — ${md(fmtReasons(d.reasons))}` : '';
+  const route = d.route ? ` — route ${md(d.route)}` : '';
+  let line = `- **${md(d.ip)}**${reasons}${route} (${figures})`;
+  for (const pb of d.playbooks ?? []) {
+    line += `\n  - ${md(pb.title)} — ${md(pb.target)}`;
+    for (const r of pb.request) line += `\n    - ${md(r.label)}: ${md(r.value)}`;
+  }
+  if (d.draftNote) line += `\n  - ${md(d.draftNote)}`;
+  for (const fix of d.toFix ?? []) line += `\n  - fix: ${md(fix)}`;
+  return line;
+}

@@ -1,0 +1,100 @@
+/** What the weekly report holds, as plain data: the JSON output is exactly this object, and every
+ * renderer (HTML, Markdown, CSV, email) reads only this. */
+
+export const ACTION_STATUSES = ['start_delisting', 'fix_first', 'at_risk'] as const;
+export type ActionStatus = (typeof ACTION_STATUSES)[number];
+export const ALL_STATUSES = ['start_delisting', 'fix_first', 'at_risk', 'ok', 'no_data'] as const;
+export type DecisionStatus = (typeof ALL_STATUSES)[number];
+
+export interface Totals {
+  recipients: number;
+  complaints: number;
+  complaintRate: number | null;
+  trapHits: number;
+  ips: number;
+}
+
+export interface Playbook {
+  route: string;
+  title: string;
+  steps: string[];
+  /** The pre-filled request of `delist draft` (form fields, portal visits, NDR to attach); empty when
+   * the request is not drafted here (fix_first, or beyond the drafted IPs). */
+  request: { label: string; value: string; source?: string }[];
+  /** Where the request goes (a form, a portal, an address). */
+  target: string;
+}
+
+export interface DecisionItem {
+  ip: string;
+  status: DecisionStatus;
+  reasons: string[];
+  recipients7d: number;
+  complaints7d: number;
+  complaintRate7d: number | null;
+  trapHits7d: number;
+  blocked: boolean;
+  route: string | null;
+  /** Blocked IPs: one playbook per delisting route that applies. */
+  playbooks?: Playbook[];
+  /** Why there is no pre-filled request, when there is none. */
+  draftNote?: string;
+  /** For fix_first: what must be fixed before a delisting request can succeed. */
+  toFix?: string[];
+}
+
+export interface SeriesDay {
+  day: string;
+  recipients: number | null;
+  complaints: number;
+  complaintRate: number | null;
+  trapHits: number | null;
+  filterResult: string | null;
+}
+
+export interface IpChart {
+  ip: string;
+  why: 'needs_action' | 'top_volume';
+  status: DecisionStatus | null;
+  days: SeriesDay[];
+}
+
+export interface PoolTrend {
+  pool: string;
+  cidrs: string[];
+  days: SeriesDay[];
+}
+
+export interface WeeklyReportData {
+  generatedAt: string;
+  period: { week: string; from: string; to: string; previousFrom: string; previousTo: string; isoWeek: boolean };
+  thresholds: { complaintRateWarn: number; complaintRateMax: number; windowDays: number };
+  headline: {
+    current: Totals;
+    previous: Totals;
+    statusCounts: Record<DecisionStatus, number>;
+    previousStatusCounts: Record<DecisionStatus, number>;
+  };
+  decisions: {
+    /** Where the decisions came from: the stored ip_flag rows of the as-of date, or none stored. */
+    source: string;
+    items: DecisionItem[];
+  };
+  charts: { note: string; ipDays: number; ips: IpChart[]; poolDays: number; pools: PoolTrend[] };
+  trapHits: { total: number; ips: { ip: string; hits: number; days: number; lastDay: string }[] };
+  blockList: { fetchedAt: string | null; total: number; ranges: { firstIp: string; lastIp: string; details: string | null; fetchedAt: string }[] };
+  topCampaigns: { campaign: string | null; complaints: number; ips: number; exampleSubject: string | null }[];
+  topFromDomains: { domain: string | null; complaints: number; ips: number }[];
+  sndsLinks: { feed: string; createdOn: string | null; expiresOn: string | null; daysLeft: number | null; state: 'ok' | 'warn' | 'expired' | 'unknown'; advice: string | null }[];
+  freshness: {
+    sources: { job: string; lastSuccess: string | null; lastStatus: string; lastStarted: string; lastDetail: string | null }[];
+    daysWithoutData: string[];
+  };
+  rejections: { total: number; groups: { source: string; reason: string; count: number; lastLocation: string }[] };
+  quarantined: { total: number; groups: { mailbox: string; reason: string; count: number }[] };
+  notes: string[];
+}
+
+export function emptyStatusCounts(): Record<DecisionStatus, number> {
+  return { start_delisting: 0, fix_first: 0, at_risk: 0, ok: 0, no_data: 0 };
+}

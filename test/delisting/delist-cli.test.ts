@@ -1,0 +1,177 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDatabase, type Database } from '../../db/connection.js';
+import { migrate } from '../../db/migrate.js';
+import { fixedClock } from '../../lib/clock.js';
+import { backends } from '../support/backends.js';
+import { runCliCaptured } from '../support/run-cli.js';
+import { startDnsServer, type DnsServer } from '../support/dns-server.js';
+import { buildBounce, toMbox, type BounceSpec } from '../../demo/generate-bounces.js';
+
+const at = (day: string, hour = 10) => new Date(`${day}T${String(hour).padStart(2, '0')}:00:00Z`);
+const bounce = (code: string, ip: string, day: string, id: string, recipient = 'someone@hotmail.com'): BounceSpec => ({ code, ip, recipient, senderDomain: 'shop.example', at: at(day), id });
+
+function writeMbox(dir: string, name: string, specs: BounceSpec[]): string {
+  const path = join(dir, name);
+  writeFileSync(path, toMbox(specs.map((s) => ({ at: s.at, text: buildBounce(s) }))));
+  return path;
+}
+
+/**
+ * SNDS rows for the window (written straight into snds_row, only the columns the decisions read), so
+ * the IPs have decisions; 203.0.113.9 hit spam traps (fix_first once blocked).
+ */
+async function seed(database: Database): Promise<void> {
+  const [download] = await database.query<{ id: number }>(
+    `insert into repwatch.raw_download (source, kind, feed, location, sha256, byte_size, outcome)
+     values ('file', 'ip_data', 'main', 'test', 'x', 0, 'loaded') returning id`,
+  );
+  let line = 0;
+  for (let d = 18; d <= 26; d++) {
+    for (const ip of ['203.0.113.12', '203.0.113.13', '198.51.100.24', '198.51.100.27', '203.0.113.9']) {
+      await database.query(
+        `insert into repwatch.snds_row (feed, day, ip, activity_start_raw, download_id, line_no, message_recipients, filter_result, trap_hits)
+         values ('main', $1::date, $2::inet, 'raw', $3, $4, 2000, 'GREEN', $5)`,
+        [`2026-11-${d}`, ip, download!.id, ++line, ip === '203.0.113.9' && d === 20 ? 4 : 0],
+      );
+    }
+  }
+}
+
+for (const backend of backends()) {
+  const label = backend.available ? backend.name : `${backend.name}: SKIPPED, ${backend.skipReason}`;
+  describe.skipIf(!backend.available)(`repwatch delist and check [${label}]`, () => {
+    let env: NodeJS.ProcessEnv = {};
+    let drop: () => Promise<void> = async () => undefined;
+    let dir = '';
+    let dns: DnsServer;
+    const clock = fixedClock('2026-11-24T12:00:00Z');
+
+    beforeAll(async () => {
+      dir = mkdtempSync(join(tmpdir(), 'repwatch-delist-'));
+      dns = await startDnsServer({ '13.113.0.203.zen.spamhaus.org': { A: ['127.0.0.2'] } });
+      if (backend.name === 'postgres') {
+        const handle = await backend.create();
+        await seed(handle.database);
+        env = { DATABASE_URL: handle.url!, REPWATCH_HOME: dir };
+        drop = handle.drop;
+      } else {
+        const database = await openDatabase({ home: dir });
+        await migrate(database);
+        await seed(database);
+        await database.close();
+        env = { REPWATCH_HOME: dir };
+      }
+      const mbox = writeMbox(dir, 'bounces.mbox', [
+        bounce('S3140', '203.0.113.13', '2026-11-21', 'c1'),
+        bounce('S3140', '203.0.113.12', '2026-11-22', 'c2', 'someone@live.com'),
+        bounce('S3140', '203.0.113.13', '2026-11-23', 'c3'),
+        bounce('S3140', '203.0.113.9', '2026-11-23', 'c4'),
+        bounce('5.7.606', '198.51.100.27', '2026-11-22', 'c5', 'someone@contoso.com'),
+        bounce('5.7.511', '198.51.100.24', '2026-11-23', 'c6', 'someone@contoso.com'),
+      ]);
+      const ingested = await runCliCaptured(['ingest', 'bounces', '--mbox', mbox, '--format', 'json'], { env, clock });
+      expect(ingested.stderr).not.toMatch(/"level":(40|50|60)/);
+      expect(ingested.code).toBe(0);
+      expect(JSON.parse(ingested.stdout)).toMatchObject({ stored: 6, evidence: 6, quarantined: 0 });
+      await runCliCaptured(['transform', '--rebuild'], { env, clock });
+    });
+    afterAll(async () => {
+      await dns?.close();
+      await drop();
+    });
+
+    it('drafts the Outlook.com form with the IPs collapsed to CIDR, the domains and the full error text', async () => {
+      const result = await runCliCaptured(['delist', 'draft', '--ip', '203.0.113.13', '--as-of', '2026-11-24', '--contact-email', 'postmaster@shop.example'], { env, clock });
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+      expect(result.stdout).toMatch(/== outlook_form/);
+      expect(result.stdout).toMatch(/Outgoing IP addresses or ranges: 203\.0\.113\.12\/31\n/);
+      expect(result.stdout).toMatch(/Sender domain: shop\.example\n/);
+      expect(result.stdout).toMatch(/Recipient domain: hotmail\.com\n/);
+      expect(result.stdout).toMatch(/Contact email address: postmaster@shop\.example\n/);
+      expect(result.stdout).toMatch(/Error messages: 550 5\.7\.1 Unfortunately, messages from \[203\.0\.113\.13\] weren't sent\. .*\(S3140\)/);
+      expect(result.stdout).toMatch(/automatic answer arrives within 12 hours/);
+    });
+
+    it('refuses the draft for a fix_first IP with the reasons and what to fix (exit 1)', async () => {
+      const result = await runCliCaptured(['delist', 'draft', '--ip', '203.0.113.9', '--as-of', '2026-11-24'], { env, clock });
+      expect(result.code).toBe(1);
+      expect(result.stdout).toMatch(/REFUSED: 203\.0\.113\.9 is fix_first/);
+      expect(result.stdout).toMatch(/trap_hits: Mail hit spam traps/);
+      expect(result.stdout).not.toMatch(/== outlook_form/);
+    });
+
+    it('gives the portal steps for 5.7.606 and the NDR to forward for 5.7.511', async () => {
+      const portal = await runCliCaptured(['delist', 'draft', '--ip', '198.51.100.27', '--as-of', '2026-11-24', '--format', 'json'], { env, clock });
+      expect(portal.code).toBe(0);
+      const draft = JSON.parse(portal.stdout) as { drafts: { route: string; visits: { ip: string }[]; steps: string[] }[] };
+      expect(draft.drafts.map((d) => d.route)).toEqual(['office365_portal']);
+      expect(draft.drafts[0]!.visits).toEqual([{ ip: '198.51.100.27', email: '<the address the NDR was sent to>' }]);
+      expect(draft.drafts[0]!.steps.join(' ')).toMatch(/one address and one IP per visit.*confirmation email.*within 24 hours/);
+
+      const ndr = join(dir, 'ndr.eml');
+      const email = await runCliCaptured(['delist', 'draft', '--ip', '198.51.100.24', '--as-of', '2026-11-24', '--save-ndr', ndr], { env, clock });
+      expect(email.code).toBe(0);
+      expect(email.stdout).toMatch(/Attach: stored NDR #\d+ <c6@mta1\.shop\.example>/);
+      expect(email.stdout).toMatch(/delist@microsoft\.com/);
+      expect(readFileSync(ndr, 'utf8')).toMatch(/550 5\.7\.511 Access denied, banned sender\[198\.51\.100\.24\]/);
+    });
+
+    it('keeps a case with every message, and a block after it closed raises reason relisted', async () => {
+      const opened = await runCliCaptured(['delist', 'open', '--ip', '203.0.113.13', '--route', 'outlook_form', '--note', 'form sent', '--format', 'json'], { env, clock });
+      expect(opened.code).toBe(0);
+      const id = (JSON.parse(opened.stdout) as { id: number }).id;
+      const reply = join(dir, 'reply.txt');
+      writeFileSync(reply, 'Dear sender, We have completed our review... Mitigated.');
+      const noted = await runCliCaptured(['delist', 'note', '--case', String(id), '--state', 'mitigated', '--message-file', reply, '--direction', 'in', '--format', 'table'], { env, clock: fixedClock('2026-11-24T18:00:00Z') });
+      expect(noted.code).toBe(0);
+      expect(noted.stdout).toMatch(/mitigated \(2 message\(s\)\)/);
+
+      // Blocked again on the 26th.
+      const again = writeMbox(dir, 'again.mbox', [bounce('S3140', '203.0.113.13', '2026-11-26', 'c7')]);
+      const ingested = await runCliCaptured(['ingest', 'bounces', '--mbox', again, '--format', 'json'], { env, clock: fixedClock('2026-11-26T12:00:00Z') });
+      expect(JSON.parse(ingested.stdout)).toMatchObject({ relistedCases: [id] });
+
+      const status = await runCliCaptured(['delist', 'status', '--ip', '203.0.113.13', '--format', 'json'], { env, clock });
+      const cases = JSON.parse(status.stdout) as { id: number; state: string; messages: { state: string; body: string | null; direction: string | null }[] }[];
+      expect(cases).toHaveLength(1);
+      expect(cases[0]!.state).toBe('relisted');
+      expect(cases[0]!.messages.map((m) => m.state)).toEqual(['requested', 'mitigated', 'relisted']);
+      expect(cases[0]!.messages[1]).toMatchObject({ direction: 'in', body: 'Dear sender, We have completed our review... Mitigated.' });
+
+      const flags = await runCliCaptured(['flags', '--as-of', '2026-11-26', '--format', 'json'], { env, clock });
+      const flag = (JSON.parse(flags.stdout) as { ip: string; reasons: string[]; status: string }[]).find((f) => f.ip === '203.0.113.13');
+      expect(flag?.reasons).toContain('relisted');
+
+      const table = await runCliCaptured(['delist', 'status', '--format', 'table'], { env, clock });
+      for (const line of table.stdout.trimEnd().split('\n')) expect(line.length).toBeLessThanOrEqual(80);
+      expect(table.stdout).toMatch(new RegExp(`#${id} +203\\.0\\.113\\.13 +outlook_form +relisted`));
+    });
+
+    it('checks blocklists through the given resolver and prints one JSON object per IP and zone', async () => {
+      const result = await runCliCaptured(['check', 'blocklists', '--ip', '203.0.113.13', '203.0.113.12', '--zones', 'zen.spamhaus.org', '--resolver', dns.address, '--format', 'json'], { env, clock });
+      expect(result.code).toBe(0);
+      const rows = JSON.parse(result.stdout) as { ip: string; zone: string; listed: boolean; answer: string[] }[];
+      expect(rows.map((r) => [r.ip, r.zone, r.listed, r.answer])).toEqual([
+        ['203.0.113.13', 'zen.spamhaus.org', true, ['127.0.0.2']],
+        ['203.0.113.12', 'zen.spamhaus.org', false, []],
+      ]);
+    });
+
+    it('exits 2 on bad input and 1 when no DNS query is answered', async () => {
+      expect((await runCliCaptured(['delist', 'draft', '--ip', 'not-an-ip'], { env, clock })).code).toBe(2);
+      expect((await runCliCaptured(['delist', 'open', '--ip', '203.0.113.13', '--route', 'fax'], { env, clock })).code).toBe(2);
+      expect((await runCliCaptured(['delist', 'note', '--case', '999', '--state', 'mitigated'], { env, clock })).code).toBe(2);
+      expect((await runCliCaptured(['delist', 'note', '--case', '1', '--state', 'happy'], { env, clock })).code).toBe(2);
+      expect((await runCliCaptured(['ingest', 'bounces'], { env, clock })).code).toBe(2);
+      expect((await runCliCaptured(['check', 'blocklists', '--ip', '300.1.1.1'], { env, clock })).code).toBe(2);
+      // A port nobody listens on: every query fails.
+      const dead = await runCliCaptured(['check', 'blocklists', '--ip', '203.0.113.13', '--zones', 'zen.spamhaus.org', '--resolver', '127.0.0.1:9', '--format', 'json'], { env, clock });
+      expect(dead.code).toBe(1);
+      expect((JSON.parse(dead.stdout) as { listed: boolean }[])[0]!.listed).toBe(false);
+    });
+  });
+}

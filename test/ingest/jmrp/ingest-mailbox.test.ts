@@ -1,0 +1,153 @@
+import { copyFile, mkdtemp, writeFile } from 'node:fs/promises';
+import { readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { configSchema, type Config } from '../../../config/schema.js';
+import { ingestJmrpMailbox } from '../../../ingest/jmrp/ingest-mailbox.js';
+import { hashRecipient } from '../../../ingest/jmrp/store-reports.js';
+import { emlSource } from '../../../ingest/mailbox/eml-source.js';
+import { mboxSource } from '../../../ingest/mailbox/mbox-source.js';
+import { buildReport, generateReports, mboxEntry, type ReportShape } from '../../../bench/generate-reports.js';
+import { backends, describeEachBackend } from '../../support/backends.js';
+import { runCliCaptured } from '../../support/run-cli.js';
+
+const fixtures = join(import.meta.dirname, '../../fixtures/arf-public');
+const config = (extra: Record<string, unknown> = {}): Config => configSchema.parse({ jmrp: { recipientSalt: 'test-salt-123456', ...extra } });
+
+async function writeMbox(shapes: ReportShape[], count: number): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'repwatch-jmrp-'));
+  const path = join(dir, 'complaints.mbox');
+  await writeFile(path, [...generateReports({ count, shapes })].map((r) => mboxEntry(r.eml)).join(''));
+  return path;
+}
+
+describeEachBackend('ingestJmrpMailbox', (db) => {
+  beforeEach(async () => {
+    await db().query(`truncate repwatch.feedback_report, repwatch.mail_message cascade`);
+  });
+
+  it('loads every shape: complaints in analytics.complaint, other reports recorded but not counted, bad mail quarantined', async () => {
+    const path = await writeMbox(['arf', 'arf2026', 'legacy', 'forwarded', 'auth_failure', 'not_a_report', 'malformed'], 70);
+    const result = await ingestJmrpMailbox({ database: db(), config: config(), mailbox: mboxSource({ path, name: 'test-box' }), batchSize: 25 });
+    expect(result).toMatchObject({ seen: 70, stored: 70, duplicates: 0, complaints: 40, otherReports: 10, notAReport: 10, malformed: 10, quarantined: 10, failed: 0 });
+    expect(result.error).toBeUndefined();
+    const complaints = await db().query<{ n: number; origins: string[]; formats: string[]; nulls: number }>(
+      `select count(*)::int as n, array_agg(distinct source_ip_origin order by source_ip_origin) as origins,
+              array_agg(distinct report_format order by report_format) as formats,
+              count(*) filter (where source_ip is null or day is null)::int as nulls
+       from analytics.complaint where mailbox = 'test-box'`,
+    );
+    expect(complaints[0]).toMatchObject({ n: 40, origins: ['auth_results', 'reported'], formats: ['arf', 'jmrp_legacy'], nulls: 0 });
+    const other = await db().query<{ feedback_type: string; n: number }>(`select feedback_type, count(*)::int as n from repwatch.feedback_report where not is_complaint group by 1`);
+    expect(other).toEqual([{ feedback_type: 'auth-failure', n: 10 }]);
+    const kinds = await db().query<{ classification: string; n: number }>(`select classification, count(*)::int as n from repwatch.mail_message group by 1 order by 1`);
+    expect(kinds).toEqual([
+      { classification: 'arf', n: 40 },
+      { classification: 'jmrp_legacy', n: 10 },
+      { classification: 'malformed', n: 10 },
+      { classification: 'not_a_report', n: 10 },
+    ]);
+    expect(result.days.length).toBeGreaterThan(5);
+
+    const again = await ingestJmrpMailbox({ database: db(), config: config(), mailbox: mboxSource({ path, name: 'test-box' }) });
+    expect(again).toMatchObject({ seen: 70, stored: 0, duplicates: 70, complaints: 0 });
+    expect((await db().query<{ n: number }>(`select count(*)::int as n from analytics.complaint`))[0]!.n).toBe(40);
+  });
+
+  it('stores recipients as a salted hash by default, in the column and in the kept fields; plain or dropped when configured', async () => {
+    const raw = buildReport({ shape: 'arf', index: 1, ip: '203.0.113.9', at: new Date('2026-10-02T10:00:00Z'), recipient: 'Person@Hotmail.com', campaign: 'c', fromDomain: 'd.example' });
+    const dir = await mkdtemp(join(tmpdir(), 'repwatch-jmrp-'));
+    await writeFile(join(dir, 'r.eml'), raw);
+    await ingestJmrpMailbox({ database: db(), config: config(), mailbox: emlSource({ paths: [dir] }) });
+    const [row] = await db().query<{ recipient: string; fields: Record<string, unknown> }>('select recipient, fields from repwatch.feedback_report');
+    expect(row!.recipient).toBe(hashRecipient('person@hotmail.com', 'test-salt-123456'));
+    expect(row!.fields['original-rcpt-to']).toBe(row!.recipient);
+    expect(JSON.stringify(row)).not.toMatch(/person@hotmail/i);
+
+    await db().query(`truncate repwatch.feedback_report, repwatch.mail_message cascade`);
+    await ingestJmrpMailbox({ database: db(), config: config({ recipients: 'drop' }), mailbox: emlSource({ paths: [dir] }) });
+    const [dropped] = await db().query<{ recipient: string | null; fields: Record<string, unknown> }>('select recipient, fields from repwatch.feedback_report');
+    expect(dropped!.recipient).toBeNull();
+    expect(dropped!.fields['original-rcpt-to']).toBeUndefined();
+  });
+
+  it('without a configured salt one is generated once and kept', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'repwatch-jmrp-'));
+    await copyFile(join(fixtures, 'yahoo-fbl-abuse.eml'), join(dir, 'y.eml'));
+    await ingestJmrpMailbox({ database: db(), config: configSchema.parse({}), mailbox: emlSource({ paths: [dir] }) });
+    const [salt] = await db().query<{ value: string }>(`select value from repwatch.stored_secret where name = 'jmrp.recipient_salt'`);
+    expect(salt!.value).toMatch(/^[0-9a-f]{64}$/);
+    const [row] = await db().query<{ recipient: string }>('select recipient from repwatch.feedback_report');
+    expect(row!.recipient).toBe(hashRecipient('this-local-part-does-not-exist-on-yahoo@yahoo.com', salt!.value));
+  });
+
+  it('loads the four public samples: 3 complaints, 1 auth-failure, fields kept as jsonb', async () => {
+    const result = await ingestJmrpMailbox({ database: db(), config: config(), mailbox: emlSource({ paths: [fixtures], name: 'public' }) });
+    expect(result).toMatchObject({ seen: 4, complaints: 3, otherReports: 1, quarantined: 0 });
+    const rows = await db().query<{ source_ip: string; source_ip_origin: string; day: string; report_format: string }>(
+      'select source_ip, source_ip_origin, day, report_format from analytics.complaint order by day',
+    );
+    expect(rows).toEqual([
+      { source_ip: '192.0.2.8', source_ip_origin: 'received', day: '2013-04-30', report_format: 'arf' },
+      { source_ip: '203.0.113.245', source_ip_origin: 'auth_results', day: '2016-04-29', report_format: 'jmrp_legacy' },
+      { source_ip: '10.0.0.1', source_ip_origin: 'reported', day: '2020-10-31', report_format: 'arf' },
+    ]);
+    const [rp] = await db().query<{ fields: Record<string, unknown> }>(`select fields from repwatch.feedback_report where fields->>'source' = 'Rackspace'`);
+    expect(rp!.fields['abuse-type']).toBe('complaint');
+  });
+
+  it('prefers our known sending IPs (SNDS rows, configured pools) when deriving the sending IP', async () => {
+    const raw = (ip: string, index: number) =>
+      buildReport({ shape: 'arf2026', index, ip, at: new Date('2026-10-02T10:00:00Z'), recipient: 'r@hotmail.com', campaign: 'c', fromDomain: 'd.example' })
+        .replace(`(sender IP is ${ip})`, '(sender IP is 192.0.2.77)');
+    const dir = await mkdtemp(join(tmpdir(), 'repwatch-jmrp-'));
+    await writeFile(join(dir, 'pool.eml'), raw('203.0.113.45', 1));
+    await writeFile(join(dir, 'snds.eml'), raw('198.51.100.60', 2));
+    await writeFile(join(dir, 'unknown.eml'), raw('198.51.100.61', 3));
+    await db().query(
+      `insert into repwatch.snds_row (feed, day, ip, activity_start, activity_start_raw, download_id, line_no)
+       values ('f', '2026-10-01', '198.51.100.60', now(), 'x', 1, 1)`,
+    );
+    await ingestJmrpMailbox({ database: db(), config: configSchema.parse({ pools: { main: ['203.0.113.0/24'] } }), mailbox: emlSource({ paths: [dir] }) });
+    const rows = await db().query<{ ip: string; origin: string }>(
+      'select host(source_ip) as ip, source_ip_origin as origin from repwatch.feedback_report order by message_ref',
+    );
+    expect(rows).toEqual([
+      { ip: '203.0.113.45', origin: 'received' },
+      { ip: '198.51.100.60', origin: 'received' },
+      { ip: '192.0.2.77', origin: 'auth_results' },
+    ]);
+    await db().query('truncate repwatch.snds_row');
+  });
+});
+
+const postgres = backends()[0]!;
+describe.skipIf(!postgres.available)(`repwatch ingest jmrp (CLI)${postgres.available ? '' : ` [SKIPPED: ${postgres.skipReason}]`}`, () => {
+  it('--mbox and --eml print a summary; a rerun counts nothing twice; usage errors exit 2', async () => {
+    const handle = await postgres.create();
+    try {
+      const env = { DATABASE_URL: handle.url! };
+      const path = await writeMbox(['arf', 'arf2026', 'legacy', 'malformed'], 20);
+      const first = await runCliCaptured(['ingest', 'jmrp', '--mbox', path, '--format', 'json'], { env });
+      expect(first.code).toBe(0);
+      const [summary] = JSON.parse(first.stdout) as [{ stored: number; complaints: number; quarantined: number }];
+      expect(summary).toMatchObject({ stored: 20, complaints: 15, quarantined: 5 });
+      const table = await runCliCaptured(['ingest', 'jmrp', '--mbox', path], { env });
+      expect(table.code).toBe(0);
+      expect(table.stdout).toMatch(/duplicates/);
+      expect(table.stdout).toMatch(/mbox:complaints\.mbox\s+20\s+0\s+20/);
+      const eml = await runCliCaptured(['ingest', 'jmrp', '--eml', join(fixtures, 'yahoo-fbl-abuse.eml'), join(fixtures, 'microsoft-jmrp-legacy-hotmail.eml')], { env });
+      expect(eml.code).toBe(0);
+      expect(readdirSync(fixtures)).toContain('yahoo-fbl-abuse.eml');
+      expect((await runCliCaptured(['ingest', 'jmrp', '--mbox', path, '--eml', path], { env })).code).toBe(2);
+      expect((await runCliCaptured(['ingest', 'jmrp'], { env })).code).toBe(2);
+      expect((await runCliCaptured(['ingest', 'jmrp', '--mailbox', 'nope'], { env })).code).toBe(2);
+      const missing = await runCliCaptured(['ingest', 'jmrp', '--mbox', '/nonexistent/x.mbox'], { env });
+      expect(missing.code).toBe(1);
+      expect(missing.stdout).toMatch(/ENOENT/);
+    } finally {
+      await handle.drop();
+    }
+  });
+});

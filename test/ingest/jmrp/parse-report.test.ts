@@ -1,0 +1,183 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseReport, type FeedbackReport, type ParsedReport } from '../../../ingest/jmrp/parse-report.js';
+import { knownIpMatcher } from '../../../ingest/jmrp/derive-source-ip.js';
+import { buildReport, type ReportSpec } from '../../../bench/generate-reports.js';
+
+const fixture = (name: string) => readFileSync(join(import.meta.dirname, '../../fixtures/arf-public', name));
+
+function report(parsed: ParsedReport): FeedbackReport {
+  if (parsed.kind !== 'arf' && parsed.kind !== 'jmrp_legacy') throw new Error(`expected a report, got ${parsed.kind}: ${'reason' in parsed ? parsed.reason : ''}`);
+  return parsed.report;
+}
+
+const spec = (shape: ReportSpec['shape'], extra: Partial<ReportSpec> = {}): ReportSpec => ({
+  shape,
+  index: 7,
+  ip: '203.0.113.45',
+  at: new Date('2026-10-05T13:14:15Z'),
+  recipient: 'someone@hotmail.com',
+  campaign: 'cmp-3',
+  fromDomain: 'news.sender.example',
+  ...extra,
+});
+const build = (s: ReportSpec) => Buffer.from(buildReport(s));
+
+describe('parseReport on the public samples', () => {
+  it('reads the legacy Microsoft JMRP report (inline message/rfc822 kept, recipient found)', () => {
+    const parsed = parseReport(fixture('microsoft-jmrp-legacy-hotmail.eml'));
+    expect(parsed.kind).toBe('jmrp_legacy');
+    const r = report(parsed);
+    expect(r).toMatchObject({ feedbackType: 'abuse', isComplaint: true, sourceIp: '203.0.113.245', sourceIpOrigin: 'auth_results', incidents: 1 });
+    expect(r.recipients).toEqual(['kijitora@example.com']);
+    expect(r.originalMessageId).toBe('<0000000000fffffffff0000000000000@example.com>');
+    expect(r.originalFromDomain).toBe('example.com');
+    // No Arrival-Date: the date of the Received header that carried the IP.
+    expect(r.complainedAtOrigin).toBe('received');
+    expect(r.complainedAt?.toISOString()).toBe('2016-04-29T23:34:45.000Z');
+    expect(r.day).toBe('2016-04-29');
+  });
+
+  it('reads Yahoo: Version 0.1, Received-Date as Arrival-Date, empty Authentication-Results', () => {
+    const r = report(parseReport(fixture('yahoo-fbl-abuse.eml')));
+    expect(r.format).toBe('arf');
+    expect(r.version).toBe('0.1');
+    expect(r.complainedAtOrigin).toBe('arrival_date');
+    expect(r.complainedAt?.toISOString()).toBe('2013-04-30T07:45:50.000Z');
+    expect(r.sourceIp).toBe('192.0.2.8');
+    expect(r.sourceIpOrigin).toBe('received');
+    expect(r.fields['authentication-results']).toBe('');
+    expect(r.originalMessageId).toBe('<000000000000000000000000.smtp@example.com>');
+  });
+
+  it('reads ReturnPath: Source-Ip casing, unknown fields kept, REDACTED third part is normal', () => {
+    const r = report(parseReport(fixture('returnpath-rackspace-fbl-redacted.eml')));
+    expect(r).toMatchObject({ sourceIp: '10.0.0.1', sourceIpOrigin: 'reported', isComplaint: true, reportedDomain: 'example.com', hasOriginalHeaders: false });
+    expect(r.fields.source).toBe('Rackspace');
+    expect(r.fields['abuse-type']).toBe('complaint');
+    expect(r.fields['subscription-link']).toBe('https://fbl.returnpath.net/manage/subscriptions/xxxx');
+    expect(r.recipients).toEqual(['hashed@example.com']);
+    expect(r.notes).toContain('original message redacted');
+  });
+
+  it('finds a base64 feedback-report forwarded in multipart/mixed; auth-failure is not a complaint', () => {
+    const r = report(parseReport(fixture('netease-dmarc-auth-failure-base64-forwarded.eml')));
+    expect(r).toMatchObject({ format: 'arf', feedbackType: 'auth-failure', isComplaint: false, sourceIp: '167.89.69.24', reportedDomain: 'cardinal.com' });
+    expect(r.fields['identity-alignment']).toBe('spf,dkim');
+    expect(r.originalMessageId).toBe('<oguVx1AxQayV5Sv2nYK-rA@ismtpd0007p1las1.sendgrid.net>');
+  });
+});
+
+describe('parseReport on generated shapes', () => {
+  it('standard ARF: Source-IP with PTR stripped, Arrival-Date, campaign, incidents', () => {
+    const r = report(parseReport(build(spec('arf', { incidents: 4 }))));
+    expect(r).toMatchObject({ sourceIp: '203.0.113.45', sourceIpOrigin: 'reported', complainedAtOrigin: 'arrival_date', day: '2026-10-05', incidents: 4, campaign: 'cmp-3' });
+    expect(r.complainedAt?.toISOString()).toBe('2026-10-05T13:14:15.000Z');
+    expect(r.originalMessageId).toBe('<orig-7@news.sender.example>');
+    expect(r.originalFromDomain).toBe('news.sender.example');
+    expect(r.recipients).toEqual(['someone@hotmail.com']);
+  });
+
+  it('2026 JMRP ARF (only Feedback-Type, User-Agent, Version; Microsoft hops on top): IP and time derived', () => {
+    const r = report(parseReport(build(spec('arf2026'))));
+    expect(r).toMatchObject({ format: 'arf', feedbackType: 'abuse', userAgent: 'JMRP/1.0', version: '1', isComplaint: true, incidents: 1 });
+    expect(r.sourceIp).toBe('203.0.113.45');
+    expect(r.sourceIpOrigin).toBe('auth_results');
+    expect(r.complainedAtOrigin).toBe('received');
+    expect(r.complainedAt?.toISOString()).toBe('2026-10-05T13:14:15.000Z');
+    expect(r.recipients).toEqual([]);
+    expect(r.campaign).toBe('cmp-3');
+  });
+
+  it('2026 shape without Authentication-Results: the Received chain skips 2603:10b6::/32 and 10/8 hops', () => {
+    const raw = buildReport(spec('arf2026')).replace(/Authentication-Results:[^\r]*\r\n/, '').replace(/Received-SPF:[^\r]*\r\n/, '');
+    const r = report(parseReport(Buffer.from(raw)));
+    expect(r.sourceIp).toBe('203.0.113.45');
+    expect(r.sourceIpOrigin).toBe('received');
+  });
+
+  it('prefers a known sending IP over the first candidate', () => {
+    const raw = buildReport(spec('arf2026')).replace('(sender IP is 203.0.113.45)', '(sender IP is 192.0.2.99)');
+    expect(report(parseReport(Buffer.from(raw))).sourceIp).toBe('192.0.2.99');
+    const known = knownIpMatcher([], ['203.0.113.0/24']);
+    const r = report(parseReport(Buffer.from(raw), { isKnownIp: known }));
+    expect(r.sourceIp).toBe('203.0.113.45');
+    expect(r.sourceIpOrigin).toBe('received');
+  });
+
+  it('legacy JMRP generated; campaign header list is configurable', () => {
+    const r = report(parseReport(build(spec('legacy')), { campaignHeaders: ['X-Nope', 'X-Campaign-ID'] }));
+    expect(r).toMatchObject({ format: 'jmrp_legacy', sourceIp: '203.0.113.45', campaign: 'cmp-3', recipients: ['someone@hotmail.com'] });
+    expect(report(parseReport(build(spec('legacy')), { campaignHeaders: ['X-Nope'] })).campaign).toBeNull();
+  });
+
+  it('legacy without an original: the subject IP', () => {
+    const raw = ['From: staff@hotmail.com', 'Subject: complaint about message from 198.51.100.77', 'Date: Mon, 5 Oct 2026 10:00:00 +0000', '', 'no parts'].join('\r\n');
+    const r = report(parseReport(Buffer.from(raw)));
+    expect(r).toMatchObject({ format: 'jmrp_legacy', sourceIp: '198.51.100.77', sourceIpOrigin: 'subject', complainedAtOrigin: 'report_date', day: '2026-10-05' });
+  });
+
+  it('forwarded with a base64 report part', () => {
+    const r = report(parseReport(build(spec('forwarded'))));
+    expect(r).toMatchObject({ format: 'arf', sourceIp: '203.0.113.45', isComplaint: true });
+  });
+
+  it('auth-failure, not-spam and opt-out are reports but not complaints', () => {
+    expect(report(parseReport(build(spec('auth_failure')))).isComplaint).toBe(false);
+    for (const type of ['not-spam', 'opt-out', 'unsubscribe']) {
+      const raw = buildReport(spec('arf')).replace('Feedback-Type: abuse', `Feedback-Type: ${type}`);
+      const r = report(parseReport(Buffer.from(raw)));
+      expect(r.feedbackType).toBe(type);
+      expect(r.isComplaint).toBe(false);
+    }
+  });
+
+  it('not a report and malformed', () => {
+    expect(parseReport(build(spec('not_a_report'))).kind).toBe('not_a_report');
+    const malformed = parseReport(build(spec('malformed')));
+    expect(malformed).toMatchObject({ kind: 'malformed' });
+    expect((malformed as { reason: string }).reason).toMatch(/Feedback-Type/);
+    expect(parseReport(Buffer.alloc(0)).kind).toBe('malformed');
+    expect(parseReport(Buffer.from('\x00\x01\x02 garbage without headers')).kind).toBe('malformed');
+    const noPart = 'From: a@b.example\r\nContent-Type: multipart/report; report-type=feedback-report; boundary=x\r\n\r\n--x\r\nContent-Type: text/plain\r\n\r\nhi\r\n--x--\r\n';
+    expect(parseReport(Buffer.from(noPart)).kind).toBe('malformed');
+  });
+});
+
+describe('parseReport on hostile input', () => {
+  it('field names such as __proto__ and constructor are plain keys; nothing is polluted', () => {
+    const raw = buildReport(spec('arf')).replace('User-Agent: SomeGenerator/1.0', 'User-Agent: SomeGenerator/1.0\r\n__proto__: {"polluted": true}\r\nconstructor: x\r\nFEEDBACK-TYPE: fraud');
+    const r = report(parseReport(Buffer.from(raw)));
+    expect(Object.getPrototypeOf(r.fields)).toBeNull();
+    expect(Object.keys(r.fields)).toContain('__proto__');
+    expect(r.fields.__proto__).toBe('{"polluted": true}');
+    // Repeated field (case-insensitive names) kept as an array; the first value decides the type.
+    expect(r.fields['feedback-type']).toEqual(['abuse', 'fraud']);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect(JSON.parse(JSON.stringify(r.fields)).constructor).toBe('x');
+  });
+
+  it('script in values stays text', () => {
+    const raw = buildReport(spec('arf')).replace('Reported-Domain: news.sender.example', 'Reported-Domain: <script>alert(1)</script>');
+    expect(report(parseReport(Buffer.from(raw))).reportedDomain).toBe('<script>alert(1)</script>');
+  });
+
+  it('caps MIME depth: a report nested deeper than the cap is malformed, not followed', () => {
+    let inner = buildReport(spec('arf'));
+    for (let i = 0; i < 40; i++) inner = `Content-Type: message/rfc822\r\nMessage-ID: <n${i}@x>\r\n\r\n${inner}`;
+    const parsed = parseReport(Buffer.from(`From: a@b.example\r\n${inner}`));
+    expect(parsed.kind).toBe('malformed');
+    // Within the cap the same nesting is found.
+    let shallow = buildReport(spec('arf'));
+    for (let i = 0; i < 3; i++) shallow = `Content-Type: message/rfc822\r\n\r\n${shallow}`;
+    expect(parseReport(Buffer.from(`From: a@b.example\r\n${shallow}`)).kind).toBe('arf');
+  });
+
+  it('a bad Incidents value counts once, with a note', () => {
+    const raw = buildReport(spec('arf')).replace('User-Agent: SomeGenerator/1.0', 'User-Agent: SomeGenerator/1.0\r\nIncidents: -5');
+    const r = report(parseReport(Buffer.from(raw)));
+    expect(r.incidents).toBe(1);
+    expect(r.notes.join()).toMatch(/Incidents/);
+  });
+});

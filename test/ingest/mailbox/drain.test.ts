@@ -1,0 +1,123 @@
+import { mkdtemp, mkdir, readdir, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeEach, expect, it } from 'vitest';
+import { drainMailbox, type Classification } from '../../../ingest/mailbox/drain.js';
+import { emlSource } from '../../../ingest/mailbox/eml-source.js';
+import { maildirSource } from '../../../ingest/mailbox/maildir-source.js';
+import { mboxSource } from '../../../ingest/mailbox/mbox-source.js';
+import { describeEachBackend } from '../../support/backends.js';
+
+const message = (i: number, body = 'hello') => `Message-ID: <m${i}@test.example>\r\nFrom: a@test.example\r\nSubject: ${i}\r\n\r\n${body} ${i}\r\n`;
+
+/** A classifier for the generic loop: "bad" bodies are unusable, "boom" makes the classifier throw. */
+const classify = (raw: Buffer): Classification => {
+  const text = raw.toString();
+  if (text.includes('boom')) throw new Error('classifier exploded');
+  return text.includes('bad') ? { classification: 'malformed', quarantineReason: 'contains bad' } : { classification: 'ok' };
+};
+
+async function mbox(dir: string, bodies: string[]): Promise<string> {
+  const path = join(dir, 'box.mbox');
+  await writeFile(path, bodies.map((b) => `From sender Sat Nov 28 05:35:31 2026\n${b.replace(/\r\n/g, '\n')}\n`).join(''));
+  return path;
+}
+
+describeEachBackend('drainMailbox', (db) => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'repwatch-drain-'));
+    await db().query(`truncate repwatch.feedback_report, repwatch.mail_message cascade`);
+  });
+
+  const count = async (where = 'true') => Number((await db().query<{ n: number }>(`select count(*)::int as n from repwatch.mail_message where ${where}`))[0]!.n);
+
+  it('stores every message once; a rerun and a duplicate in the same batch count nothing twice', async () => {
+    const bodies = [message(1), message(2), message(3, 'bad'), message(2), message(4, 'boom')];
+    const path = await mbox(dir, bodies);
+    const first = await drainMailbox({ database: db(), source: mboxSource({ path }), stream: 'jmrp', classify, maxMessageBytes: 1 << 20, batchSize: 2 });
+    expect(first).toMatchObject({ seen: 5, stored: 2, duplicates: 1, quarantined: 2, failed: 0 });
+    expect(first.error).toBeUndefined();
+    expect(await count()).toBe(4);
+    const reasons = await db().query<{ reason: string; location: string }>(`select reason, location from repwatch.mail_message where quarantined order by id`);
+    expect(reasons.map((r) => r.reason)).toEqual(['contains bad', 'classifier failed: classifier exploded']);
+    expect(reasons[0]!.location).toMatch(/box\.mbox byte \d+/);
+    const again = await drainMailbox({ database: db(), source: mboxSource({ path }), stream: 'jmrp', classify, maxMessageBytes: 1 << 20 });
+    expect(again).toMatchObject({ seen: 5, stored: 0, duplicates: 5, quarantined: 0 });
+    expect(await count()).toBe(4);
+    // The same key is a different message in another stream.
+    const bounces = await drainMailbox({ database: db(), source: mboxSource({ path }), stream: 'bounces', classify, maxMessageBytes: 1 << 20 });
+    expect(bounces.stored).toBe(2);
+  });
+
+  it('keeps the raw bytes and records oversized messages without them', async () => {
+    const path = await mbox(dir, [message(1), message(2, 'x'.repeat(5000))]);
+    const result = await drainMailbox({ database: db(), source: mboxSource({ path }), stream: 'jmrp', classify, maxMessageBytes: 1000 });
+    expect(result).toMatchObject({ stored: 1, quarantined: 1 });
+    const rows = await db().query<{ raw: Uint8Array | null; byte_size: number; classification: string; reason: string }>(
+      'select raw, byte_size, classification, reason from repwatch.mail_message order by id',
+    );
+    expect(Buffer.from(rows[0]!.raw!).toString()).toBe(message(1).replace(/\r\n/g, '\n'));
+    expect(rows[1]).toMatchObject({ raw: null, classification: 'oversize' });
+    expect(rows[1]!.byte_size).toBeGreaterThan(5000);
+    expect(rows[1]!.reason).toMatch(/larger than the 1000-byte cap/);
+  });
+
+  it('a store step that fails for one message quarantines that one and keeps the others', async () => {
+    const path = await mbox(dir, [message(1), message(2, 'poison'), message(3)]);
+    const result = await drainMailbox({
+      database: db(),
+      source: mboxSource({ path }),
+      stream: 'jmrp',
+      classify,
+      maxMessageBytes: 1 << 20,
+      store: async (session, m) => {
+        if (m.raw?.toString().includes('poison')) await session.query('select 1/0');
+        return m.ref;
+      },
+    });
+    expect(result).toMatchObject({ stored: 2, quarantined: 1, failed: 0 });
+    const [row] = await db().query<{ reason: string }>('select reason from repwatch.mail_message where quarantined');
+    expect(row!.reason).toMatch(/could not be stored: division by zero/);
+    expect(result.messages.filter((m) => m.outcome === 'stored').every((m) => typeof m.stored === 'number')).toBe(true);
+  });
+
+  it('Maildir: archives stored messages and quarantines the bad ones after commit, never deletes', async () => {
+    const md = join(dir, 'Maildir');
+    for (const sub of ['new', 'cur', 'tmp']) await mkdir(join(md, sub), { recursive: true });
+    await writeFile(join(md, 'new', '1.host'), message(1));
+    await writeFile(join(md, 'new', '2.host'), message(2, 'bad'));
+    await writeFile(join(md, 'cur', '3.host:2,'), message(3));
+    const source = maildirSource({ path: md, name: 'md' });
+    const result = await drainMailbox({ database: db(), source, stream: 'jmrp', classify, maxMessageBytes: 1 << 20 });
+    expect(result).toMatchObject({ stored: 2, quarantined: 1, archived: 3 });
+    expect(await readdir(join(md, 'new'))).toEqual([]);
+    expect(await readdir(join(md, 'cur'))).toEqual([]);
+    expect((await readdir(join(md, '.repwatch.archive', 'cur'))).sort()).toEqual(['1.host:2,S', '3.host:2,S']);
+    expect(await readdir(join(md, '.repwatch.quarantine', 'cur'))).toEqual(['2.host:2,S']);
+    // Delivered again (a crash before the move): recognised, and archived without a second row.
+    await writeFile(join(md, 'new', '1b.host'), message(1));
+    const again = await drainMailbox({ database: db(), source: maildirSource({ path: md, name: 'md' }), stream: 'jmrp', classify, maxMessageBytes: 1 << 20 });
+    expect(again).toMatchObject({ seen: 1, stored: 0, duplicates: 1, archived: 1 });
+    expect(await count()).toBe(3);
+  });
+
+  it('.eml files and folders, read only', async () => {
+    const folder = join(dir, 'emls');
+    await mkdir(folder);
+    await writeFile(join(folder, 'a.eml'), message(1));
+    await writeFile(join(folder, 'b.eml'), message(2));
+    await writeFile(join(folder, 'notes.txt'), 'not mail');
+    await writeFile(join(dir, 'c.eml'), message(3));
+    const result = await drainMailbox({ database: db(), source: emlSource({ paths: [folder, join(dir, 'c.eml')] }), stream: 'jmrp', classify, maxMessageBytes: 1 << 20 });
+    expect(result).toMatchObject({ seen: 3, stored: 3, archived: 0 });
+    expect((await readdir(folder)).sort()).toEqual(['a.eml', 'b.eml', 'notes.txt']);
+  });
+
+  it('the same message over IMAP (CRLF) and from a file (LF) has one key', async () => {
+    await writeFile(join(dir, 'crlf.eml'), message(9));
+    await writeFile(join(dir, 'lf.eml'), message(9).replace(/\r\n/g, '\n'));
+    const result = await drainMailbox({ database: db(), source: emlSource({ paths: [join(dir, 'crlf.eml'), join(dir, 'lf.eml')] }), stream: 'jmrp', classify, maxMessageBytes: 1 << 20 });
+    expect(result).toMatchObject({ stored: 1, duplicates: 1 });
+  });
+});

@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import { decodeBody, decodeEncodedWords, parseContentType, parseMime, walkParts } from '../../../ingest/mailbox/mime.js';
+import { parseMailDate } from '../../../ingest/mailbox/mail-date.js';
+
+describe('parseMime', () => {
+  it('walks multipart and embedded messages, decodes base64 and quoted-printable', () => {
+    const raw = [
+      'Content-Type: multipart/mixed; boundary="outer"',
+      '',
+      '--outer',
+      'Content-Type: text/plain; charset=utf-8',
+      'Content-Transfer-Encoding: quoted-printable',
+      '',
+      'caf=C3=A9 =',
+      'soft',
+      '--outer',
+      'Content-Type: application/octet-stream',
+      'Content-Transfer-Encoding: base64',
+      '',
+      Buffer.from('binary data').toString('base64'),
+      '--outer',
+      'Content-Type: message/rfc822',
+      '',
+      'Subject: inner',
+      'Content-Type: multipart/alternative; boundary=inner',
+      '',
+      '--inner',
+      'Content-Type: text/plain',
+      '',
+      'inner text',
+      '--inner--',
+      '--outer--',
+      'epilogue',
+    ].join('\r\n');
+    const { root, problems } = parseMime(Buffer.from(raw));
+    expect(problems).toEqual([]);
+    const parts = [...walkParts(root)];
+    expect(parts.map((p) => p.contentType)).toEqual(['multipart/mixed', 'text/plain', 'application/octet-stream', 'message/rfc822', 'multipart/alternative', 'text/plain']);
+    expect(decodeBody(parts[1]!).toString()).toBe('café soft');
+    expect(decodeBody(parts[2]!).toString()).toBe('binary data');
+    expect(parts[3]!.embedded!.headers.get('subject')).toEqual(['inner']);
+    expect(decodeBody(parts[5]!).toString()).toBe('inner text');
+  });
+
+  it('is lenient with a missing closing boundary and reports it', () => {
+    const { root, problems } = parseMime(Buffer.from('Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\nunterminated\n'));
+    expect(root.children).toHaveLength(1);
+    expect(problems.join()).toMatch(/closing boundary/);
+  });
+
+  it('parses parameters with quotes, RFC 2231 and case', () => {
+    const { type, params } = parseContentType('Multipart/Report; Report-Type="feedback-report"; boundary*=utf-8\'\'a%20b; x="semi;colon"');
+    expect(type).toBe('multipart/report');
+    expect(params['report-type']).toBe('feedback-report');
+    expect(params.boundary).toBe('a b');
+    expect(params.x).toBe('semi;colon');
+    expect(Object.getPrototypeOf(params)).toBeNull();
+  });
+
+  it('decodes encoded words and mail dates', () => {
+    expect(decodeEncodedWords('=?utf-8?B?Y2Fmw6k=?= =?ISO-8859-1?Q?_=E9t=E9?=')).toBe('café été');
+    expect(parseMailDate('Thu, 29 Apr 2013 23:45:50 PST')?.toISOString()).toBe('2013-04-30T07:45:50.000Z');
+    expect(parseMailDate('29 Apr 2016 23:34:45 +0000 (UTC)')?.toISOString()).toBe('2016-04-29T23:34:45.000Z');
+    expect(parseMailDate('2018-09-28 08:48:36.858842501 +0000 UTC')?.toISOString()).toBe('2018-09-28T08:48:36.000Z');
+    expect(parseMailDate('yesterday')).toBeNull();
+    expect(parseMailDate('1 Jan 1970 00:00:00 +0000')).toBeNull();
+  });
+});

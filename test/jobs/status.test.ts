@@ -1,0 +1,100 @@
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect, it } from 'vitest';
+import { describeEachBackend } from '../support/backends.js';
+import { collectStatus } from '../../jobs/status.js';
+import { mailboxBacklogOf, sndsLinkStates } from '../../jobs/definitions.js';
+import { configSchema } from '../../config/schema.js';
+import { dailyJob, drainJob } from './fake-jobs.js';
+
+describeEachBackend('status: staleness, links, days without data, backlog', (db) => {
+  const insertRun = (job: string, period: string, status: string, at: string, detail: string | null = null) =>
+    db().query(`insert into repwatch.pipeline_run (job, period, status, started_at, finished_at, detail) values ($1, $2, $3, $4, $4, $5)`, [job, period, status, new Date(at), detail]);
+
+  it('a job is stale when the period of its latest tick older than staleAfterMinutes has not succeeded', async () => {
+    const config = configSchema.parse({});
+    const fresh = dailyJob('st:fresh', async () => ({}));
+    const late = dailyJob('st:late', async () => ({}));
+    const waiting = dailyJob('st:waiting', async () => ({}));
+    await insertRun('st:fresh', '2026-11-28', 'succeeded', '2026-11-28T06:16:00Z');
+    await insertRun('st:late', '2026-11-27', 'succeeded', '2026-11-27T06:16:00Z');
+    await insertRun('st:late', '2026-11-28', 'failed', '2026-11-28T06:16:00Z', 'HTTP 503 from SNDS');
+    await insertRun('st:waiting', '2026-11-27', 'succeeded', '2026-11-27T06:16:00Z');
+    // 07:20: the 06:15 tick is over an hour old.
+    const report = await collectStatus(db(), config, [fresh, late], new Date('2026-11-28T07:20:00Z'), { linkStates: sndsLinkStates });
+    expect(report.jobs.map((j) => [j.job, j.state, j.stale])).toEqual([
+      ['st:fresh', 'ok', false],
+      ['st:late', 'stale', true],
+    ]);
+    const lateStatus = report.jobs[1]!;
+    expect(lateStatus).toMatchObject({ lastSuccessPeriod: '2026-11-27', lastFailurePeriod: '2026-11-28', lastFailureDetail: 'HTTP 503 from SNDS', expectedPeriod: '2026-11-28', lastFailureAgeSeconds: 64 * 60 });
+    expect(lateStatus.nextRunAt?.toISOString()).toBe('2026-11-29T06:15:00.000Z');
+    expect(report.ok).toBe(false);
+    expect(report.problems).toEqual([expect.stringMatching(/^st:late: period 2026-11-28 .* has not succeeded; last failure 2026-11-28: HTTP 503 from SNDS/)]);
+    // 06:40: the tick is only 25 minutes old; yesterday's success is enough.
+    const early = await collectStatus(db(), config, [waiting], new Date('2026-11-28T06:40:00Z'), { linkStates: sndsLinkStates });
+    expect(early.jobs[0]).toMatchObject({ state: 'ok', stale: false, expectedPeriod: '2026-11-27' });
+  });
+
+  it('a mailbox job is not stale when a later drain succeeded', async () => {
+    const job = drainJob('st:drain', async () => ({}));
+    await insertRun('st:drain', '2026-11-28T05:00Z', 'failed', '2026-11-28T05:00:10Z');
+    await insertRun('st:drain', '2026-11-28T07:10Z', 'succeeded', '2026-11-28T07:10:10Z');
+    const report = await collectStatus(db(), configSchema.parse({}), [job], new Date('2026-11-28T07:20:00Z'), { linkStates: sndsLinkStates });
+    expect(report.jobs[0]).toMatchObject({ stale: false, lastSuccessPeriod: '2026-11-28T07:10Z', expectedPeriod: '2026-11-28T06:20Z' });
+  });
+
+  it('SNDS links: expiry date and days left; an expired link is a problem, a link expiring soon a warning; days without data', async () => {
+    const config = configSchema.parse({
+      snds: {
+        feeds: [
+          { name: 'old', dataUrl: 'https://snds.example/a', linkCreatedOn: '2026-10-20' },
+          { name: 'soon', dataUrl: 'https://snds.example/b', linkCreatedOn: '2026-11-03' },
+          { name: 'unknown', dataUrl: 'https://snds.example/c' },
+        ],
+      },
+    });
+    await db().query(`insert into repwatch.raw_download (source, kind, feed, location, sha256, byte_size) values ('url', 'ip_data', 'soon', 'x', 'ab', 1) returning id`).then(async ([row]) => {
+      const id = (row as { id: number }).id;
+      for (const day of ['2026-11-22', '2026-11-24', '2026-11-25']) {
+        await db().query(
+          `insert into repwatch.snds_row (feed, day, ip, activity_start_raw, download_id, line_no) values ('soon', $1, '1.2.3.4', 'raw', $2, 1)`,
+          [day, id],
+        );
+      }
+    });
+    const report = await collectStatus(db(), config, [], new Date('2026-11-28T08:00:00Z'), { linkStates: sndsLinkStates });
+    expect(report.feeds).toEqual([
+      { feed: 'old', expiresOn: '2026-11-19', daysLeft: -9, linkState: 'expired', lastDataDay: null, daysWithoutData: null, missingDays: expect.any(Array) },
+      {
+        feed: 'soon',
+        expiresOn: '2026-12-03',
+        daysLeft: 5,
+        linkState: 'warn',
+        lastDataDay: '2026-11-25',
+        daysWithoutData: 2,
+        missingDays: ['2026-11-21', '2026-11-23', '2026-11-26', '2026-11-27'],
+      },
+      { feed: 'unknown', expiresOn: null, daysLeft: null, linkState: 'unknown', lastDataDay: null, daysWithoutData: null, missingDays: expect.any(Array) },
+    ]);
+    expect(report.ok).toBe(false);
+    expect(report.problems).toEqual([expect.stringMatching(/SNDS feed old: the automated-access link expired on 2026-11-19/)]);
+    expect(report.warnings).toEqual([expect.stringMatching(/SNDS feed soon: the link expires on 2026-12-03 \(5 days left\)/)]);
+  });
+
+  it('mailboxes: a Maildir backlog is counted, an mbox has none', async () => {
+    const maildir = mkdtempSync(join(tmpdir(), 'repwatch-maildir-'));
+    for (const sub of ['new', 'cur', 'tmp']) mkdirSync(join(maildir, sub));
+    writeFileSync(join(maildir, 'new', '1.eml'), 'Subject: a\n\nx\n');
+    writeFileSync(join(maildir, 'new', '2.eml'), 'Subject: b\n\nx\n');
+    const config = configSchema.parse({
+      jmrp: { mailboxes: [{ name: 'md', maildir }, { name: 'box', mbox: join(maildir, 'none.mbox') }] },
+    });
+    const report = await collectStatus(db(), config, [], new Date('2026-11-28T08:00:00Z'), { linkStates: sndsLinkStates, backlog: mailboxBacklogOf });
+    expect(report.mailboxes).toEqual([
+      { mailbox: 'md', stream: 'jmrp', kind: 'maildir', backlog: 2, lastMessageAt: null },
+      { mailbox: 'box', stream: 'jmrp', kind: 'mbox', backlog: null, lastMessageAt: null },
+    ]);
+  });
+});

@@ -1,0 +1,132 @@
+import { beforeAll, expect, it } from 'vitest';
+import Papa from 'papaparse';
+import { describeEachBackend } from '../support/backends.js';
+import { configSchema } from '../../config/schema.js';
+import { buildWeeklyReport, type WeeklyReport } from '../../reports/weekly-report.js';
+import { AS_OF, HOSTILE, IPS, insertFixture } from './fixture.js';
+
+const config = configSchema.parse({
+  pools: { customers: ['203.0.113.0/24'] },
+  snds: { feeds: [{ name: 'main', dataUrl: 'https://example.invalid/data', linkCreatedOn: '2026-10-28' }, { name: 'other' }] },
+});
+
+describeEachBackend('weekly report content', (db) => {
+  let report: WeeklyReport;
+  beforeAll(async () => {
+    await insertFixture(db());
+    report = await buildWeeklyReport(db(), config, AS_OF, new Date('2026-11-23T07:00:00Z'));
+  });
+
+  it('covers the ISO week ending with the as-of date and compares with the week before', () => {
+    expect(report.data.period).toEqual({ week: '2026-W47', from: '2026-11-16', to: AS_OF, previousFrom: '2026-11-09', previousTo: '2026-11-15', isoWeek: true });
+    const { current, previous } = report.data.headline;
+    // Six days of data (17 November is a gap); "ok" also lacks 18 November.
+    expect(current.recipients).toBe(6000 + 12000 + 30000 + 4000 + (700_021 - 100_005));
+    expect(current.complaints).toBe(60 + 12 + 30);
+    expect(current.complaintRate).toBeCloseTo(102 / 652_016, 12);
+    expect(current.trapHits).toBe(3);
+    expect(previous.recipients).toBe(7000 + 14000 + 35000 + 5600 + 7 * 100_000 + (7 + 8 + 9 + 10 + 11 + 12 + 13));
+    expect(report.data.headline.statusCounts).toEqual({ start_delisting: 1, fix_first: 1, at_risk: 1, ok: 2, no_data: 0 });
+    expect(report.data.headline.previousStatusCounts).toEqual({ start_delisting: 0, fix_first: 0, at_risk: 1, ok: 2, no_data: 0 });
+  });
+
+  it('lists decisions most urgent first, with a playbook and pre-filled request for blocked IPs', () => {
+    const items = report.data.decisions.items;
+    expect(items.map((d) => [d.ip, d.status])).toEqual([
+      [IPS.delist, 'start_delisting'],
+      [IPS.fix, 'fix_first'],
+      [IPS.risk, 'at_risk'],
+    ]);
+    const delist = items[0]!;
+    // The request is the one `repwatch delist draft` pre-fills.
+    expect(delist.playbooks?.map((p) => p.route)).toEqual(['outlook_form']);
+    const request = Object.fromEntries(delist.playbooks![0]!.request.map((r) => [r.label, r.value]));
+    expect(request['Outgoing IP addresses or ranges']).toMatch(new RegExp(`^${IPS.delist.replace(/\./g, '\\.')}(/32)?$`));
+    expect(request['Sender domain']).toBe('news.example');
+    expect(request['Error messages']).toContain(HOSTILE.details); // from the SNDS IP Status details
+    expect(delist.playbooks![0]!.steps.length).toBeGreaterThan(3);
+    const fix = items[1]!;
+    expect(fix.reasons).toEqual(['complaint_rate', 'trap_hits', 'red_filter']);
+    expect(fix.toFix).toHaveLength(3);
+    expect(fix.playbooks?.[0]).toMatchObject({ route: 'outlook_form', request: [] });
+    expect(fix.draftNote).toMatch(/No delisting request yet/);
+    expect(items[2]!.playbooks).toBeUndefined();
+  });
+
+  it('charts the IPs needing action, then the biggest senders, over 28 days with gaps kept', () => {
+    const charts = report.data.charts.ips;
+    expect(charts.map((c) => [c.ip, c.why])).toEqual([
+      [IPS.delist, 'needs_action'],
+      [IPS.fix, 'needs_action'],
+      [IPS.risk, 'needs_action'],
+      [IPS.big, 'top_volume'],
+      [IPS.ok, 'top_volume'],
+    ]);
+    const ok = charts.find((c) => c.ip === IPS.ok)!;
+    expect(ok.days).toHaveLength(28);
+    expect(ok.days.at(-1)!.day).toBe(AS_OF);
+    expect(ok.days.find((d) => d.day === '2026-11-18')!.recipients).toBeNull();
+    expect(report.data.charts.pools.map((p) => p.pool)).toEqual(['all', 'customers']);
+    const customers = report.data.charts.pools[1]!.days.find((d) => d.day === AS_OF)!;
+    expect(customers.recipients).toBe(1000 + 2000 + 5000 + 800);
+  });
+
+  it('reports trap hits, the block list, top campaigns and From domains of the week only', () => {
+    expect(report.data.trapHits).toEqual({ total: 3, ips: [{ ip: IPS.fix, hits: 3, days: 1, lastDay: '2026-11-20' }] });
+    expect(report.data.blockList.total).toBe(1);
+    expect(report.data.blockList.ranges[0]).toMatchObject({ firstIp: IPS.delist, lastIp: IPS.fix, details: HOSTILE.details });
+    expect(report.data.topCampaigns.map((c) => [c.campaign, c.complaints])).toEqual([
+      [HOSTILE.campaign, 4],
+      ['spring-sale', 2],
+      ['newsletter', 1],
+    ]);
+    expect(report.data.topCampaigns[0]!.exampleSubject).toBe(HOSTILE.subject);
+    expect(report.data.topFromDomains[0]).toEqual({ domain: HOSTILE.fromDomain, complaints: 4, ips: 1 });
+  });
+
+  it('reports link expiry, freshness, gaps, rejected rows and quarantined messages', () => {
+    const [main, other] = report.data.sndsLinks;
+    expect(main).toMatchObject({ feed: 'main', createdOn: '2026-10-28', expiresOn: '2026-11-27', daysLeft: 5, state: 'warn' });
+    expect(main!.advice).toMatch(/refresh the link/);
+    expect(other).toMatchObject({ feed: 'other', createdOn: null, expiresOn: null, daysLeft: null, state: 'unknown' });
+    expect(other!.advice).toMatch(/linkCreatedOn/);
+    const jobs = Object.fromEntries(report.data.freshness.sources.map((s) => [s.job, s]));
+    expect(jobs['snds:main']).toMatchObject({ lastSuccess: '2026-11-22T06:16:00.000Z', lastStatus: 'succeeded' });
+    expect(jobs['jmrp:main']).toMatchObject({ lastSuccess: '2026-11-21T10:01:00.000Z', lastStatus: 'failed', lastDetail: HOSTILE.reason });
+    expect(report.data.freshness.daysWithoutData).toEqual(['2026-11-17']);
+    expect(report.data.rejections).toEqual({ total: 2, groups: [{ source: 'snds', reason: HOSTILE.reason, count: 2, lastLocation: 'main 2026-11-18' }] });
+    expect(report.data.quarantined).toEqual({ total: 1, groups: [{ mailbox: HOSTILE.mailbox, reason: HOSTILE.reason, count: 1 }] });
+  });
+
+  it('writes HTML with every hostile value escaped, no script, nothing loaded from the network', () => {
+    const html = report.html;
+    for (const value of Object.values(HOSTILE)) expect(html).not.toContain(value);
+    expect(html).toContain('&lt;script&gt;window.__pwned=&quot;script&quot;&lt;/script&gt;');
+    expect(html).toContain('&lt;img src=x onerror=&quot;window.__pwned=&#39;img&#39;&quot;&gt;');
+    expect(html).not.toMatch(/<(script|img|iframe|link|object|embed|foreignObject)\b/i);
+    expect(html).not.toMatch(/<[a-z][^>]*\s(src|href|on[a-z]+)\s*=/i);
+    expect(html).toMatch(/@media print/);
+    expect(html).toMatch(/<meta name="viewport"/);
+    // Every chart is an inline SVG rendered by vega: five IPs and two pools.
+    expect(html.match(/<svg [^>]*class="marks"/g)).toHaveLength(7);
+    expect(html).toContain('max 0.3%');
+    expect(html).toContain('warn 0.1%');
+  });
+
+  it('writes Markdown with hostile values neutralised', () => {
+    for (const value of Object.values(HOSTILE)) expect(report.markdown).not.toContain(value);
+    expect(report.markdown).toMatch(/### Start delisting \(1\)/);
+    expect(report.markdown).toContain('&lt;script&gt;');
+    expect(report.markdown.indexOf('Start delisting (1)')).toBeLessThan(report.markdown.indexOf('Fix first (1)'));
+  });
+
+  it('writes the decisions as CSV and everything as JSON', () => {
+    const csv = Papa.parse<Record<string, string>>(report.csv, { header: true, skipEmptyLines: true });
+    expect(csv.data.map((r) => [r.ip, r.status, r.reasons])).toEqual([
+      [IPS.delist, 'start_delisting', ''],
+      [IPS.fix, 'fix_first', 'complaint_rate;trap_hits;red_filter'],
+      [IPS.risk, 'at_risk', 'yellow_filter'],
+    ]);
+    expect(JSON.parse(report.json)).toEqual(JSON.parse(JSON.stringify(report.data)));
+  });
+});

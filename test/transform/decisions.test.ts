@@ -1,0 +1,210 @@
+import { beforeEach, expect, it } from 'vitest';
+import { describeEachBackend } from '../support/backends.js';
+import { configSchema, type Config } from '../../config/schema.js';
+import { computeDecisions, loadDecisions, toFlagRecord, latestSndsDay } from '../../transform/decisions.js';
+import { rebuildAll, recomputeDays } from '../../transform/recompute.js';
+import { Fixture, clearTables } from './fixture.js';
+import { AS_OF, EXPECTED_FLAGS, seedDataset } from './dataset.js';
+
+const config: Config = configSchema.parse({ pools: { dedicated: ['198.51.100.0/29', '198.51.100.7'], other: ['203.0.113.0/24'] } });
+
+describeEachBackend('decisions', (db) => {
+  let fx: Fixture;
+  beforeEach(async () => {
+    await clearTables(db());
+    fx = new Fixture(db());
+  });
+
+  it('decides one IP per status and reason on the constructed dataset, and stores them by as-of date', async () => {
+    await seedDataset(fx);
+    await rebuildAll(db(), config);
+    const decisions = await computeDecisions(db(), config, AS_OF);
+    expect(decisions.map(toFlagRecord)).toEqual(EXPECTED_FLAGS);
+    // 198.51.100.17 had data 28 days before D: outside the population.
+    expect(decisions.find((d) => d.ip === '198.51.100.17')).toBeUndefined();
+    expect(decisions.find((d) => d.ip === '198.51.100.10')!.routes).toEqual(['office365_portal', 'delist_email']);
+    expect((await loadDecisions(db(), AS_OF)).map(toFlagRecord)).toEqual(EXPECTED_FLAGS);
+
+    const stored = await db().query<{ ip: string; status: string; reasons: string[]; complaint_rate_7d: number | null; blocked: boolean; route: string | null }>(
+      `select host(ip) as ip, status, reasons, complaint_rate_7d, blocked, route from analytics.ip_flag where as_of = $1 order by ip`,
+      [AS_OF],
+    );
+    expect(stored).toHaveLength(EXPECTED_FLAGS.length);
+    expect(stored.find((r) => r.ip === '198.51.100.8')).toEqual({ ip: '198.51.100.8', status: 'fix_first', reasons: ['complaint_rate'], complaint_rate_7d: 0.003, blocked: true, route: 'outlook_form' });
+    expect(stored.find((r) => r.ip === '198.51.100.15')!.complaint_rate_7d).toBeNull();
+    // The rebuild stored every as-of date that has data, so the history is there for BI.
+    const dates = await db().query<{ n: number }>(`select count(distinct as_of) as n from repwatch.ip_flag`);
+    expect(dates[0]!.n).toBe(29); // D-28 … D
+    expect(await latestSndsDay(db())).toBe(AS_OF);
+  });
+
+  it('sums facts per IP and day: rows of a feed added, worst colour, highest band, one feed when two report the IP', async () => {
+    const ip = '203.0.113.5';
+    await fx.snds({ ip, day: AS_OF, recipients: 100, filter: 'GREEN', band: '< 0.1%', rateLow: 0, rateHigh: 0.001, traps: null });
+    await fx.snds({ ip, day: AS_OF, recipients: 250, filter: 'YELLOW', band: '1% - < 2%', rateLow: 0.01, rateHigh: 0.02, traps: 3 });
+    await fx.snds({ ip, day: AS_OF, recipients: 50, filter: 'RED', band: '0.1% - < 1%', rateLow: 0.001, rateHigh: 0.01, traps: null });
+    // The same IP and day seen through a second account, with less traffic: not added.
+    await fx.snds({ ip, day: AS_OF, recipients: 399, filter: 'GREEN', feed: 'second' });
+    await fx.snds({ ip: '203.0.113.6', day: AS_OF, recipients: 0, traps: null });
+    await fx.snds({ ip: '203.0.113.7', day: AS_OF, recipients: null, traps: null, rcpt: 10 });
+    await fx.complaint({ ip, day: AS_OF, incidents: 2 });
+    await fx.complaint({ ip, day: AS_OF, incidents: 1 });
+    await fx.complaint({ ip, day: AS_OF, incidents: 40, isComplaint: false });
+    await fx.complaint({ ip: '203.0.113.6', day: AS_OF, incidents: 1 });
+    await fx.complaint({ ip: '203.0.113.9', day: AS_OF, incidents: 1 });
+    await fx.status(`${AS_OF}T08:00:00Z`, [['203.0.113.5', '203.0.113.5']]);
+    await recomputeDays(db(), config, fx.takeTouched());
+
+    const rows = await db().query(`select host(ip) as ip, message_recipients, rcpt_commands, filter_result, snds_complaint_band, trap_hits, complaints,
+                                          complaint_rate, blocked from analytics.ip_day where day = $1 order by ip`, [AS_OF]);
+    expect(rows).toEqual([
+      { ip, message_recipients: 400, rcpt_commands: 400, filter_result: 'RED', snds_complaint_band: '1% - < 2%', trap_hits: 3, complaints: 3, complaint_rate: 0.0075, blocked: true },
+      { ip: '203.0.113.6', message_recipients: 0, rcpt_commands: 0, filter_result: 'GREEN', snds_complaint_band: '< 0.1%', trap_hits: null, complaints: 1, complaint_rate: null, blocked: false },
+      { ip: '203.0.113.7', message_recipients: null, rcpt_commands: 10, filter_result: 'GREEN', snds_complaint_band: '< 0.1%', trap_hits: null, complaints: 0, complaint_rate: null, blocked: false },
+      { ip: '203.0.113.9', message_recipients: null, rcpt_commands: null, filter_result: null, snds_complaint_band: null, trap_hits: null, complaints: 1, complaint_rate: null, blocked: false },
+    ]);
+    const [decision] = (await computeDecisions(db(), config, AS_OF)).filter((d) => d.ip === ip);
+    // A day with a RED row and a YELLOW row counts as a RED day and as a YELLOW day.
+    expect(decision).toMatchObject({ redDays7d: 1, yellowDays7d: 1, recipients7d: 400, complaints7d: 3, status: 'fix_first' });
+  });
+
+  it('counts the first and the last day of the window and nothing outside it', async () => {
+    const ip = '203.0.113.20';
+    await fx.snds({ ip, day: '2026-11-13', recipients: 1000, traps: 9, filter: 'RED' }); // the day before W
+    await fx.complaint({ ip, day: '2026-11-13', incidents: 100 });
+    await fx.snds({ ip, day: '2026-11-14', recipients: 1000, filter: 'YELLOW' }); // first day of W
+    await fx.snds({ ip, day: '2026-11-20', recipients: 2000 }); // last day of W = D
+    await fx.complaint({ ip, day: '2026-11-20', incidents: 2 });
+    await fx.snds({ ip, day: '2026-11-21', recipients: 5000, filter: 'RED', traps: 5 }); // after D
+    await fx.complaint({ ip, day: '2026-11-21', incidents: 500 });
+    await rebuildAll(db(), config);
+    const [decision] = await computeDecisions(db(), config, '2026-11-20');
+    expect(toFlagRecord(decision!)).toEqual({
+      ip, status: 'at_risk', reasons: ['yellow_filter'], recipients7d: 3000, complaints7d: 2, complaintRate7d: 2 / 3000,
+      trapHits7d: 0, redDays7d: 0, yellowDays7d: 1, blocked: false, route: null,
+    });
+    // windowDays comes from config: with 8 days, the 13th is in.
+    const wide = configSchema.parse({ thresholds: { windowDays: 8 } });
+    const [wider] = await computeDecisions(db(), wide, '2026-11-20');
+    expect(wider).toMatchObject({ recipients7d: 4000, complaints7d: 102, trapHits7d: 9, redDays7d: 1, status: 'at_risk', reasons: ['complaint_rate', 'trap_hits', 'red_filter', 'yellow_filter'] });
+  });
+
+  it('applies the thresholds exactly at their values, from config', async () => {
+    const rows: [string, number, number][] = [
+      ['203.0.113.30', 1000, 1], // = warn
+      ['203.0.113.31', 1001, 1], // just under warn
+      ['203.0.113.32', 1000, 3], // = max (blocked)
+      ['203.0.113.33', 1001, 3], // just under max (blocked)
+    ];
+    for (const [ip, recipients, complaints] of rows) {
+      await fx.snds({ ip, day: AS_OF, recipients });
+      await fx.complaint({ ip, day: AS_OF, incidents: complaints });
+    }
+    await fx.status(`${AS_OF}T00:00:00Z`, [['203.0.113.32', '203.0.113.33']]);
+    await rebuildAll(db(), config);
+    const byIp = new Map((await computeDecisions(db(), config, AS_OF)).map((d) => [d.ip, d]));
+    expect(byIp.get('203.0.113.30')).toMatchObject({ status: 'at_risk', reasons: ['complaint_rate'] });
+    expect(byIp.get('203.0.113.31')).toMatchObject({ status: 'ok', reasons: [] });
+    expect(byIp.get('203.0.113.32')).toMatchObject({ status: 'fix_first', reasons: ['complaint_rate'] });
+    expect(byIp.get('203.0.113.33')).toMatchObject({ status: 'start_delisting', reasons: [] });
+    const strict = configSchema.parse({ thresholds: { complaintRateWarn: 0.0005, complaintRateMax: 0.0009 } });
+    const strictByIp = new Map((await computeDecisions(db(), strict, AS_OF)).map((d) => [d.ip, d]));
+    expect(strictByIp.get('203.0.113.31')).toMatchObject({ status: 'at_risk' });
+    expect(strictByIp.get('203.0.113.33')).toMatchObject({ status: 'fix_first' });
+  });
+
+  it('blocks an IP anywhere inside an IP Status range, including ranges that span subnets', async () => {
+    const ips = ['192.0.2.253', '192.0.2.254', '192.0.2.255', '192.0.3.0', '192.0.3.1', '192.0.3.2', '10.1.1.0', '10.1.1.77', '10.1.1.255', '10.1.2.0'];
+    for (const ip of ips) await fx.snds({ ip, day: AS_OF });
+    await fx.status(`${AS_OF}T12:00:00Z`, [['192.0.2.254', '192.0.3.1'], ['10.1.1.0', '10.1.1.255']]);
+    // A second feed's latest download counts too; its blocked = false lines do not.
+    await fx.status(`${AS_OF}T12:00:00Z`, [['192.0.2.253', '192.0.2.253', false]], { feed: 'second' });
+    await rebuildAll(db(), config);
+    const blocked = (await computeDecisions(db(), config, AS_OF)).filter((d) => d.blocked).map((d) => d.ip).sort();
+    expect(blocked).toEqual(['10.1.1.0', '10.1.1.255', '10.1.1.77', '192.0.2.254', '192.0.2.255', '192.0.3.0', '192.0.3.1']);
+  });
+
+  it('uses the latest IP Status download made on or before D: later ones ignored, failed ones skipped, empty ones unblock', async () => {
+    const ip = '203.0.113.40';
+    for (const day of ['2026-11-10', '2026-11-12', '2026-11-14', '2026-11-16']) await fx.snds({ ip, day });
+    await fx.status('2026-11-10T05:00:00Z', [[ip, ip]]);
+    await fx.status('2026-11-12T05:00:00Z', []); // empty export: nothing blocked
+    await fx.status('2026-11-14T05:00:00Z', [[ip, ip]]);
+    await fx.status('2026-11-15T05:00:00Z', [], { outcome: 'failed' }); // did not load: not the latest
+    await fx.status('2026-11-16T00:00:00Z', [], { outcome: 'empty' });
+    await rebuildAll(db(), config);
+    const blockedOn = async (asOf: string) => (await loadDecisions(db(), asOf))[0]?.blocked;
+    expect(await blockedOn('2026-11-10')).toBe(true);
+    expect(await blockedOn('2026-11-11')).toBe(true);
+    expect(await blockedOn('2026-11-12')).toBe(false);
+    expect(await blockedOn('2026-11-14')).toBe(true);
+    expect(await blockedOn('2026-11-15')).toBe(true);
+    expect(await blockedOn('2026-11-16')).toBe(false);
+  });
+
+  it('recomputing incrementally, as ingests do, gives exactly what a full rebuild gives', async () => {
+    await seedDataset(fx, 'old');
+    await recomputeDays(db(), config, fx.takeTouched());
+    await seedDataset(fx, 'new');
+    await recomputeDays(db(), config, fx.takeTouched());
+    // A re-fetched day replaces that day's rows, then recomputes just that day.
+    await db().query(`delete from repwatch.snds_row where day = '2026-11-17' and ip = '198.51.100.1'`);
+    await fx.snds({ ip: '198.51.100.1', day: '2026-11-17', recipients: 3, filter: 'YELLOW' });
+    await recomputeDays(db(), config, fx.takeTouched());
+    await recomputeDays(db(), config, []); // nothing touched: nothing to do
+
+    const snapshot = async () => ({
+      facts: await db().query(`select host(ip) as ip, day, message_recipients, filter_result, trap_hits, complaints, has_snds, has_red, has_yellow
+                               from repwatch.ip_day_fact order by ip, day`),
+      flags: await db().query(`select as_of, host(ip) as ip, status, reasons, recipients_7d, complaints_7d, complaint_rate_7d, trap_hits_7d,
+                                      red_days_7d, yellow_days_7d, blocked, route, routes from repwatch.ip_flag order by as_of, ip`),
+    });
+    const incremental = await snapshot();
+    expect(incremental.flags.length).toBeGreaterThan(100);
+    const summary = await rebuildAll(db(), config);
+    expect(summary.asOfDates[0]).toBe('2026-10-23');
+    expect(summary.asOfDates.at(-1)).toBe(AS_OF);
+    expect(await snapshot()).toEqual(incremental);
+    expect((await loadDecisions(db(), AS_OF)).find((d) => d.ip === '198.51.100.1')).toMatchObject({ status: 'at_risk', reasons: ['yellow_filter'], recipients7d: 6003 });
+  });
+
+  it('keeps rolling trends per IP and totals per configured pool', async () => {
+    await seedDataset(fx);
+    await rebuildAll(db(), config);
+    const trend = await db().query(
+      `select recipients_7d, complaints_7d, complaint_rate_7d, recipients_28d, red_days_7d, yellow_days_7d, recipients_prev_7d,
+              volume_change_wow, complaint_rate_change_wow
+       from analytics.ip_trend where ip = '198.51.100.2' and day = $1`,
+      [AS_OF],
+    );
+    expect(trend).toEqual([
+      { recipients_7d: 7000, complaints_7d: 7, complaint_rate_7d: 0.001, recipients_28d: 7000, red_days_7d: 0, yellow_days_7d: 0, recipients_prev_7d: 0, volume_change_wow: null, complaint_rate_change_wow: null },
+    ]);
+    const six = await db().query(`select day, recipients_7d, trap_hits_7d, red_days_7d, recipients_prev_7d, volume_change_wow
+                                  from analytics.ip_trend where ip = '198.51.100.6' order by day`);
+    expect(six).toEqual([
+      { day: '2026-11-10', recipients_7d: 0, trap_hits_7d: 0, red_days_7d: 0, recipients_prev_7d: 0, volume_change_wow: null }, // complaints only
+      { day: '2026-11-13', recipients_7d: 5000, trap_hits_7d: 4, red_days_7d: 1, recipients_prev_7d: 0, volume_change_wow: null },
+    ]);
+    // Week over week: 3,500 in the week before W against 7,000 in W is +100 %.
+    await fx.snds({ ip: '198.51.100.1', day: '2026-11-07', recipients: 3500 });
+    await recomputeDays(db(), config, fx.takeTouched());
+    const wow = await db().query(`select recipients_prev_7d, volume_change_wow, complaint_rate_change_wow from analytics.ip_trend
+                                  where ip = '198.51.100.1' and day = $1`, [AS_OF]);
+    // The 50 complaints of D-8 fall in the previous week: the rate fell by 50 / 3,500.
+    expect(wow).toEqual([{ recipients_prev_7d: 3500, volume_change_wow: 1, complaint_rate_change_wow: -50 / 3500 }]);
+
+    const pools = await db().query(`select pool, ips, message_recipients, complaints, red_ips, blocked_ips from analytics.pool_day where day = $1 order by pool`, [AS_OF]);
+    // dedicated = .0–.7 (the /29) plus .7 again: counted once; on D it has .1–.5 and .7. blocked_ips follows the
+    // current block list (the download after D, which blocks .14).
+    expect(pools).toEqual([
+      { pool: 'all', ips: 13, message_recipients: 13000, complaints: 4, red_ips: 1, blocked_ips: 1 },
+      { pool: 'dedicated', ips: 6, message_recipients: 6000, complaints: 4, red_ips: 1, blocked_ips: 0 },
+    ]);
+    const flags = await db().query(`select pool, ips, start_delisting, fix_first, at_risk, ok, no_data from analytics.pool_flag where as_of = $1 order by pool`, [AS_OF]);
+    expect(flags).toEqual([
+      { pool: 'all', ips: 16, start_delisting: 2, fix_first: 3, at_risk: 6, ok: 3, no_data: 2 },
+      { pool: 'dedicated', ips: 7, start_delisting: 1, fix_first: 0, at_risk: 4, ok: 1, no_data: 1 },
+    ]);
+  });
+});
