@@ -8,6 +8,8 @@ const benchmarks: Record<string, () => Promise<{ run(args: string[]): Promise<vo
   snds: () => import('./snds.js'),
   decisions: () => import('./decisions.js'),
   report: () => import('./report.js'),
+  jmrp: () => import('./jmrp.js'),
+  imap: () => import('./imap.js'),
 };
 
 const [name, ...args] = process.argv.slice(2);

@@ -3,7 +3,8 @@
  * 90 days in a PostgreSQL database of its own. The data is written straight into the tables behind the
  * analytics views (daily facts, complaints with campaigns and From domains, an IP Status block list,
  * ledger runs), decisions are computed and stored as an ingest would, then the whole report (queries,
- * charts, HTML, Markdown, CSV, JSON, files) is timed.
+ * charts, HTML, Markdown, CSV, JSON, files) is timed; then `repwatch export` of the whole ip_day view in
+ * each format, with its peak memory.
  */
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,6 +17,8 @@ import { addDays } from '../lib/clock.js';
 import { computeDecisions } from '../transform/decisions.js';
 import { refreshPools } from '../transform/pools.js';
 import { buildWeeklyReport, writeWeeklyReport, REPORT_FORMATS } from '../reports/weekly-report.js';
+import { exportTable } from '../reports/export/export-table.js';
+import { EXPORT_FORMATS } from '../reports/export/writers.js';
 
 const DEFAULT_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
 const LAST_DAY = '2026-11-22'; // a Sunday: the report covers ISO week 2026-W47
@@ -61,6 +64,19 @@ export async function run(args: string[]): Promise<void> {
     }
     out(`report content: ${summary}`);
     out(`weekly report, every format written (queries, charts, rendering): ${sec(median(times))} (median of ${runs}; runs ${times.map(sec).join(', ')})`);
+
+    // Exports of the whole ip_day view: time, file size and the peak resident memory while writing.
+    for (const format of EXPORT_FORMATS) {
+      const file = join(outDir, `ip_day.${format}`);
+      const before = process.memoryUsage().rss;
+      let peak = before;
+      const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
+      t = performance.now();
+      const { rows } = await exportTable(database, { table: 'ip_day', format, out: file });
+      const elapsed = performance.now() - t;
+      clearInterval(sampler);
+      out(`export ip_day as ${format}: ${rows.toLocaleString('en')} rows in ${sec(elapsed)}, ${kb(statSync(file).size)}, peak RSS +${Math.round((peak - before) / 2 ** 20)} MiB`);
+    }
   } finally {
     await database.close();
     rmSync(outDir, { recursive: true, force: true });

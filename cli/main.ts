@@ -6,6 +6,7 @@ import { redactError, redact } from '../lib/redact.js';
 import { registerMigrate } from './commands/migrate.js';
 import { registerDemo } from './commands/demo.js';
 import { registerIngest } from './commands/ingest.js';
+import { registerSnds } from './commands/snds.js';
 import { registerFlags } from './commands/flags.js';
 import { registerTransform } from './commands/transform.js';
 import { registerRun } from './commands/run.js';
@@ -46,6 +47,7 @@ export async function runCli(argv: readonly string[], overrides: ContextOverride
   registerMigrate(program, run);
   registerDemo(program, run);
   registerIngest(program, run);
+  registerSnds(program, run);
   registerFlags(program, run);
   registerTransform(program, run);
   registerRun(program, run);

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { isDay } from '../lib/clock.js';
+import { validate as validateCron } from 'node-cron';
 
 /**
  * The configuration file's shape. Every object is strict: an unknown key is an error naming its path,
@@ -16,7 +17,8 @@ const timezone = z.string().refine((tz) => {
     return false;
   }
 }, 'must be an IANA time zone such as UTC or America/Los_Angeles');
-const cron = z.string().min(1);
+/** Five fields (minute hour day-of-month month day-of-week), checked by node-cron, which runs them. */
+const cron = z.string().min(1).refine((expression) => validateCron(expression.trim()), 'must be a cron expression such as "15 6 * * *"');
 
 export const sndsFeedSchema = z
   .strictObject({

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import ipaddr from 'ipaddr.js';
+import { isStrictIp } from '../checks/ip-address.js';
 import type { Database, Session } from '../db/connection.js';
 import { ROUTE_ORDER, type Route } from '../ingest/bounces/microsoft-codes.js';
 
@@ -42,6 +43,7 @@ export class CaseInputError extends Error {}
 export function normaliseTarget(value: string): string {
   const text = value.trim();
   try {
+    if (!isStrictIp(text.split('/')[0]!)) throw new Error('not strict');
     if (text.includes('/')) {
       const [addr, bits] = ipaddr.parseCIDR(text);
       const network = addr.kind() === 'ipv4' ? ipaddr.IPv4.networkAddressFromCIDR(text) : ipaddr.IPv6.networkAddressFromCIDR(text);

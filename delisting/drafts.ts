@@ -1,4 +1,4 @@
-import ipaddr from 'ipaddr.js';
+import { canonicalIp } from '../checks/ip-address.js';
 import type { Config } from '../config/schema.js';
 import type { Database } from '../db/connection.js';
 import { computeDecisions, latestSndsDay, loadDecisions, type Decision } from '../transform/decisions.js';
@@ -60,7 +60,8 @@ export async function defaultAsOf(database: Database, today: string): Promise<st
 }
 
 export async function buildDelistDrafts(database: Database, config: Config, ip: string, asOf: string, contact: DraftContact = {}): Promise<DelistDraftResult> {
-  const address = ipaddr.parse(ip).toString();
+  const address = canonicalIp(ip);
+  if (!address) throw new Error(`not an IP address: ${ip}`);
   let decisions = await loadDecisions(database, asOf);
   if (decisions.length === 0) decisions = await computeDecisions(database, config, asOf);
   const decision = decisions.find((d) => d.ip === address) ?? null;

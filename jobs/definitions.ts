@@ -1,5 +1,7 @@
 import type { Config, MailboxConfig, SndsFeedConfig } from '../config/schema.js';
 import { linkExpiry } from '../ingest/snds/link-expiry.js';
+import { ingestSndsFeed, refetchDays, type SndsFeedResult } from '../ingest/snds/ingest-feed.js';
+import { API_FEED, ingestSndsApi, tokenStoreFor, type SndsApiConfig } from '../ingest/snds/ingest-api.js';
 import { buildWeeklyReport, writeWeeklyReport, REPORT_FORMATS } from '../reports/weekly-report.js';
 import { sendWeeklyReport } from '../reports/email.js';
 import { sundayOfIsoWeek } from '../reports/week.js';
@@ -25,6 +27,7 @@ const LATEST_TICK_LOOKBACK_MS = DAY_MS;
 /** The work behind each kind of job; tests pass their own, the CLI the real ones. */
 export interface JobImplementations {
   snds?: (context: JobContext, feed: SndsFeedConfig) => Promise<JobResult>;
+  sndsApi?: (context: JobContext, api: SndsApiConfig) => Promise<JobResult>;
   jmrp?: (context: JobContext, mailbox: MailboxConfig) => Promise<JobResult>;
   bounces?: (context: JobContext, mailbox: MailboxConfig) => Promise<JobResult>;
   report?: (context: JobContext) => Promise<JobResult>;
@@ -32,16 +35,13 @@ export interface JobImplementations {
 }
 
 export const pipelineJobs: JobImplementations = {
+  snds: fetchSndsFeed,
+  sndsApi: fetchSndsApi,
   jmrp: drainJmrpMailbox,
   bounces: drainBounceMailbox,
   blocklists: checkBlocklists,
   report: runWeeklyReport,
 };
-
-/** Jobs of the pipeline that are not available in this build, for the scheduler's start-up log. */
-export function missingImplementations(implementations: JobImplementations = pipelineJobs): string[] {
-  return (['snds', 'jmrp', 'bounces', 'report', 'blocklists'] as const).filter((k) => !implementations[k]);
-}
 
 /** The jobs a configuration asks for, in a stable order: SNDS feeds, mailboxes, blocklists, report. */
 export function configuredJobs(config: Config, implementations: JobImplementations = pipelineJobs): JobDefinition[] {
@@ -62,6 +62,19 @@ export function configuredJobs(config: Config, implementations: JobImplementatio
         run: (context) => snds(context, feed),
       });
     }
+  }
+  const sndsApi = implementations.sndsApi;
+  const api = config.snds.api;
+  if (sndsApi && api) {
+    jobs.push({
+      name: `snds:${API_FEED}`,
+      kind: 'snds',
+      schedule: new CronSchedule(s.snds, tz),
+      periodOf: (tick) => dayOfTick(tick, tz),
+      catchUp: 'every',
+      horizonMs: s.sndsCatchUpDays * DAY_MS,
+      run: (context) => sndsApi(context, api),
+    });
   }
   for (const [kind, mailboxes, run, cron] of [
     ['jmrp', config.jmrp.mailboxes, implementations.jmrp, s.jmrp],
@@ -114,6 +127,50 @@ export function sndsLinkStates(config: Config, today: string): LinkState[] {
     const expiry = linkExpiry(feed, today, config.snds.linkLifetimeDays, config.snds.linkWarnDays);
     return { feed: feed.name, ...expiry };
   });
+}
+
+/**
+ * One SNDS feed for the period's day: the snds.refetchDays days before it (SNDS publishes late and
+ * revises), so a caught-up period fetches the days it would have fetched on time. Downloads that
+ * failed fail the run (it is retried); an expired or broken link throws the ingest's NeedsPersonError.
+ */
+async function fetchSndsFeed(context: JobContext, feed: SndsFeedConfig): Promise<JobResult> {
+  const r = await ingestSndsFeed({
+    database: context.database,
+    config: context.config,
+    feed,
+    days: refetchDays(context.period, context.config.snds.refetchDays),
+    fetch: context.fetch,
+    clock: context.clock,
+    logger: context.logger,
+  });
+  return sndsJobResult(feed.name, r);
+}
+
+/** The REST API (snds.api), stored as feed `api`; a lost sign-in throws the ingest's NeedsPersonError. */
+async function fetchSndsApi(context: JobContext, api: SndsApiConfig): Promise<JobResult> {
+  const r = await ingestSndsApi({
+    database: context.database,
+    config: context.config,
+    api,
+    tokenStore: tokenStoreFor(api, context.database, context.home),
+    days: refetchDays(context.period, context.config.snds.refetchDays),
+    fetch: context.fetch,
+    clock: context.clock,
+    logger: context.logger,
+  });
+  return sndsJobResult(API_FEED, r);
+}
+
+function sndsJobResult(feed: string, r: SndsFeedResult): JobResult {
+  const summary = `days ${r.days.join(', ') || 'none'}: ${r.rowsLoaded} rows loaded (${r.rowsReplaced} replaced), ${r.rowsRejected} rejected`;
+  if (r.failures.length) throw new Error(`SNDS feed ${feed}: ${r.failures.join('; ')} (${summary})`);
+  return {
+    rowsIn: r.rowsLoaded + r.rowsRejected,
+    rowsLoaded: r.rowsLoaded,
+    rowsRejected: r.rowsRejected,
+    detail: [summary, ...r.warnings].join('; '),
+  };
 }
 
 /** Messages waiting in a mailbox, where the mailbox can tell cheaply (Maildir, IMAP STATUS; not mbox). */

@@ -6,7 +6,7 @@ import type { Clock } from '../lib/clock.js';
 import { redact, redactError } from '../lib/redact.js';
 import { ExitCode } from '../cli/exit-codes.js';
 import type { JobDefinition, JobResult } from './types.js';
-import type { TimeSource } from './time-source.js';
+import { timeSourceFor, type TimeSource } from './time-source.js';
 import type { JobMetrics } from './metrics.js';
 import { withJobLock } from './job-lock.js';
 import { closeAbandoned, finishRun, hasSucceeded, INTERRUPTED, recordSkipped, startRun } from './ledger.js';
@@ -19,6 +19,7 @@ export interface RunnerEnv {
   logger: Logger;
   clock: Clock;
   fetch: typeof fetch;
+  home: string;
   time: TimeSource;
   /** host:pid, stored with every ledger row. */
   instance: string;
@@ -39,6 +40,27 @@ export type RunOutcome =
 
 export function instanceName(): string {
   return `${hostname()}:${process.pid}`;
+}
+
+/** The environment `run`, `schedule` and the demo build from a command's context. */
+export function runnerEnvFor(
+  database: Database,
+  ctx: { config: Config; logger: Logger; clock: Clock; home: string },
+  extra: { signal?: AbortSignal; metrics?: JobMetrics } = {},
+): RunnerEnv {
+  return {
+    database,
+    config: ctx.config,
+    logger: ctx.logger,
+    clock: ctx.clock,
+    fetch: globalThis.fetch,
+    home: ctx.home,
+    time: timeSourceFor(database, ctx.clock),
+    instance: instanceName(),
+    retry: retryPolicy(ctx.config),
+    signal: extra.signal ?? new AbortController().signal,
+    ...(extra.metrics ? { metrics: extra.metrics } : {}),
+  };
 }
 
 export function retryPolicy(config: Config): RetryPolicy {
@@ -74,6 +96,7 @@ export async function runJobPeriod(job: JobDefinition, period: string, env: Runn
         logger: runLog,
         clock: env.clock,
         fetch: env.fetch,
+        home: env.home,
         signal: env.signal,
       });
       const durationMs = performance.now() - t0;

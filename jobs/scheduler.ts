@@ -74,6 +74,10 @@ export class Scheduler {
       for (const job of this.options.jobs) this.trigger(job, 'sweep');
     });
     this.every(this.options.heartbeatMs ?? 30_000, () => void this.heartbeat());
+    // Rows of schedulers that died without stopping are kept a day for `status`, then dropped.
+    await this.env.database
+      .query(`delete from repwatch.scheduler_instance where heartbeat_at < $1`, [new Date((await this.env.time.now()).getTime() - 86_400_000)])
+      .catch((error) => this.log.warn({ err: error }, 'could not prune old scheduler heartbeats'));
     this.log.info({ jobs: this.options.jobs.map((j) => `${j.name} @ ${j.schedule.expression} ${j.schedule.timezone}`) }, 'scheduler started');
     // Catch up at once: periods missed while nothing ran.
     for (const job of this.options.jobs) this.trigger(job, 'start');

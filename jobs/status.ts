@@ -228,7 +228,8 @@ async function mailboxStatuses(
   return out;
 }
 
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+/** The promise's value, or an error when it takes longer than `ms` (the promise itself goes on). */
+export function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout;
   return Promise.race([
     promise.finally(() => clearTimeout(timer)),

@@ -37,6 +37,8 @@ export interface JobContext {
   logger: Logger;
   clock: Clock;
   fetch: typeof fetch;
+  /** $REPWATCH_HOME: where files the jobs keep live by default (the SNDS API token file). */
+  home: string;
   /** Aborted when the scheduler is told to stop: finish the current batch and return or throw. */
   signal: AbortSignal;
 }

@@ -49,9 +49,11 @@ create table if not exists repwatch.raw_download_chunk (
 -- in raw_download.timezone) plus the row's day; repwatch.snds_row_timed gives them as timestamptz.
 -- Measured: converting four timestamptz per row during COPY made a million-row load twice as slow,
 -- and nothing per row needs the instants (the day is what facts are keyed on).
--- One index only, because every index costs seconds on a million-row load: (day, feed) serves replacing
--- a day and the transform's per-day reads. One IP's history is read from repwatch.ip_day_fact
--- (primary key (ip, day)), not from here.
+-- One index only, because every index costs seconds on a million-row load: (day) serves replacing a
+-- feed's day and the transform's per-day reads (a day holds one row per IP and feed; the feed is a
+-- filter). A text column in the key would make each of a million inserts compare strings under the
+-- collation. One IP's history is read from repwatch.ip_day_fact (primary key (ip, day)), not here;
+-- which days a feed holds is repwatch.snds_feed_day.
 create table if not exists repwatch.snds_row (
   feed                 text not null,
   day                  date not null,
@@ -75,7 +77,7 @@ create table if not exists repwatch.snds_row (
   download_id          bigint not null,
   line_no              int not null
 );
-create index if not exists snds_row_day_feed on repwatch.snds_row (day, feed);
+create index if not exists snds_row_day on repwatch.snds_row (day);
 
 -- An SNDS timestamp as an instant: the wall-clock fields read with a pattern (never DateStyle or the
 -- session's zone), placed in the zone the download was parsed with. Same rules as parse-timestamp.ts.

@@ -43,11 +43,12 @@ export function volumeAndRateSpec(options: Omit<ChartOptions, 'title'>): TopLeve
             mark: { type: 'line', color: '#d62728', point: { size: 18, color: '#d62728' } },
             encoding: {
               x,
-              y: { field: 'rate', type: 'quantitative', title: 'complaint rate', axis: { format: '.2%', orient: 'right', titleColor: '#d62728' }, scale: { domainMin: 0, domainMax: options.thresholds.max * 1.5, clamp: false, nice: false } },
+              y: { field: 'rate', type: 'quantitative', title: 'complaint rate', axis: { format: '.2%', orient: 'right', titleColor: '#d62728' }, scale: { zero: true } },
             },
           },
           {
             data: { values: [{ y: options.thresholds.warn, label: `warn ${pct(options.thresholds.warn)}` }, { y: options.thresholds.max, label: `max ${pct(options.thresholds.max)}` }] },
+            // Same y scale as the rate line: the domain always takes in both thresholds and every rate.
             layer: [
               { mark: { type: 'rule', strokeDash: [4, 3], color: '#e6550d' }, encoding: { y: { field: 'y', type: 'quantitative' } } },
               { mark: { type: 'text', align: 'left', dx: 2, dy: -5, x: 0, fontSize: 9, color: '#e6550d' }, encoding: { y: { field: 'y', type: 'quantitative' }, text: { field: 'label' } } },
@@ -56,7 +57,8 @@ export function volumeAndRateSpec(options: Omit<ChartOptions, 'title'>): TopLeve
         ],
       },
     ],
-    config: { font: 'sans-serif', view: { stroke: '#ddd' }, axis: { labelFontSize: 9, titleFontSize: 10 } },
+    // No per-point ARIA labels: they double the size of every chart, and the tables carry the numbers.
+    config: { aria: false, font: 'sans-serif', view: { stroke: '#ddd' }, axis: { labelFontSize: 9, titleFontSize: 10 } },
   } as TopLevelSpec;
 }
 

@@ -16,7 +16,7 @@ export function smtpUrlOf(email: ReportEmailConfig): string {
 
 /**
  * Send the weekly report: the HTML as the rich part, the Markdown as the plain-text part (readable as
- * is), the decisions CSV attached. Returns the SMTP message id.
+ * is), the HTML file and the decisions CSV attached. Returns the SMTP message id.
  */
 export async function sendWeeklyReport(email: ReportEmailConfig, report: WeeklyReport): Promise<{ messageId: string; accepted: string[] }> {
   const transport = nodemailer.createTransport(smtpUrlOf(email));
@@ -29,7 +29,12 @@ export async function sendWeeklyReport(email: ReportEmailConfig, report: WeeklyR
       subject: `repwatch ${p.isoWeek ? p.week : `7 days to ${p.to}`}: ${counts.start_delisting} to delist, ${counts.fix_first} to fix first, ${counts.at_risk} at risk`,
       text: report.markdown,
       html: report.html,
-      attachments: [{ filename: `repwatch-decisions-${p.to}.csv`, content: report.csv, contentType: 'text/csv; charset=utf-8' }],
+      // Many mail clients (Gmail, Outlook) show no inline SVG and clip long bodies: the same HTML goes
+      // along as a file that opens in a browser with its charts.
+      attachments: [
+        { filename: `repwatch-weekly-${p.isoWeek ? p.week : p.to}.html`, content: report.html, contentType: 'text/html; charset=utf-8' },
+        { filename: `repwatch-decisions-${p.to}.csv`, content: report.csv, contentType: 'text/csv; charset=utf-8' },
+      ],
     });
     return { messageId: info.messageId, accepted: (info.accepted ?? []).map(String) };
   } finally {

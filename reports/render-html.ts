@@ -105,6 +105,7 @@ ${start.length ? startHtml.join('\n') : '<p>None.</p>'}${more(start.length)}
 ${fix.length ? fixHtml.join('\n') : '<p>None.</p>'}${more(fix.length)}
 <h3 class="st-at_risk">At risk (${e(fmtInt(risk.length))})</h3>
 ${risk.length ? `<div class="scroll"><table><thead><tr><th>IP</th><th>reasons</th><th class="num">recipients 7d</th><th class="num">complaints 7d</th><th class="num">rate 7d</th><th class="num">trap hits 7d</th></tr></thead><tbody>${riskRows}</tbody></table></div>` : '<p>None.</p>'}${more(risk.length)}
+${routePlaybooks([...start, ...fix])}
 </section>`;
 }
 
@@ -112,11 +113,20 @@ ${risk.length ? `<div class="scroll"><table><thead><tr><th>IP</th><th>reasons</t
 function playbooks(d: DecisionItem): string {
   const note = d.draftNote ? `<p class="meta">${e(d.draftNote)}</p>` : '';
   const books = (d.playbooks ?? []).map(
-    (pb) => `<details${d.status === 'start_delisting' ? ' open' : ''}><summary>${e(pb.title)} — ${e(pb.target)}</summary>
-${pb.request.length ? `<dl class="request">${pb.request.map((r) => `<dt>${e(r.label)}</dt><dd>${e(r.value)}${r.source ? ` <span class="meta">(${e(r.source)})</span>` : ''}</dd>`).join('')}</dl>` : ''}
-<ol>${pb.steps.map((step) => `<li>${e(step)}</li>`).join('')}</ol></details>`,
+    (pb) => `<p>Route: <strong>${e(pb.title)}</strong> — ${e(pb.target)} (steps: <a href="#playbook-${e(pb.route)}">playbook ${e(pb.route)}</a>)</p>
+${pb.request.length ? `<details open><summary>Pre-filled request</summary><dl class="request">${pb.request.map((r) => `<dt>${e(r.label)}</dt><dd>${e(r.value)}${r.source ? ` <span class="meta">(${e(r.source)})</span>` : ''}</dd>`).join('')}</dl></details>` : ''}`,
   );
   return `${books.join('\n')}${note}`;
+}
+
+/** Each route's steps once, after the IPs that use it (the IPs link here). */
+function routePlaybooks(items: DecisionItem[]): string {
+  const seen = new Map<string, NonNullable<DecisionItem['playbooks']>[number]>();
+  for (const d of items) for (const pb of d.playbooks ?? []) if (!seen.has(pb.route)) seen.set(pb.route, pb);
+  if (seen.size === 0) return '';
+  return `<h3>Delisting playbooks</h3>${[...seen.values()]
+    .map((pb) => `<section class="playbook" id="playbook-${e(pb.route)}"><h4>${e(pb.title)}</h4><p>${e(pb.target)}</p><ol>${pb.steps.map((step) => `<li>${e(step)}</li>`).join('')}</ol></section>`)
+    .join('\n')}`;
 }
 
 function ipCharts(data: WeeklyReportData, charts: RenderedCharts): string {

@@ -68,22 +68,19 @@ interface SumsRow {
  * so a decision for a past date sees the block list as it was then.
  */
 const WINDOW_SUMS_SQL = `
-with win as (
+with fact as (
+  -- One pass over the 28 days: the window's sums, and every IP seen in the 28 days (those without
+  -- data in W are decided too, as no_data, so an IP that went quiet stays visible).
   select f.ip,
-    coalesce(sum(f.message_recipients), 0) as recipients,
-    sum(f.complaints) as complaints,
-    coalesce(sum(f.trap_hits), 0) as trap_hits,
-    count(*) filter (where f.has_red) as red_days,
-    count(*) filter (where f.has_yellow) as yellow_days
+    bool_or(f.day > $1::date - $2::int) as has_data,
+    coalesce(sum(f.message_recipients) filter (where f.day > $1::date - $2::int), 0) as recipients,
+    coalesce(sum(f.complaints) filter (where f.day > $1::date - $2::int), 0) as complaints,
+    coalesce(sum(f.trap_hits) filter (where f.day > $1::date - $2::int), 0) as trap_hits,
+    count(*) filter (where f.has_red and f.day > $1::date - $2::int) as red_days,
+    count(*) filter (where f.has_yellow and f.day > $1::date - $2::int) as yellow_days
   from repwatch.ip_day_fact f
-  where f.day > $1::date - $2::int and f.day <= $1::date and (f.has_snds or f.complaints > 0)
+  where f.day >= $1::date - ${POPULATION_DAYS - 1} and f.day <= $1::date and (f.has_snds or f.complaints > 0)
   group by f.ip
-),
-earlier as (
-  -- Data in the 28 days but not in W: decided too (no_data), so an IP that went quiet stays visible.
-  select distinct f.ip
-  from repwatch.ip_day_fact f
-  where f.day >= $1::date - ${POPULATION_DAYS - 1} and f.day <= $1::date - $2::int and (f.has_snds or f.complaints > 0)
 ),
 evidence as (
   select ip,
@@ -103,48 +100,30 @@ status_download as (
     and fetched_at < ($1::date + 1)::timestamp at time zone 'UTC'
   order by feed, fetched_at desc, id desc
 ),
-blocked_range as materialized (
-  select r.first_ip, r.last_ip
+point as (
+  select coalesce(f.ip, e.ip) as ip, true as is_ip, null::inet as last_ip,
+    coalesce(f.has_data, false) as has_data, coalesce(f.recipients, 0) as recipients, coalesce(f.complaints, 0) as complaints,
+    coalesce(f.trap_hits, 0) as trap_hits, coalesce(f.red_days, 0) as red_days, coalesce(f.yellow_days, 0) as yellow_days,
+    coalesce(e.blocked, false) as evidence_blocked, coalesce(e.routes, '{}') as routes, coalesce(e.warnings, '{}') as warnings
+  from fact f
+  full join evidence e on e.ip = f.ip
+  union all
+  select r.first_ip, false, r.last_ip, null, null, null, null, null, null, null, null, null
   from repwatch.snds_status_range r
   where r.blocked and r.download_id in (select id from status_download)
 ),
-population as (
-  select ip from win
-  union
-  select ip from earlier
-  union
-  select ip from evidence
-),
-status_blocked as (
-  -- An IP is in some range iff the largest last_ip of the ranges starting at or before it reaches it.
-  -- One sort of IPs and range starts instead of testing every IP against every range (ranges may
-  -- overlap: the running maximum covers that). Ranges sort before an IP equal to their first_ip.
-  select ip, coalesce(reach >= ip, false) as blocked
-  from (
-    select ip, is_ip, max(last_ip) over (order by ip, is_ip rows between unbounded preceding and current row) as reach
-    from (
-      select first_ip as ip, last_ip, false as is_ip from blocked_range
-      union all
-      select ip, null::inet, true from population
-    ) points
-  ) swept
-  where is_ip
+swept as (
+  -- An IP is in a blocked range iff the largest last_ip of the ranges starting at or before it
+  -- reaches it (overlapping ranges included). One sort of IPs and range starts, instead of testing
+  -- every IP against every range; a range sorts before an IP equal to its first_ip.
+  select p.*, max(p.last_ip) over (order by p.ip, p.is_ip rows between unbounded preceding and current row) as reach
+  from point p
 )
-select host(p.ip) as ip,
-  w.ip is not null as has_data,
-  coalesce(w.recipients, 0) as recipients,
-  coalesce(w.complaints, 0) as complaints,
-  coalesce(w.trap_hits, 0) as trap_hits,
-  coalesce(w.red_days, 0) as red_days,
-  coalesce(w.yellow_days, 0) as yellow_days,
-  p.blocked as status_blocked,
-  coalesce(e.blocked, false) as evidence_blocked,
-  coalesce(e.routes, '{}') as routes,
-  coalesce(e.warnings, '{}') as warnings
-from status_blocked p
-left join win w on w.ip = p.ip
-left join evidence e on e.ip = p.ip
-order by p.ip`;
+select host(s.ip) as ip, s.has_data, s.recipients, s.complaints, s.trap_hits, s.red_days, s.yellow_days,
+  coalesce(s.reach >= s.ip, false) as status_blocked, s.evidence_blocked, s.routes, s.warnings
+from swept s
+where s.is_ip
+order by s.ip -- inet order (a bare "ip" would sort the text column)`;
 
 /** The columns COPY writes for each decision (see csvLine). */
 const STORE_COLUMNS = [

@@ -1,4 +1,4 @@
-import ipaddr from 'ipaddr.js';
+import { canonicalIp } from '../ip-address.js';
 import type { Config } from '../../config/schema.js';
 import type { Database, Session } from '../../db/connection.js';
 import type { Clock } from '../../lib/clock.js';
@@ -116,14 +116,7 @@ export async function storeBlocklistResults(session: Queryable, all: BlocklistRe
   return { stored: results.length, newListings: results.filter((r) => r.newListing).length, day };
 }
 
-/** The form PostgreSQL's host() prints (RFC 5952 for IPv6), or null for a non-address. */
-export function canonicalIp(ip: string): string | null {
-  try {
-    return ipaddr.parse(ip.trim()).toString();
-  } catch {
-    return null;
-  }
-}
+
 
 /** The IPs `--all` checks: every IP with SNDS data, complaints or bounces in the last 28 days. */
 export async function knownIps(database: Pick<Database, 'query'>, today: string): Promise<string[]> {
@@ -162,12 +155,15 @@ export async function runBlocklistCheck(ctx: { database: Database; config: Confi
   const ips = options.ips ? [...options.ips] : await knownIps(ctx.database, day);
   const resolver = createCheckResolver({ server: options.resolver ?? ctx.config.blocklists.resolver, timeoutMs: ctx.config.blocklists.timeoutMs });
   const results = await queryBlocklists({ ips, zones, resolver, concurrency: ctx.config.blocklists.concurrency });
-  const stored = await ctx.database.transaction(async (session) => {
-    const s = await storeBlocklistResults(session, results, at);
-    await detectRelistings(session, at);
-    return s;
+  const { stored, relistedDays } = await ctx.database.transaction(async (session) => {
+    const stored = await storeBlocklistResults(session, results, at);
+    // The daily check is also where an SNDS IP Status block after a closed case is noticed.
+    const relisted = await detectRelistings(session, at);
+    return { stored, relistedDays: relisted.days };
   });
-  if (results.some((r) => r.listed)) await recomputeDays(ctx.database, ctx.config, [day]);
+  const days = new Set(relistedDays);
+  if (results.some((r) => r.listed)) days.add(day);
+  if (days.size > 0) await recomputeDays(ctx.database, ctx.config, [...days].sort());
   ctx.logger?.info({ job: 'blocklists', ips: ips.length, zones: zones.length, listed: results.filter((r) => r.listed).length, newListings: stored.newListings, errors: results.filter((r) => r.outcome === 'error').length }, 'blocklists checked');
   return { day, zones, results, newListings: stored.newListings };
 }

@@ -1,4 +1,4 @@
-import ipaddr from 'ipaddr.js';
+import { isStrictIp } from '../../checks/ip-address.js';
 import type { Command } from 'commander';
 import type { CommandRunner } from '../command-runner.js';
 import { ExitCode, UsageError } from '../exit-codes.js';
@@ -25,7 +25,7 @@ export function registerCheck(program: Command, run: CommandRunner): void {
     .action((o: { ip?: string[]; all?: boolean; zones?: string; resolver?: string; format?: string }) =>
       run(async (ctx) => {
         if (o.ip && o.all) throw new UsageError('give --ip or --all, not both');
-        const bad = (o.ip ?? []).filter((ip) => !ipaddr.isValid(ip));
+        const bad = (o.ip ?? []).filter((ip) => !isStrictIp(ip));
         if (bad.length > 0) throw new UsageError(`--ip: not an IP address: ${bad.join(', ')}`);
         const zones = o.zones?.split(',').map((z) => z.trim().toLowerCase()).filter(Boolean);
         if (zones && zones.length === 0) throw new UsageError('--zones: give at least one zone');
@@ -73,10 +73,10 @@ export function registerCheck(program: Command, run: CommandRunner): void {
           ctx.stdout.write(
             toTable(
               results.map((r) => ({ domain: r.domain, spf: r.spf.result, dkim: r.dkim.result, dmarc: r.dmarc.policy ? `${r.dmarc.result} p=${r.dmarc.policy}` : r.dmarc.result, volume: r.dailyVolume, flag: r.flagged ? 'FLAGGED' : r.meetsRequirement ? 'ok' : 'fails' })),
-              [{ key: 'domain', max: 24 }, { key: 'spf', max: 9 }, { key: 'dkim', max: 14 }, { key: 'dmarc', max: 16 }, { key: 'volume', align: 'right' }, { key: 'flag' }],
+              [{ key: 'domain', max: 20 }, { key: 'spf', max: 9 }, { key: 'dkim', max: 14 }, { key: 'dmarc', max: 14 }, { key: 'volume', align: 'right' }, { key: 'flag' }],
             ),
           );
-          for (const r of results.filter((x) => x.problems.length > 0)) ctx.stdout.write(`\n${r.domain}:\n${r.problems.map((p) => `  - ${p}`).join('\n')}\n`);
+          for (const r of results.filter((x) => x.problems.length > 0)) ctx.stdout.write(`\n${r.domain}:\n${r.problems.map((p) => wrap(`- ${p}`, 80, '  ', '    ')).join('\n')}\n`);
         }
         return ExitCode.ok;
       }),
@@ -89,4 +89,19 @@ function format(value: string | undefined, tty: boolean | undefined): 'table' | 
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
+}
+
+/** Word-wrap a line for an 80-column terminal: first line indented by `first`, the rest by `rest`. */
+function wrap(text: string, width: number, first: string, rest: string): string {
+  const lines: string[] = [];
+  let line = first;
+  for (const word of text.split(' ')) {
+    if (line.trim().length > 0 && line.length + word.length + 1 > width) {
+      lines.push(line.trimEnd());
+      line = rest;
+    }
+    line += line.trim().length > 0 ? ` ${word}` : word;
+  }
+  lines.push(line.trimEnd());
+  return lines.join('\n');
 }

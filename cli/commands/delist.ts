@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import ipaddr from 'ipaddr.js';
+import { isStrictIp } from '../../checks/ip-address.js';
 import type { Command } from 'commander';
 import type { CommandRunner } from '../command-runner.js';
 import { ExitCode, UsageError, CliError } from '../exit-codes.js';
@@ -30,7 +30,7 @@ export function registerDelist(program: Command, run: CommandRunner): void {
     .option('--format <format>', 'text or json (default text)')
     .action((o: { ip: string; asOf?: string; contactName?: string; contactEmail?: string; company?: string; serverType?: string; saveNdr?: string; format?: string }) =>
       run(async (ctx) => {
-        if (!ipaddr.isValid(o.ip)) throw new UsageError(`--ip: not an IP address: ${o.ip}`);
+        if (!isStrictIp(o.ip)) throw new UsageError(`--ip: not an IP address: ${o.ip}`);
         if (o.asOf && !isDay(o.asOf)) throw new UsageError('--as-of must be a date as YYYY-MM-DD');
         if (o.format && !['text', 'json'].includes(o.format)) throw new UsageError('--format must be text or json');
         const database = await ctx.database();
@@ -115,7 +115,7 @@ export function registerDelist(program: Command, run: CommandRunner): void {
     .option('--format <format>', 'table or json (json includes every message)')
     .action((o: { ip?: string; format?: string }) =>
       run(async (ctx) => {
-        if (o.ip && !ipaddr.isValid(o.ip) && !o.ip.includes('/')) throw new UsageError(`--ip: not an IP address: ${o.ip}`);
+        if (o.ip && !isStrictIp(o.ip) && !o.ip.includes('/')) throw new UsageError(`--ip: not an IP address: ${o.ip}`);
         const cases = await usage(async () => listCases(await ctx.database(), o.ip ? { ip: o.ip } : {}));
         ctx.stdout.write(format(o.format, ctx.stdout.isTTY) === 'json' ? toJson(cases) : renderCases(cases));
       }),

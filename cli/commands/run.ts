@@ -3,8 +3,7 @@ import type { CommandRunner } from '../command-runner.js';
 import { ExitCode, UsageError } from '../exit-codes.js';
 import { parseFormat, toJson, toTable } from '../output.js';
 import { configuredJobs } from '../../jobs/definitions.js';
-import { instanceName, retryPolicy, runDuePeriods, type RunOutcome } from '../../jobs/runner.js';
-import { timeSourceFor } from '../../jobs/time-source.js';
+import { runDuePeriods, runnerEnvFor, type RunOutcome } from '../../jobs/runner.js';
 import { redactError } from '../../lib/redact.js';
 
 /** `repwatch run`: every job that is due, once, now — for system cron and Kubernetes CronJobs. */
@@ -25,17 +24,7 @@ export function registerRun(program: Command, run: CommandRunner): void {
           if (jobs.length === 0) throw new UsageError(`no configured job matches --job ${wanted.join(' ')}; configured: ${configuredJobs(ctx.config).map((j) => j.name).join(', ') || 'none'}`);
         }
         const database = await ctx.database();
-        const env = {
-          database,
-          config: ctx.config,
-          logger: ctx.logger,
-          clock: ctx.clock,
-          fetch: globalThis.fetch,
-          time: timeSourceFor(database, ctx.clock),
-          instance: instanceName(),
-          retry: retryPolicy(ctx.config),
-          signal: new AbortController().signal,
-        };
+        const env = runnerEnvFor(database, ctx);
         const outcomes: RunOutcome[] = [];
         const errors: { job: string; error: string }[] = [];
         for (const job of jobs) {

@@ -2,13 +2,12 @@ import { Option, type Command } from 'commander';
 import type { CommandRunner } from '../command-runner.js';
 import { ExitCode, UsageError } from '../exit-codes.js';
 import { VERSION } from '../main.js';
-import { configuredJobs, missingImplementations, sndsLinkStates } from '../../jobs/definitions.js';
-import { instanceName, retryPolicy } from '../../jobs/runner.js';
-import { timeSourceFor } from '../../jobs/time-source.js';
+import { configuredJobs, sndsLinkStates } from '../../jobs/definitions.js';
+import { runnerEnvFor } from '../../jobs/runner.js';
 import { Scheduler } from '../../jobs/scheduler.js';
 import { createJobMetrics } from '../../jobs/metrics.js';
 import { startHttpServer } from '../../jobs/http-server.js';
-import { collectStatus, complaintsLastDays } from '../../jobs/status.js';
+import { collectStatus, complaintsLastDays, withTimeout } from '../../jobs/status.js';
 
 /** The whole stop must end within 10 s: jobs get this long to finish, the rest is for closing. */
 const JOB_GRACE_MS = 7_000;
@@ -25,7 +24,9 @@ export function registerSchedule(program: Command, run: CommandRunner): void {
       run(async (ctx) => {
         const jobs = configuredJobs(ctx.config);
         const database = await ctx.database();
-        const time = timeSourceFor(database, ctx.clock);
+        // The scheduler replaces the environment's abort signal with its own (aborted on SIGTERM).
+        const env = runnerEnvFor(database, ctx);
+        const time = env.time;
         const metrics = createJobMetrics(async () => {
           const now = await time.now();
           // Scrapes read the database only: counting an IMAP backlog would log in on every scrape.
@@ -35,23 +36,11 @@ export function registerSchedule(program: Command, run: CommandRunner): void {
           };
         });
         const scheduler = new Scheduler({
-          env: {
-            database,
-            config: ctx.config,
-            logger: ctx.logger,
-            clock: ctx.clock,
-            fetch: globalThis.fetch,
-            time,
-            instance: instanceName(),
-            retry: retryPolicy(ctx.config),
-            metrics,
-          },
+          env: { ...env, metrics },
           jobs,
           version: VERSION,
           httpPort: options.httpPort ?? null,
         });
-        const missing = missingImplementations();
-        if (missing.length) ctx.logger.warn({ missing }, 'some kinds of job are not available in this build and are not scheduled');
         if (jobs.length === 0) ctx.logger.warn('no jobs configured: add snds.feeds or jmrp.mailboxes to the configuration');
 
         let stopRequested: (signal: string) => void = () => undefined;
@@ -102,12 +91,4 @@ function parsePort(value: string): number {
   const port = Number(value);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--http-port must be a port number (0-65535), not "${value}"`);
   return port;
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    promise.finally(() => clearTimeout(timer)),
-    new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms))),
-  ]);
 }

@@ -2,8 +2,7 @@ import { join } from 'node:path';
 import type { DemoStep } from '../run-demo.js';
 import { sampleDir } from '../generate-sample.js';
 import { configuredJobs, pipelineJobs, sndsLinkStates } from '../../jobs/definitions.js';
-import { instanceName, retryPolicy, runDuePeriods, type RunOutcome } from '../../jobs/runner.js';
-import { timeSourceFor } from '../../jobs/time-source.js';
+import { runDuePeriods, runnerEnvFor, type RunOutcome } from '../../jobs/runner.js';
 import { collectStatus } from '../../jobs/status.js';
 
 /**
@@ -17,17 +16,7 @@ export const operationsStep: DemoStep = {
     const database = await ctx.database();
     const config = { ...ctx.config, jmrp: { ...ctx.config.jmrp, mailboxes: [{ name: 'demo-sample', mbox: join(sampleDir(), 'jmrp-complaints.mbox') }] } };
     const jobs = configuredJobs(config, { jmrp: pipelineJobs.jmrp });
-    const env = {
-      database,
-      config,
-      logger: ctx.logger,
-      clock: ctx.clock,
-      fetch: globalThis.fetch,
-      time: timeSourceFor(database, ctx.clock),
-      instance: instanceName(),
-      retry: retryPolicy(config),
-      signal: new AbortController().signal,
-    };
+    const env = runnerEnvFor(database, { ...ctx, config });
     const lines: string[] = [];
     const show = (label: string, outcomes: RunOutcome[]) =>
       lines.push(`${label}: ${outcomes.map((o) => `${o.job} ${o.period} ${o.status}${o.status === 'succeeded' ? ` (${o.result.detail ?? ''})` : o.status === 'skipped' ? ` (${o.reason})` : ''}`).join('; ') || 'nothing due'}`);

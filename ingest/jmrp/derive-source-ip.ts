@@ -36,36 +36,87 @@ export const MICROSOFT_RANGES: readonly string[] = [
 ];
 
 const INTERNAL_RANGE_NAMES = new Set(['private', 'loopback', 'linkLocal', 'unspecified', 'uniqueLocal', 'carrierGradeNat', 'broadcast', 'multicast']);
-const microsoftCidrs = MICROSOFT_RANGES.map((c) => ipaddr.parseCIDR(c));
+const microsoftV6 = MICROSOFT_RANGES.filter((c) => c.includes(':')).map((c) => ipaddr.parseCIDR(c));
+
+/**
+ * IPv4 is checked with integer arithmetic: every Received header of every report passes through here,
+ * and ipaddr.js's general parser costs about a millisecond per report (it would be the bottleneck of
+ * the whole ingest). IPv6 (rarer, and longer to get right) goes through ipaddr.js.
+ */
+const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
+
+function ipv4ToInt(text: string): number | null {
+  const m = IPV4.exec(text);
+  if (!m) return null;
+  let value = 0;
+  for (let i = 1; i <= 4; i++) {
+    const part = m[i]!;
+    if (part.length > 1 && part.charCodeAt(0) === 0x30) return null; // leading zero: octal ambiguity
+    const n = Number(part);
+    if (n > 255) return null;
+    value = value * 256 + n;
+  }
+  return value;
+}
+
+function v4Range(cidr: string): [number, number] {
+  const [base, bits] = cidr.split('/');
+  const size = 2 ** (32 - Number(bits));
+  const start = Math.floor(ipv4ToInt(base!)! / size) * size;
+  return [start, start + size - 1];
+}
+
+/** Private, loopback, link-local, unspecified, CGNAT, multicast/reserved-above and Microsoft's IPv4. */
+const INTERNAL_V4 = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '127.0.0.0/8', '169.254.0.0/16', '0.0.0.0/8', '100.64.0.0/10', '224.0.0.0/3']
+  .concat(MICROSOFT_RANGES.filter((c) => !c.includes(':')))
+  .map(v4Range);
+
+/** Results of the IPv6 path, remembered: the same Microsoft hops recur in report after report. */
+const v6Cache = new Map<string, string | null>();
+const internalCache = new Map<string, boolean>();
+
+function remember<V>(cache: Map<string, V>, key: string, value: V): V {
+  if (cache.size > 20_000) cache.clear();
+  cache.set(key, value);
+  return value;
+}
 
 /** A valid IP in canonical text form (IPv4-mapped IPv6 as IPv4), or null. */
 export function normaliseIp(text: string | undefined | null): string | null {
   if (!text) return null;
-  const trimmed = text.trim().replace(/^\[|\]$/g, '').replace(/^IPv6:/i, '');
+  const cached = v6Cache.get(text);
+  if (cached !== undefined) return cached;
+  let trimmed = text.trim();
+  if (trimmed.length < 2 || trimmed.length > 60) return null;
+  if (trimmed.charCodeAt(0) === 0x5b) trimmed = trimmed.replace(/^\[|\]$/g, '');
+  if (/^ipv6:/i.test(trimmed)) trimmed = trimmed.slice(5);
+  if (!trimmed.includes(':')) return ipv4ToInt(trimmed) === null ? null : trimmed;
+  let result: string | null = null;
   try {
-    if (ipaddr.IPv4.isValidFourPartDecimal(trimmed)) return ipaddr.IPv4.parse(trimmed).toString();
-    if (trimmed.includes(':') && ipaddr.IPv6.isValid(trimmed)) {
+    if (/^[0-9a-f:.]+$/i.test(trimmed) && ipaddr.IPv6.isValid(trimmed)) {
       const v6 = ipaddr.IPv6.parse(trimmed);
-      return v6.isIPv4MappedAddress() ? v6.toIPv4Address().toString() : v6.toRFC5952String();
+      result = v6.isIPv4MappedAddress() ? v6.toIPv4Address().toString() : v6.toRFC5952String();
     }
   } catch {
-    return null;
+    result = null;
   }
-  return null;
+  return remember(v6Cache, text, result);
 }
 
 /** Private, loopback, link-local, CGNAT or a Microsoft network: a hop inside the receiver. */
 export function isInternalHop(ip: string): boolean {
+  const v4 = ipv4ToInt(ip);
+  if (v4 !== null) return INTERNAL_V4.some(([start, end]) => v4 >= start && v4 <= end);
+  const cached = internalCache.get(ip);
+  if (cached !== undefined) return cached;
+  let internal = true;
   try {
     const addr = ipaddr.parse(ip);
-    if (INTERNAL_RANGE_NAMES.has(addr.range())) return true;
-    for (const [range, bits] of microsoftCidrs) {
-      if (range!.kind() === addr.kind() && addr.match(range!, bits!)) return true;
-    }
-    return false;
+    internal = INTERNAL_RANGE_NAMES.has(addr.range()) || microsoftV6.some(([range, bits]) => range.kind() === addr.kind() && addr.match(range, bits));
   } catch {
-    return true;
+    internal = true;
   }
+  return remember(internalCache, ip, internal);
 }
 
 /** `Source-IP: 192.0.2.1 (mx.example.com)`: the address without its trailing PTR name. */
@@ -89,6 +140,8 @@ export function receivedFromIps(value: string): string[] {
       if (ip && !out.includes(ip)) out.push(ip);
     }
   }
+  // The bare names (HELO) only when the receiver recorded no address at all.
+  if (out.length > 0) return out;
   for (const token of clause.slice(4).split(/[\s()[\],]+/)) {
     const ip = normaliseIp(token);
     if (ip && !out.includes(ip)) out.push(ip);
@@ -116,7 +169,8 @@ export function deriveSourceIp(input: {
   isKnownIp?: KnownIpMatcher | undefined;
 }): SourceIp | null {
   const received = input.original?.get('received') ?? [];
-  const withDate = (ip: string, origin: IpOrigin): SourceIp => ({ ip, origin, receivedAt: dateOfHopCarrying(received, ip) });
+  const hops = received.map((value) => ({ value, ips: receivedFromIps(value) }));
+  const withDate = (ip: string, origin: IpOrigin): SourceIp => ({ ip, origin, receivedAt: dateOfHopCarrying(hops, ip) });
 
   const reported = parseReportedIp(input.reported);
   if (reported) return withDate(reported, 'reported');
@@ -130,7 +184,7 @@ export function deriveSourceIp(input: {
     for (const value of original.get('authentication-results') ?? []) {
       for (const m of value.matchAll(/sender\s+ip\s+is\s+([0-9a-fA-F.:]+)/gi)) push(normaliseIp(m[1]), 'auth_results');
     }
-    for (const value of received) for (const ip of receivedFromIps(value)) push(ip, 'received');
+    for (const hop of hops) for (const ip of hop.ips) push(ip, 'received');
     for (const value of original.get('x-originating-ip') ?? []) push(normaliseIp(value.replace(/[[\]\s]/g, '')), 'originating');
     for (const value of original.get('received-spf') ?? []) {
       const m = /client-ip\s*=\s*([0-9a-fA-F.:]+)/i.exec(value);
@@ -160,8 +214,8 @@ function safeKnown(matcher: KnownIpMatcher, ip: string): boolean {
 }
 
 /** The date of the topmost Received header whose from-clause names this IP. */
-function dateOfHopCarrying(received: string[], ip: string): Date | null {
-  for (const value of received) if (receivedFromIps(value).includes(ip)) return receivedDate(value);
+function dateOfHopCarrying(hops: { value: string; ips: string[] }[], ip: string): Date | null {
+  for (const hop of hops) if (hop.ips.includes(ip)) return receivedDate(hop.value);
   return null;
 }
 
@@ -175,18 +229,23 @@ export function knownIpMatcher(ips: Iterable<string>, cidrs: Iterable<string> = 
     const n = normaliseIp(ip.replace(/\/(32|128)$/, ''));
     if (n) exact.add(n);
   }
-  const ranges: [ipaddr.IPv4 | ipaddr.IPv6, number][] = [];
+  const v4: [number, number][] = [];
+  const v6: [ipaddr.IPv4 | ipaddr.IPv6, number][] = [];
   for (const cidr of cidrs) {
     try {
-      ranges.push(cidr.includes('/') ? ipaddr.parseCIDR(cidr) : [ipaddr.parse(cidr), cidr.includes(':') ? 128 : 32]);
+      const [range, bits] = cidr.includes('/') ? ipaddr.parseCIDR(cidr) : [ipaddr.parse(cidr), cidr.includes(':') ? 128 : 32];
+      if (range.kind() === 'ipv4') v4.push(v4Range(`${range.toString()}/${bits}`));
+      else v6.push([range, bits]);
     } catch {
       // not a range: ignored
     }
   }
   return (ip) => {
     if (exact.has(ip)) return true;
-    if (ranges.length === 0) return false;
+    const n = ipv4ToInt(ip);
+    if (n !== null) return v4.some(([start, end]) => n >= start && n <= end);
+    if (v6.length === 0) return false;
     const addr = ipaddr.parse(ip);
-    return ranges.some(([range, bits]) => range.kind() === addr.kind() && addr.match(range, bits));
+    return v6.some(([range, bits]) => range.kind() === addr.kind() && addr.match(range, bits));
   };
 }

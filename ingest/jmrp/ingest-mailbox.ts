@@ -73,6 +73,7 @@ export async function ingestJmrpMailbox(options: IngestJmrpOptions): Promise<Jmr
   const privacy = { mode: config.jmrp.recipients, salt };
   const campaignHeaders = config.jmrp.campaignHeaders;
   const days = new Set<string>();
+  const counts = { complaints: 0, incidents: 0, otherReports: 0 };
   const pendingDays = new Set<string>();
   let sinceRecompute = 0;
   const flushRecompute = async () => {
@@ -107,6 +108,16 @@ export async function ingestJmrpMailbox(options: IngestJmrpOptions): Promise<Jmr
       return rows;
     },
     onCommitted: async (results) => {
+      for (const r of results) {
+        const report = r.outcome === 'stored' ? r.stored?.report : undefined;
+        if (!report) continue;
+        if (report.isComplaint) {
+          counts.complaints += 1;
+          counts.incidents += report.incidents;
+        } else {
+          counts.otherReports += 1;
+        }
+      }
       for (const day of complaintDays(results)) {
         days.add(day);
         pendingDays.add(day);
@@ -131,9 +142,7 @@ export async function ingestJmrpMailbox(options: IngestJmrpOptions): Promise<Jmr
     stored: result.stored + result.quarantined,
     duplicates: result.duplicates,
     quarantined: result.quarantined,
-    complaints: 0,
-    incidents: 0,
-    otherReports: 0,
+    ...counts,
     notAReport: result.byClassification.not_a_report ?? 0,
     malformed: result.byClassification.malformed ?? 0,
     oversize: result.byClassification.oversize ?? 0,
@@ -144,16 +153,6 @@ export async function ingestJmrpMailbox(options: IngestJmrpOptions): Promise<Jmr
     quarantine: result.messages.filter((m) => m.outcome === 'quarantined').map((m) => ({ location: m.location, reason: m.reason })),
     ...(result.error ? { error: result.error } : {}),
   };
-  for (const m of result.messages) {
-    const report = m.outcome === 'stored' ? m.stored?.report : undefined;
-    if (!report) continue;
-    if (report.isComplaint) {
-      out.complaints += 1;
-      out.incidents += report.incidents;
-    } else {
-      out.otherReports += 1;
-    }
-  }
   logger?.info(
     { job: 'jmrp', mailbox: out.mailbox, seen: out.seen, stored: out.stored, duplicates: out.duplicates, quarantined: out.quarantined, complaints: out.complaints, ms: Date.now() - started.getTime() },
     'JMRP mailbox drained',

@@ -3,7 +3,8 @@ import type { Database, Session } from '../../db/connection.js';
 import { registerSecret } from '../../lib/redact.js';
 import type { StoredMessage } from '../mailbox/drain.js';
 import { extractAddress } from '../mailbox/mime.js';
-import { pgText as text } from '../mailbox/sql.js';
+import { oneChunk, pgText as text } from '../mailbox/sql.js';
+import { csvText } from '../snds/copy-csv.js';
 import type { FeedbackReport } from './parse-report.js';
 
 /** The statements that put parsed reports into repwatch.feedback_report (migration 0003). */
@@ -67,42 +68,41 @@ export interface ReportRow {
   report: FeedbackReport;
 }
 
-/** Insert one feedback_report row per stored report, in one statement. */
-export async function insertFeedbackReports(session: Pick<Session, 'query'>, mailbox: string, rows: ReportRow[], privacy: { mode: RecipientMode; salt: string }): Promise<void> {
+const REPORT_COLUMNS = [
+  'message_ref', 'mailbox', 'report_format', 'feedback_type', 'is_complaint', 'user_agent', 'report_version', 'source_ip',
+  'source_ip_origin', 'complained_at', 'complained_at_origin', 'day', 'incidents', 'reported_domain', 'original_mail_from',
+  'original_from_domain', 'original_message_id', 'campaign', 'recipient', 'subject', 'fields',
+];
+
+/** Insert one feedback_report row per stored report by COPY (the rows are new: their message_ref was
+ * created in this transaction, so no conflict handling is needed). */
+export async function insertFeedbackReports(session: Pick<Session, 'copyCsv'>, mailbox: string, rows: ReportRow[], privacy: { mode: RecipientMode; salt: string }): Promise<void> {
   if (rows.length === 0) return;
-  const col = <T>(f: (r: ReportRow) => T) => rows.map(f);
-  await session.query(
-    `insert into repwatch.feedback_report
-       (message_ref, mailbox, report_format, feedback_type, is_complaint, user_agent, report_version, source_ip, source_ip_origin,
-        complained_at, complained_at_origin, day, incidents, reported_domain, original_mail_from, original_from_domain,
-        original_message_id, campaign, recipient, subject, fields)
-     select t.ref, $1, t.fmt, t.ft, t.ic, t.ua, t.ver, t.ip::inet, t.ipo, t.at, t.ato, t.day::date, t.inc, t.rd, t.omf, t.ofd, t.omid, t.camp, t.rcpt, t.subj, t.f::jsonb
-     from unnest($2::bigint[], $3::text[], $4::text[], $5::boolean[], $6::text[], $7::text[], $8::text[], $9::text[], $10::timestamptz[],
-                 $11::text[], $12::text[], $13::int[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[], $21::text[])
-       as t(ref, fmt, ft, ic, ua, ver, ip, ipo, at, ato, day, inc, rd, omf, ofd, omid, camp, rcpt, subj, f)
-     on conflict (message_ref) do nothing`,
+  const t = (value: string | null | undefined) => csvText(text(value));
+  const lines = rows.map(({ message, report: r }) =>
     [
-      mailbox,
-      col((r) => r.message.ref),
-      col((r) => r.report.format),
-      col((r) => text(r.report.feedbackType)),
-      col((r) => r.report.isComplaint),
-      col((r) => text(r.report.userAgent)),
-      col((r) => text(r.report.version)),
-      col((r) => r.report.sourceIp),
-      col((r) => r.report.sourceIpOrigin),
-      col((r) => r.report.complainedAt?.toISOString() ?? null),
-      col((r) => r.report.complainedAtOrigin),
-      col((r) => r.report.day),
-      col((r) => r.report.incidents),
-      col((r) => text(r.report.reportedDomain)),
-      col((r) => text(r.report.originalMailFrom)),
-      col((r) => text(r.report.originalFromDomain)),
-      col((r) => text(r.report.originalMessageId)),
-      col((r) => text(r.report.campaign)),
-      col((r) => text(protectRecipient(r.report.recipients[0], privacy.mode, privacy.salt))),
-      col((r) => text(r.report.originalSubject)),
-      col((r) => JSON.stringify(protectFields(r.report.fields, privacy.mode, privacy.salt)).replace(/\\u0000/g, '\\ufffd')),
-    ],
+      message.ref,
+      t(mailbox),
+      r.format,
+      t(r.feedbackType),
+      r.isComplaint ? 't' : 'f',
+      t(r.userAgent),
+      t(r.version),
+      r.sourceIp ?? '',
+      r.sourceIpOrigin ?? '',
+      r.complainedAt?.toISOString() ?? '',
+      r.complainedAtOrigin ?? '',
+      r.day ?? '',
+      r.incidents,
+      t(r.reportedDomain),
+      t(r.originalMailFrom),
+      t(r.originalFromDomain),
+      t(r.originalMessageId),
+      t(r.campaign),
+      t(protectRecipient(r.recipients[0], privacy.mode, privacy.salt)),
+      t(r.originalSubject),
+      csvText(JSON.stringify(protectFields(r.fields, privacy.mode, privacy.salt), (_, v: unknown) => (typeof v === 'string' ? text(v) : v))),
+    ].join(',') + '\n',
   );
+  await session.copyCsv('repwatch.feedback_report', REPORT_COLUMNS, oneChunk(lines.join('')));
 }

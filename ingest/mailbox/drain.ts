@@ -30,9 +30,9 @@ export interface MessageResult<R, S> {
   /** null for duplicates (not classified again) and failures. */
   classification: string | null;
   reason: string | null;
-  /** The classifier's result (new messages only). */
+  /** The classifier's result (new messages only; in onCommitted, not in DrainResult.messages). */
   result?: R;
-  /** What the stream's store step returned for it (stored, not quarantined). */
+  /** What the stream's store step returned for it (stored, not quarantined; in onCommitted only). */
   stored?: S;
 }
 
@@ -96,13 +96,31 @@ export async function drainMailbox<R extends Classification, S = void>(options: 
     settleFailures: 0,
     messages: [],
   };
+  const iterator = source.batches({ batchSize: options.batchSize ?? 200, maxMessageBytes: options.maxMessageBytes })[Symbol.asyncIterator]();
   try {
-    for await (const batch of source.batches({ batchSize: options.batchSize ?? 200, maxMessageBytes: options.maxMessageBytes })) {
-      out.seen += batch.length;
-      const results = await processBatch(options, batch, keepRaw);
+    const first = await iterator.next();
+    let prepared: Prepared<R, S> | null = first.done ? null : await prepareBatch(options, first.value, new Map());
+    while (prepared) {
+      out.seen += prepared.batch.length;
+      // Pipelined: while the database commits this batch, the next one is read and classified (the
+      // parser's CPU and the server's work overlap). Its duplicates against this batch are known in
+      // memory; anything else another run commits meanwhile is caught by the unique key on insert.
+      const committing = commitBatch(options, prepared, keepRaw);
+      committing.catch(() => undefined);
+      let next: Prepared<R, S> | null = null;
+      let sourceError: unknown = null;
+      try {
+        const step = await iterator.next();
+        if (!step.done) next = await prepareBatch(options, step.value, prepared.freshKeys);
+      } catch (error) {
+        sourceError = error;
+      }
+      const results = await committing;
       const failed = results.filter((r) => r.outcome === 'failed');
       for (const r of results) {
-        out.messages.push(r);
+        // The run's list keeps the outcome only: a parsed result per message for a 100,000-message
+        // mailbox would hold the whole mailbox in memory. Full results go to onCommitted per batch.
+        out.messages.push({ key: r.key, location: r.location, messageId: r.messageId, size: r.size, outcome: r.outcome, classification: r.classification, reason: r.reason });
         if (r.outcome === 'stored') out.stored += 1;
         else if (r.outcome === 'duplicate') out.duplicates += 1;
         else if (r.outcome === 'quarantined') out.quarantined += 1;
@@ -113,8 +131,8 @@ export async function drainMailbox<R extends Classification, S = void>(options: 
       }
       if (options.onCommitted) await options.onCommitted(results);
       const settle = await source.settle({
-        archive: results.filter((r) => r.outcome === 'stored' || (r.outcome === 'duplicate' && r.reason !== 'quarantined earlier')).map((r) => r.key),
-        quarantine: results.filter((r) => r.outcome === 'quarantined' || (r.outcome === 'duplicate' && r.reason === 'quarantined earlier')).map((r) => r.key),
+        archive: results.filter((r) => r.outcome === 'stored' || (r.outcome === 'duplicate' && r.reason !== QUARANTINED_EARLIER)).map((r) => r.key),
+        quarantine: results.filter((r) => r.outcome === 'quarantined' || (r.outcome === 'duplicate' && r.reason === QUARANTINED_EARLIER)).map((r) => r.key),
       });
       out.archived += settle.moved;
       out.settleFailures += settle.failed;
@@ -123,15 +141,20 @@ export async function drainMailbox<R extends Classification, S = void>(options: 
         out.error = `database unavailable: ${failed[0]!.reason}`;
         break;
       }
+      if (sourceError) throw sourceError;
+      prepared = next;
     }
   } catch (error) {
     out.error = `mailbox ${source.name}: ${(error as Error)?.message ?? String(error)}`;
     logger?.error({ mailbox: source.name, err: out.error }, 'mailbox drain stopped');
   } finally {
+    await iterator.return?.(undefined).catch(() => undefined);
     await source.close().catch(() => undefined);
   }
   return out;
 }
+
+const QUARANTINED_EARLIER = 'quarantined earlier';
 
 interface Pending<R> {
   message: MailboxMessage;
@@ -139,29 +162,50 @@ interface Pending<R> {
   result?: R;
 }
 
-async function processBatch<R extends Classification, S>(options: DrainOptions<R, S>, batch: MailboxMessage[], keepRaw: boolean): Promise<MessageResult<R, S>[]> {
-  const { database, stream, source } = options;
+interface Prepared<R, S> {
+  batch: MailboxMessage[];
+  /** Slots in the batch's order: a key, or `key#n` for a duplicate copy. */
+  order: string[];
+  results: Map<string, MessageResult<R, S>>;
+  fresh: Pending<R>[];
+  /** Keys of this batch's new messages and whether they are quarantined (for the next batch). */
+  freshKeys: Map<string, boolean>;
+}
+
+/** Look up known keys and classify the new messages of a batch (no writes). */
+async function prepareBatch<R extends Classification, S>(options: DrainOptions<R, S>, batch: MailboxMessage[], previous: Map<string, boolean>): Promise<Prepared<R, S>> {
   const results = new Map<string, MessageResult<R, S>>();
   const order: string[] = [];
-  const base = (m: MailboxMessage) => ({ key: m.key, location: m.location, messageId: m.messageId, size: m.size });
-
   // Keys already stored (rerun, redelivery, crash between commit and archive) are not classified again.
-  const known = await findStoredKeys(database, stream, [...new Set(batch.map((m) => m.key))]);
+  const known = await findStoredKeys(options.database, options.stream, [...new Set(batch.map((m) => m.key))]);
   const fresh: Pending<R>[] = [];
-  const seen = new Set<string>();
+  const freshKeys = new Map<string, boolean>();
   for (const message of batch) {
     order.push(message.key);
-    const earlier = known.get(message.key);
-    if (earlier || seen.has(message.key)) {
-      // A second copy in the same batch follows its first copy's fate: collect it under a distinct slot.
+    const earlier = known.get(message.key)?.quarantined ?? previous.get(message.key) ?? freshKeys.get(message.key);
+    if (earlier !== undefined) {
+      // A second copy follows the first copy's fate: collect it under a slot of its own.
       const slot = `${message.key}#${order.length}`;
       order[order.length - 1] = slot;
-      results.set(slot, { ...base(message), outcome: 'duplicate', classification: null, reason: earlier?.quarantined ? 'quarantined earlier' : null });
+      results.set(slot, { ...identity(message), outcome: 'duplicate', classification: null, reason: earlier ? QUARANTINED_EARLIER : null });
       continue;
     }
-    seen.add(message.key);
-    fresh.push(classifyOne(options, message));
+    const pending = classifyOne(options, message);
+    freshKeys.set(message.key, pending.row.quarantined);
+    fresh.push(pending);
   }
+  return { batch, order, results, fresh, freshKeys };
+}
+
+function identity(m: MailboxMessage) {
+  return { key: m.key, location: m.location, messageId: m.messageId, size: m.size };
+}
+
+/** Write a prepared batch in one transaction; on failure retry, then message by message. */
+async function commitBatch<R extends Classification, S>(options: DrainOptions<R, S>, prepared: Prepared<R, S>, keepRaw: boolean): Promise<MessageResult<R, S>[]> {
+  const { database, stream, source } = options;
+  const { results, fresh, order } = prepared;
+  const base = identity;
 
   const commit = async (items: Pending<R>[]) =>
     database.transaction(async (session) => {

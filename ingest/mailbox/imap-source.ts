@@ -50,6 +50,7 @@ export function imapSource(options: ImapSourceOptions): MailboxSource {
   let client: ImapFlow | null = null;
   let delimiter = '/';
   let uidValidity: bigint | null = null;
+  /** UIDs handed out and not yet settled, by key (spans two batches: the drain loop reads ahead). */
   const pending = new Map<string, number[]>();
 
   const folderPath = (folder: string) => folder.split('/').filter(Boolean).join(delimiter);
@@ -144,7 +145,6 @@ export function imapSource(options: ImapSourceOptions): MailboxSource {
           full: small.length ? await c.fetchAll(small.join(','), { uid: true, source: true, internalDate: true, size: true }, { uid: true }) : [],
           heads: big.length ? await c.fetchAll(big.join(','), { uid: true, headers: true, internalDate: true, size: true }, { uid: true }) : [],
         }));
-        pending.clear();
         const batch: MailboxMessage[] = [];
         for (const m of full) {
           if (!m.source) continue;
@@ -172,7 +172,7 @@ export function imapSource(options: ImapSourceOptions): MailboxSource {
           if (archive.length) await c.messageMove(archive.join(','), folderPath(options.archiveFolder), { uid: true });
           if (quarantine.length) await c.messageMove(quarantine.join(','), folderPath(options.quarantineFolder), { uid: true });
         });
-        pending.clear();
+        for (const key of [...outcome.archive, ...outcome.quarantine]) pending.delete(key);
         return { moved: archive.length + quarantine.length, failed: 0 };
       } catch (error) {
         return { moved: 0, failed: archive.length + quarantine.length, error: (error as Error).message };

@@ -19,8 +19,9 @@ export interface MaildirOptions {
 export function maildirSource(options: MaildirOptions): MailboxSource {
   const archive = join(options.path, `.${options.archiveFolder ?? 'repwatch.archive'}`);
   const quarantine = join(options.path, `.${options.quarantineFolder ?? 'repwatch.quarantine'}`);
-  /** Files of the batch being processed, by key (the same bytes in two files share a key). */
-  let pending = new Map<string, string[]>();
+  /** Files handed out and not yet settled, by key (the same bytes in two files share a key). The
+   * drain loop reads the next batch while the previous one commits, so this spans two batches. */
+  const pending = new Map<string, string[]>();
 
   const listFiles = async (): Promise<string[]> => {
     const files: string[] = [];
@@ -47,7 +48,6 @@ export function maildirSource(options: MaildirOptions): MailboxSource {
       const files = await listFiles();
       for (let i = 0; i < files.length; i += batchSize) {
         const batch: MailboxMessage[] = [];
-        pending = new Map();
         for (const file of files.slice(i, i + batchSize)) {
           let message: MailboxMessage;
           try {

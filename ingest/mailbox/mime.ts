@@ -86,8 +86,13 @@ export function parseHeaderBlock(text: string): { headers: HeaderMap; order: [st
     order.push([name, v]);
     name = null;
   };
-  const lines = text.split(/\r?\n/);
-  for (const line of lines) {
+  let at = 0;
+  const length = text.length;
+  while (at < length) {
+    let end = text.indexOf('\n', at);
+    if (end === -1) end = length;
+    const line = text.charCodeAt(end - 1) === 13 ? text.slice(at, end - 1) : text.slice(at, end);
+    at = end + 1;
     if (line.length === 0) continue;
     const first = line.charCodeAt(0);
     if ((first === 0x20 || first === 0x09) && name !== null) {
@@ -95,7 +100,7 @@ export function parseHeaderBlock(text: string): { headers: HeaderMap; order: [st
       continue;
     }
     const colon = line.indexOf(':');
-    if (colon <= 0 || /[\s]/.test(line.slice(0, colon).trimEnd()) || colon > 200) {
+    if (colon <= 0 || colon > 200 || !FIELD_NAME.test(line.slice(0, colon))) {
       flush();
       // An mbox "From " separator line that slipped through is not an error worth reporting.
       if (!line.startsWith('From ')) badLines += 1;
@@ -109,6 +114,9 @@ export function parseHeaderBlock(text: string): { headers: HeaderMap; order: [st
   return { headers, order, badLines };
 }
 
+/** A field name: printable characters without space or colon (trailing blanks before the colon tolerated). */
+const FIELD_NAME = /^[\x21-\x39\x3b-\x7e\u00a0-\uffff]+[ \t]*$/;
+
 /** The first value of a header, or undefined. */
 export function header(headers: HeaderMap, name: string): string | undefined {
   return headers.get(name.toLowerCase())?.[0];
@@ -118,7 +126,8 @@ export function header(headers: HeaderMap, name: string): string | undefined {
 export function parseContentType(value: string | undefined): { type: string; params: Record<string, string> } {
   const params: Record<string, string> = Object.create(null) as Record<string, string>;
   if (!value) return { type: '', params };
-  const pieces = splitParams(value);
+  // Most values have no quotes: a plain split is enough and much cheaper than the quote-aware scan.
+  const pieces = value.includes('"') ? splitParams(value) : value.split(';');
   const type = (pieces.shift() ?? '').trim().toLowerCase();
   for (const piece of pieces) {
     const eq = piece.indexOf('=');

@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import type { Database } from '../../db/connection.js';
 import { redact } from '../../lib/redact.js';
-import { storeRawDownload, finishDownload, type RawDownloadInfo, type RawOutcome, type SndsKind, type RawSource } from './raw-store.js';
+import { storeRawDownload, storedLocation, finishDownload, type RawDownloadInfo, type RawOutcome, type SndsKind, type RawSource } from './raw-store.js';
 import { loadDataExport } from './load-data-export.js';
 import { loadStatusExport } from './load-status-export.js';
 import type { SndsRowError } from './parse-data-export.js';
@@ -35,7 +35,7 @@ export function emptyResult(info: Pick<RawDownloadInfo, 'kind' | 'feed' | 'sourc
     kind: info.kind,
     feed: info.feed,
     source: info.source,
-    location: redact(info.location),
+    location: storedLocation(info),
     requestedDay: info.requestedDay ?? null,
     downloadId,
     outcome,
@@ -53,7 +53,7 @@ const MAX_STATUS_BYTES = 64 * 1024 * 1024;
 
 export async function ingestLocalInput(database: Database, info: RawDownloadInfo, path: string, timezone: string): Promise<InputResult> {
   const stored = await storeRawDownload(database, { ...info, timezone }, createReadStream(path, { highWaterMark: 1024 * 1024 }));
-  const location = redact(info.location);
+  const location = storedLocation(info);
   if (stored.duplicateOf !== null) {
     return emptyResult(info, 'duplicate', `same content as download ${stored.duplicateOf}; not parsed again`, stored.id);
   }

@@ -41,6 +41,12 @@ export interface StoredDownload {
 
 const CHUNK_BYTES = 1024 * 1024;
 
+/** A URL carries its key: redacted. A file path is no secret, and redacting its long segments
+ * (temporary folders look like keys) would only make it useless. */
+export function storedLocation(info: Pick<RawDownloadInfo, 'source' | 'location'>): string {
+  return info.source === 'file' || info.source === 'stdin' ? info.location : redact(info.location);
+}
+
 export async function storeRawDownload(
   database: Database,
   info: RawDownloadInfo,
@@ -50,7 +56,7 @@ export async function storeRawDownload(
     const [row] = await session.query<{ id: number }>(
       `insert into repwatch.raw_download (source, kind, feed, location, requested_day, http_status, content_type, timezone, fetched_at, sha256, byte_size)
        values ($1, $2, $3, $4, $5, $6, $7, $8, $9, '', 0) returning id`,
-      [info.source, info.kind, info.feed, redact(info.location), info.requestedDay ?? null, info.httpStatus ?? null, info.contentType ?? null, info.timezone ?? 'UTC', info.fetchedAt],
+      [info.source, info.kind, info.feed, storedLocation(info), info.requestedDay ?? null, info.httpStatus ?? null, info.contentType ?? null, info.timezone ?? 'UTC', info.fetchedAt],
     );
     const id = row!.id;
     const hash = createHash('sha256');

@@ -7,6 +7,7 @@ import { createCheckResolver } from '../../checks/dns-resolver.js';
 import { dnsblQueryName, interpretAnswer, zoneInfo } from '../../checks/dnsbl/zones.js';
 import { queryBlocklists, runBlocklistCheck } from '../../checks/dnsbl/check-blocklists.js';
 import { computeDecisions } from '../../transform/decisions.js';
+import { loadDelistingOverview } from '../../delisting/report-data.js';
 
 let dns: DnsServer;
 beforeAll(async () => {
@@ -84,5 +85,15 @@ describeEachBackend('blocklist check job', (db) => {
     expect(d).toMatchObject({ status: 'at_risk', blocked: false });
     expect(d!.reasons).toContain('dnsbl_listed');
     expect(decisions.find((x) => x.ip === '203.0.113.14')).toBeUndefined();
+
+    const overview = await loadDelistingOverview(database, '2026-11-24');
+    expect(overview.blocklists.map((b) => [b.ip, b.zone, b.outcome, b.listedSince])).toEqual([
+      ['203.0.113.13', 'bl.spamcop.net', 'listed', '2026-11-24'],
+      ['203.0.113.13', 'zen.spamhaus.org', 'listed', '2026-11-24'],
+      ['203.0.113.14', 'zen.spamhaus.org', 'refused', null],
+    ]);
+    expect(overview.cleanPairs).toBe(1);
+    expect(overview.blocklistsCheckedAt?.toISOString()).toBe('2026-11-24T17:30:00.000Z');
+    expect((await loadDelistingOverview(database, '2026-11-23')).blocklists).toEqual([]);
   });
 });

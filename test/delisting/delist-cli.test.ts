@@ -161,6 +161,14 @@ for (const backend of backends()) {
       ]);
     });
 
+    it('checks the authentication of the sending domains seen in bounces, in a table that fits 80 columns', async () => {
+      const result = await runCliCaptured(['check', 'auth', '--resolver', dns.address, '--format', 'table'], { env, clock });
+      expect(result.code).toBe(0);
+      for (const line of result.stdout.trimEnd().split('\n')) expect(line.length, line).toBeLessThanOrEqual(80);
+      expect(result.stdout).toMatch(/^shop\.example +none +not_configured +none +\d[\d,]* +FLAGGED$/m);
+      expect(result.stdout).toMatch(/no SPF record at shop\.example/);
+    });
+
     it('exits 2 on bad input and 1 when no DNS query is answered', async () => {
       expect((await runCliCaptured(['delist', 'draft', '--ip', 'not-an-ip'], { env, clock })).code).toBe(2);
       expect((await runCliCaptured(['delist', 'open', '--ip', '203.0.113.13', '--route', 'fax'], { env, clock })).code).toBe(2);
@@ -168,6 +176,8 @@ for (const backend of backends()) {
       expect((await runCliCaptured(['delist', 'note', '--case', '1', '--state', 'happy'], { env, clock })).code).toBe(2);
       expect((await runCliCaptured(['ingest', 'bounces'], { env, clock })).code).toBe(2);
       expect((await runCliCaptured(['check', 'blocklists', '--ip', '300.1.1.1'], { env, clock })).code).toBe(2);
+      // A typo must not become another address (inet_aton would read 203.0.113 as 203.0.0.113).
+      expect((await runCliCaptured(['delist', 'draft', '--ip', '203.0.113'], { env, clock })).code).toBe(2);
       // A port nobody listens on: every query fails.
       const dead = await runCliCaptured(['check', 'blocklists', '--ip', '203.0.113.13', '--zones', 'zen.spamhaus.org', '--resolver', '127.0.0.1:9', '--format', 'json'], { env, clock });
       expect(dead.code).toBe(1);

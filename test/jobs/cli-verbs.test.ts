@@ -64,7 +64,7 @@ for (const backend of backends()) {
       const later = await cli(['status', '--format', 'table'], '2026-11-28T09:00:00Z');
       expect(later.code).toBe(1);
       expect(later.stdout).toMatch(/jmrp:inbox\s+stale/);
-      expect(later.stdout).toMatch(/PROBLEM: jmrp:inbox: period 2026-11-28T07:50Z/);
+      expect(later.stdout).toMatch(/PROBLEM: jmrp:inbox: period 2026-11-28T08:00Z/);
     });
   });
 }

@@ -69,3 +69,13 @@ describe('periods', () => {
     expect(reportWeekOfTick(new Date('2027-01-04T07:00:00Z'), 'UTC')).toBe('2026-W53');
   });
 });
+
+describe('schedule configuration', () => {
+  it('rejects an invalid cron expression at load time, naming the key', async () => {
+    const { configSchema } = await import('../../config/schema.js');
+    const result = configSchema.safeParse({ schedule: { snds: '99 * * * *', jmrp: '*/5 * * * *' } });
+    expect(result.success).toBe(false);
+    expect(result.error?.issues.map((i) => [i.path.join('.'), i.message])).toEqual([['schedule.snds', 'must be a cron expression such as "15 6 * * *"']]);
+    expect(configSchema.parse({}).schedule).toMatchObject({ retryBaseSeconds: 60, retryMaxSeconds: 3600, staleAfterMinutes: 60 });
+  });
+});

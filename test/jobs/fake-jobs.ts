@@ -1,3 +1,4 @@
+import { tmpdir } from 'node:os';
 import { CronSchedule } from '../../jobs/cron.js';
 import { dayOfTick, minuteOfTick } from '../../jobs/periods.js';
 import type { JobContext, JobDefinition, JobResult } from '../../jobs/types.js';
@@ -49,6 +50,7 @@ export function testEnv(database: Database, clock: Clock = fixedClock('2026-11-2
     logger: silentLogger(),
     clock,
     fetch: globalThis.fetch,
+    home: tmpdir(),
     time: timeSourceFor(database, clock),
     instance: 'test:1',
     retry: { baseMs: 60_000, maxMs: 3_600_000 },

@@ -1,5 +1,5 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
@@ -8,17 +8,28 @@ import { generateReports, mboxEntry } from '../../bench/generate-reports.js';
 /** Helpers for tests that run the real `repwatch` binary as child processes against one database. */
 
 export const ROOT = resolve(import.meta.dirname, '../..');
-const BIN = join(ROOT, 'bin/repwatch.js');
+/** A private build: dist/ is shared with everyone's tests and builds, and a half-written dist/ would
+ * make these tests fail for reasons of their own. Under the repository (gitignored) so that the
+ * compiled code finds node_modules. */
+const BUILD = join(ROOT, 'test-artifacts', `jobs-build-${process.pid}`);
+const BIN = join(BUILD, 'bin/repwatch.js');
 
-/** Compile to dist/ so the binary runs the code under test (other people's unfinished files may
- * have type errors; tsc still emits, and the entry point must exist). */
+/** Compile the code under test into the private build (other people's unfinished files may have
+ * type errors; tsc still emits, and the entry point must exist). */
 export function buildOnce(): void {
+  rmSync(BUILD, { recursive: true, force: true });
   try {
-    execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.build.json')], { cwd: ROOT, stdio: 'pipe' });
+    execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', join(BUILD, 'dist')], { cwd: ROOT, stdio: 'pipe' });
   } catch {
     // type errors elsewhere: the emitted JavaScript is still there
   }
-  if (!existsSync(join(ROOT, 'dist/cli/main.js')) || !existsSync(join(ROOT, 'dist/jobs/runner.js'))) throw new Error('the build did not produce dist/');
+  if (!existsSync(join(BUILD, 'dist/cli/main.js')) || !existsSync(join(BUILD, 'dist/jobs/runner.js'))) throw new Error(`the build did not produce ${BUILD}/dist`);
+  mkdirSync(join(BUILD, 'bin'), { recursive: true });
+  copyFileSync(join(ROOT, 'bin/repwatch.js'), BIN);
+}
+
+export function removeBuild(): void {
+  rmSync(BUILD, { recursive: true, force: true });
 }
 
 export interface Child {

@@ -1,9 +1,13 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { backends, type TestDatabase } from '../support/backends.js';
-import { addDays, utcDay } from '../../lib/clock.js';
+import { addDays, daysBetween, utcDay } from '../../lib/clock.js';
 import { INTERRUPTED } from '../../jobs/ledger.js';
-import { buildOnce, logLines, spawnRepwatch, tempDir, waitFor, writeConfig, writeMbox, type Child } from './process-harness.js';
+import { buildOnce, removeBuild, logLines, spawnRepwatch, tempDir, waitFor, writeConfig, writeMbox, type Child } from './process-harness.js';
 import { parsePrometheusText, sampleValue } from './prometheus-text.js';
+import { ipDataCsv, requestedDay, startSndsServer, type SndsServer } from './snds-server.js';
+
+const KEY = 'Zq8pLm3Vx7Rt2Wk9Yb4Nc6Hd';
+const IPS = Array.from({ length: 20 }, (_, i) => `192.0.2.${i + 1}`);
 
 /**
  * The real binary, several processes, one PostgreSQL database: what cron, systemd and Kubernetes do.
@@ -18,24 +22,35 @@ describe.skipIf(!postgres.available)(title, () => {
   const today = utcDay(new Date());
   const children: Child[] = [];
   let handle: TestDatabase | undefined;
+  let snds: SndsServer | undefined;
 
   beforeAll(() => buildOnce(), 120_000);
   afterEach(async () => {
     for (const c of children.splice(0)) if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill('SIGKILL');
+    snds?.release();
+    await snds?.close();
+    snds = undefined;
     await handle?.drop();
     handle = undefined;
   });
   afterAll(async () => {
     await handle?.drop();
+    removeBuild();
   });
 
-  async function setup(messages: number) {
+  async function setup(messages: number, options: { expiredFeed?: boolean } = {}) {
     handle = await postgres.create();
+    snds = await startSndsServer((url) => {
+      const day = requestedDay(url);
+      return day ? ipDataCsv(day, IPS) : '';
+    });
     const dir = tempDir();
     const mbox = writeMbox(dir, messages, addDays(today, -3));
+    const feeds = [{ name: 'main', dataUrl: `${snds.url}/data?key=${KEY}`, linkCreatedOn: addDays(today, -10) }];
+    if (options.expiredFeed) feeds.push({ name: 'old', dataUrl: `${snds.url}/old?key=${KEY}`, linkCreatedOn: addDays(today, -40) });
     const config = writeConfig(dir, {
       jmrp: { mailboxes: [{ name: 'complaints', mbox }] },
-      snds: { feeds: [{ name: 'main', dataUrl: 'http://127.0.0.1:9/unused', linkCreatedOn: addDays(today, -40) }] },
+      snds: { feeds, refetchDays: 3 },
       reports: { outDir: `${dir}/reports` },
       // No DNS blocklist lookups: test traffic stays on 127.0.0.1.
       blocklists: { zones: [] },
@@ -48,7 +63,13 @@ describe.skipIf(!postgres.available)(title, () => {
     };
     const q = <R = Record<string, unknown>>(text: string, params: unknown[] = []) => handle!.database.query<R>(text, params);
     const count = async (text: string) => (await q<{ n: number }>(text))[0]!.n;
-    return { dir, config, env, start, q, count };
+    /** The SNDS days the succeeded periods asked for: the 3 days before each period (catch-up
+     * makes every tick of the last 3 days a period, whatever the time of day the test runs). */
+    const expectedSndsDays = async () => {
+      const periods = (await q<{ period: string }>(`select period from repwatch.pipeline_run where job = 'snds:main' and status = 'succeeded' order by period`)).map((r) => r.period);
+      return { periods, days: [...new Set(periods.flatMap((p) => [addDays(p, -3), addDays(p, -2), addDays(p, -1)]))].sort() };
+    };
+    return { dir, config, env, start, q, count, expectedSndsDays };
   }
 
   it('two `repwatch run` at once: each (job, period) succeeds exactly once and every report is loaded once', async () => {
@@ -62,7 +83,15 @@ describe.skipIf(!postgres.available)(title, () => {
     );
     expect(perPeriod.length).toBeGreaterThan(0);
     for (const row of perPeriod) expect(row, `${row.job} ${row.period}`).toMatchObject({ successes: 1 });
-    expect(perPeriod.map((r) => r.job)).toContain('jmrp:complaints');
+    expect(perPeriod.map((r) => r.job)).toEqual(expect.arrayContaining(['jmrp:complaints', 'snds:main', 'report:weekly']));
+    // SNDS: every tick of the catch-up horizon is a period, each fetching the 3 days before it; every
+    // (IP, day) is loaded once however many periods and processes asked for it.
+    const { periods, days } = await t.expectedSndsDays();
+    expect(periods.length).toBe(3);
+    expect(periods.at(-1)! >= addDays(today, -1)).toBe(true);
+    expect((await t.q<{ day: string }>(`select distinct day from repwatch.snds_row order by day`)).map((r) => r.day)).toEqual(days);
+    expect(await t.count(`select count(*)::int as n from repwatch.snds_row where feed = 'main'`)).toBe(days.length * IPS.length);
+    expect(await t.count(`select count(*)::int as n from (select ip, day from repwatch.snds_row group by 1, 2 having count(*) > 1) d`)).toBe(0);
     expect(await t.count(`select count(*)::int as n from repwatch.mail_message`)).toBe(300);
     expect(await t.count(`select count(*)::int as n from repwatch.feedback_report`)).toBe(300);
     expect(await t.count(`select count(*)::int as n from (select original_message_id from repwatch.feedback_report group by 1 having count(*) > 1) d`)).toBe(0);
@@ -71,6 +100,33 @@ describe.skipIf(!postgres.available)(title, () => {
     expect(outcomes.filter((o) => o.job === 'jmrp:complaints' && o.status === 'succeeded')).toHaveLength(1);
     const skips = [a, b].flatMap((c) => logLines(c.stderr())).filter((l) => String(l.msg).startsWith('skipped:'));
     for (const s of skips) expect(String(s.msg)).toMatch(/already running in another process/);
+    // The link's key never leaves the process: not in logs, output or the ledger.
+    const ledger = await t.q<{ detail: string | null }>(`select detail from repwatch.pipeline_run`);
+    for (const text of [a.stdout(), a.stderr(), b.stdout(), b.stderr(), JSON.stringify(ledger)]) expect(text).not.toContain(KEY);
+  });
+
+  it('kill -9 while an SNDS download is in flight: not recorded as succeeded; the next run loads the days once', async () => {
+    const t = await setup(10);
+    snds!.hold();
+    const victim = t.start('run', '--job', 'snds');
+    await snds!.held();
+    await waitFor('the running row', async () => (await t.count(`select count(*)::int as n from repwatch.pipeline_run where job = 'snds:main' and status = 'running'`)) === 1);
+    victim.child.kill('SIGKILL');
+    await victim.exited;
+    expect(await t.count(`select count(*)::int as n from repwatch.pipeline_run where job = 'snds:main' and status = 'succeeded'`)).toBe(0);
+    snds!.release();
+    const rerun = t.start('run', '--job', 'snds', '--format', 'json');
+    expect((await rerun.exited).code, rerun.stderr()).toBe(0);
+    const rows = await t.q<{ status: string; detail: string | null }>(`select status, detail from repwatch.pipeline_run where job = 'snds:main' order by id`);
+    expect(rows.map((r) => r.status)).toEqual(['failed', 'succeeded', 'succeeded', 'succeeded']);
+    expect(rows[0]!.detail).toMatch(/^abandoned/);
+    const { days } = await t.expectedSndsDays();
+    expect(await t.count(`select count(*)::int as n from repwatch.snds_row`)).toBe(days.length * IPS.length);
+    // Once more: nothing is due, nothing is loaded again.
+    const again = t.start('run', '--job', 'snds', '--format', 'json');
+    expect((await again.exited).code).toBe(0);
+    expect(JSON.parse(again.stdout()).outcomes).toEqual([]);
+    expect(await t.count(`select count(*)::int as n from repwatch.snds_row`)).toBe(days.length * IPS.length);
   });
 
   it('kill -9 during a job: the ledger does not show it succeeded; the next run completes it without duplicates', async () => {
@@ -118,8 +174,31 @@ describe.skipIf(!postgres.available)(title, () => {
     expect(await t.count(`select count(*)::int as n from repwatch.feedback_report`)).toBe(4000);
   });
 
+  it('SIGTERM while a job cannot finish: the run is marked interrupted, the process exits 0, and the next run does it', async () => {
+    const t = await setup(5);
+    snds!.hold();
+    const scheduler = t.start('schedule');
+    await snds!.held();
+    await waitFor('the running row', async () => (await t.count(`select count(*)::int as n from repwatch.pipeline_run where job = 'snds:main' and status = 'running'`)) === 1);
+    scheduler.child.kill('SIGTERM');
+    // A hang guard, not a speed target: the scheduler gives the job 7 s, then exits by itself.
+    const exit = await Promise.race([scheduler.exited, new Promise<null>((r) => setTimeout(() => r(null), 15_000))]);
+    expect(exit, `still running 15 s after SIGTERM\n${scheduler.stderr()}`).toEqual({ code: 0, signal: null });
+    const rows = await t.q<{ status: string; detail: string | null }>(`select status, detail from repwatch.pipeline_run where job = 'snds:main' order by id`);
+    expect(rows).toEqual([{ status: 'failed', detail: INTERRUPTED }]);
+    expect(logLines(scheduler.stderr()).some((l) => String(l.msg).startsWith('exiting with a job in hand'))).toBe(true);
+
+    snds!.release();
+    const rerun = t.start('run', '--job', 'snds');
+    expect((await rerun.exited).code, rerun.stderr()).toBe(0);
+    const after = await t.q<{ status: string }>(`select status from repwatch.pipeline_run where job = 'snds:main' order by id`);
+    expect(after.map((r) => r.status)).toEqual(['failed', 'succeeded', 'succeeded', 'succeeded']);
+    const { days } = await t.expectedSndsDays();
+    expect(await t.count(`select count(*)::int as n from repwatch.snds_row`)).toBe(days.length * IPS.length);
+  });
+
   it('schedule --http-port: /livez, /healthz and /metrics, scraped and parsed; status exits 1 for an expired link', async () => {
-    const t = await setup(60);
+    const t = await setup(60, { expiredFeed: true });
     const scheduler = t.start('schedule', '--http-port', '0', '--http-host', '127.0.0.1');
     const port = await waitFor('the HTTP port in the log', async () => logLines(scheduler.stderr()).find((l) => l.msg === 'serving /healthz, /livez and /metrics')?.port as number | undefined);
     await waitFor('the JMRP job to succeed', async () => (await t.count(`select count(*)::int as n from repwatch.pipeline_run where job = 'jmrp:complaints' and status = 'succeeded'`)) === 1);
@@ -141,7 +220,23 @@ describe.skipIf(!postgres.available)(title, () => {
     expect(run!.rows_loaded).toBe(60);
     expect(sampleValue(samples, 'repwatch_complaints_7d')).toBe(complaints!.n);
     expect(complaints!.n).toBeGreaterThan(0);
-    expect(sampleValue(samples, 'repwatch_snds_link_days_left', { feed: 'main' })).toBe(-10);
+    expect(sampleValue(samples, 'repwatch_snds_link_days_left', { feed: 'main' })).toBe(20);
+    expect(sampleValue(samples, 'repwatch_snds_link_days_left', { feed: 'old' })).toBe(-10);
+    await waitFor('the SNDS catch-up to succeed', async () => (await t.count(`select count(*)::int as n from repwatch.pipeline_run where job = 'snds:main' and status = 'succeeded'`)) === 3);
+    const { periods, days } = await t.expectedSndsDays();
+    await waitFor('the expired feed to fail', async () => (await t.count(`select count(*)::int as n from repwatch.pipeline_run where job = 'snds:old' and status = 'failed'`)) >= 1);
+    const again = parsePrometheusText(await (await fetch(`${base}/metrics`)).text()).samples;
+    // The counter adds up what the runs reported to the ledger (a re-fetched identical export loads nothing).
+    const [loaded] = await t.q<{ n: number }>(`select sum(rows_loaded)::int as n from repwatch.pipeline_run where job = 'snds:main' and status = 'succeeded'`);
+    expect(sampleValue(again, 'repwatch_rows_loaded_total', { job: 'snds:main' })).toBe(loaded!.n);
+    expect(loaded!.n).toBeGreaterThanOrEqual(days.length * IPS.length);
+    expect(await t.count(`select count(*)::int as n from repwatch.snds_row`)).toBe(days.length * IPS.length);
+    expect(sampleValue(again, 'repwatch_job_runs_total', { job: 'snds:old', status: 'failed' })).toBeGreaterThanOrEqual(1);
+    expect(sampleValue(again, 'repwatch_job_last_failure_timestamp_seconds', { job: 'snds:old' })).toBeGreaterThan(0);
+    const lastDataDay = days.at(-1)!;
+    const daysWithoutData = Math.max(0, daysBetween(lastDataDay, addDays(today, -1)));
+    expect(lastDataDay).toBe(addDays(periods.at(-1)!, -1));
+    expect(sampleValue(again, 'repwatch_snds_days_without_data', { feed: 'main' })).toBe(daysWithoutData);
     expect(sampleValue(samples, 'repwatch_job_stale', { job: 'jmrp:complaints' })).toBe(0);
 
     const status = t.start('status', '--format', 'json');
@@ -149,8 +244,14 @@ describe.skipIf(!postgres.available)(title, () => {
     const report = JSON.parse(status.stdout()) as { ok: boolean; problems: string[]; feeds: { feed: string; expiresOn: string; daysLeft: number }[]; jobs: { job: string; state: string }[]; schedulers: { alive: boolean }[] };
     expect(statusExit.code).toBe(1);
     expect(report.ok).toBe(false);
-    expect(report.feeds).toEqual([expect.objectContaining({ feed: 'main', expiresOn: addDays(today, -10), daysLeft: -10 })]);
-    expect(report.problems.join('\n')).toMatch(/feed main: the automated-access link expired on/);
+    expect(report.feeds).toEqual([
+      expect.objectContaining({ feed: 'main', expiresOn: addDays(today, 20), daysLeft: 20, lastDataDay, daysWithoutData }),
+      expect.objectContaining({ feed: 'old', expiresOn: addDays(today, -10), daysLeft: -10 }),
+    ]);
+    expect(report.problems.join('\n')).toMatch(/SNDS feed old: the automated-access link expired on/);
+    const [oldRun] = await t.q<{ detail: string }>(`select detail from repwatch.pipeline_run where job = 'snds:old' and status = 'failed' limit 1`);
+    expect(oldRun!.detail).toMatch(/expired on .*Automated Data Access page/);
+    expect(oldRun!.detail).not.toContain(KEY);
     expect(report.jobs.find((j) => j.job === 'jmrp:complaints')?.state).not.toBe('stale');
     expect(report.schedulers).toEqual([expect.objectContaining({ alive: true })]);
 

@@ -117,7 +117,7 @@ describeEachBackend('job runner: ledger, catch-up, backoff, locks', (db, backend
     expect((await first).status).toBe('succeeded');
   });
 
-  it.skipIf(backend.name !== 'postgres')('skips, and records it, when another session holds the job’s advisory lock', async () => {
+  it.skipIf(backend.name !== 'postgres')('skips, and records it, when another session holds the job’s advisory lock (PostgreSQL only: PGlite is one session)', async () => {
     const ran: string[] = [];
     const job = dailyJob('t:locked', async (c) => {
       ran.push(c.period);

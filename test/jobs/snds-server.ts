@@ -16,13 +16,19 @@ export interface SndsServer {
   close(): Promise<void>;
 }
 
+/** The day a legacy-style link asks for with `date=MMDDYY`. */
+export function requestedDay(url: URL): string | null {
+  const m = /^(\d{2})(\d{2})(\d{2})$/.exec(url.searchParams.get('date') ?? '');
+  return m ? `20${m[3]}-${m[1]}-${m[2]}` : null;
+}
+
 export function ipDataCsv(day: string, ips: readonly string[]): string {
   const [y, m, d] = day.split('-').map(Number);
   const date = `${m}/${d}/${y}`;
   return ips.map((ip, i) => `${ip},${date} 12:00 AM,${date} 11:59 PM,${1000 + i},${1000 + i},${990 + i},GREEN,< 0.1%,,,0,,,`).join('\r\n') + '\r\n';
 }
 
-export async function startSndsServer(body: () => string): Promise<SndsServer> {
+export async function startSndsServer(body: (url: URL) => string): Promise<SndsServer> {
   const requests: string[] = [];
   let holding = false;
   const waiting: (() => void)[] = [];
@@ -31,7 +37,7 @@ export async function startSndsServer(body: () => string): Promise<SndsServer> {
     requests.push(req.url ?? '');
     const answer = () => {
       res.writeHead(200, { 'content-type': 'text/csv' });
-      res.end(body());
+      res.end(body(new URL(req.url ?? '/', 'http://127.0.0.1')));
     };
     if (!holding) return answer();
     waiting.push(answer);

@@ -93,6 +93,12 @@ for (const backend of backends()) {
       const asOf = await runCliCaptured(['--config', config, 'report', 'weekly', '--as-of', '2026-11-20', '--format', 'json'], { env, clock });
       expect(asOf.code).toBe(0);
       expect(asOf.stdout.trim()).toBe(join(dir, 'configured', 'repwatch-weekly-2026-11-20.json'));
+      // No decisions were stored for 20 November: the report had them computed and stored first.
+      const data = JSON.parse(readFileSync(asOf.stdout.trim(), 'utf8'));
+      expect(data.notes.join(' ')).toMatch(/Decisions for 2026-11-20 were not stored; they were computed/);
+      // The IP Status download is of 22 November, so nothing was blocked yet on the 20th.
+      expect(data.headline.statusCounts).toMatchObject({ start_delisting: 0, fix_first: 0 });
+      expect(data.headline.statusCounts.at_risk).toBeGreaterThanOrEqual(2);
     });
 
     it('refuses bad options with exit code 2', async () => {
@@ -121,8 +127,12 @@ for (const backend of backends()) {
       expect(mail.html).not.toContain(HOSTILE.subject);
       expect(mail.text).toContain('## Decisions');
       expect(mail.text).toContain('203.0.113.10');
-      expect(mail.attachments.map((a) => [a.filename, a.contentType])).toEqual([['repwatch-decisions-2026-11-22.csv', 'text/csv']]);
-      expect(mail.attachments[0]!.content.toString('utf8')).toMatch(/^as_of,ip,status/);
+      expect(mail.attachments.map((a) => [a.filename, a.contentType])).toEqual([
+        ['repwatch-weekly-2026-W47.html', 'text/html'],
+        ['repwatch-decisions-2026-11-22.csv', 'text/csv'],
+      ]);
+      expect(mail.attachments[0]!.content.toString('utf8')).toBe(mail.html);
+      expect(mail.attachments[1]!.content.toString('utf8')).toMatch(/^as_of,ip,status/);
     });
 
     it('says when sending fails (exit 1) after writing the files, without the password', async () => {

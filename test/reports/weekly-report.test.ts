@@ -104,7 +104,10 @@ describeEachBackend('weekly report content', (db) => {
     expect(html).toContain('&lt;script&gt;window.__pwned=&quot;script&quot;&lt;/script&gt;');
     expect(html).toContain('&lt;img src=x onerror=&quot;window.__pwned=&#39;img&#39;&quot;&gt;');
     expect(html).not.toMatch(/<(script|img|iframe|link|object|embed|foreignObject)\b/i);
-    expect(html).not.toMatch(/<[a-z][^>]*\s(src|href|on[a-z]+)\s*=/i);
+    expect(html).not.toMatch(/<[a-z][^>]*\s(src|on[a-z]+)\s*=/i);
+    expect(html).not.toMatch(/<[a-z][^>]*\shref\s*=\s*"(?!#)/i); // in-page links only
+    expect(html).toContain('<a href="#playbook-outlook_form">');
+    expect(html).toContain('<section class="playbook" id="playbook-outlook_form">');
     expect(html).toMatch(/@media print/);
     expect(html).toMatch(/<meta name="viewport"/);
     // Every chart is an inline SVG rendered by vega: five IPs and two pools.

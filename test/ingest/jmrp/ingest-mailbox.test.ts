@@ -23,6 +23,17 @@ async function writeMbox(shapes: ReportShape[], count: number): Promise<string> 
 }
 
 describeEachBackend('ingestJmrpMailbox', (db) => {
+  /** One SNDS row for an IP, whatever the SNDS table's other required columns are (it belongs to another stage). */
+  const insertSndsRow = async (ip: string) => {
+    const columns = await db().query<{ column_name: string; data_type: string }>(
+      `select column_name, data_type from information_schema.columns
+       where table_schema = 'repwatch' and table_name = 'snds_row' and is_nullable = 'NO' and column_default is null and is_generated = 'NEVER'`,
+    );
+    const value = (c: { column_name: string; data_type: string }) =>
+      c.column_name === 'ip' ? `'${ip}'` : /timestamp/.test(c.data_type) ? 'now()' : c.data_type === 'date' ? `'2026-10-01'` : /int|numeric/.test(c.data_type) ? '1' : c.data_type === 'boolean' ? 'false' : `'x'`;
+    await db().query(`insert into repwatch.snds_row (${columns.map((c) => c.column_name).join(', ')}) values (${columns.map(value).join(', ')})`);
+  };
+
   beforeEach(async () => {
     await db().query(`truncate repwatch.feedback_report, repwatch.mail_message cascade`);
   });
@@ -105,10 +116,7 @@ describeEachBackend('ingestJmrpMailbox', (db) => {
     await writeFile(join(dir, 'pool.eml'), raw('203.0.113.45', 1));
     await writeFile(join(dir, 'snds.eml'), raw('198.51.100.60', 2));
     await writeFile(join(dir, 'unknown.eml'), raw('198.51.100.61', 3));
-    await db().query(
-      `insert into repwatch.snds_row (feed, day, ip, activity_start, activity_start_raw, download_id, line_no)
-       values ('f', '2026-10-01', '198.51.100.60', now(), 'x', 1, 1)`,
-    );
+    await insertSndsRow('198.51.100.60');
     await ingestJmrpMailbox({ database: db(), config: configSchema.parse({ pools: { main: ['203.0.113.0/24'] } }), mailbox: emlSource({ paths: [dir] }) });
     const rows = await db().query<{ ip: string; origin: string }>(
       'select host(source_ip) as ip, source_ip_origin as origin from repwatch.feedback_report order by message_ref',

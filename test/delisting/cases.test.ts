@@ -1,0 +1,81 @@
+import { expect, it } from 'vitest';
+import { describeEachBackend } from '../support/backends.js';
+import type { Database } from '../../db/connection.js';
+import { listCases, noteCase, normaliseTarget, openCase } from '../../delisting/cases.js';
+import { detectRelistings } from '../../delisting/relisting.js';
+
+async function statusDownload(database: Database, fetchedAt: string, first: string, last: string): Promise<void> {
+  const [row] = await database.query<{ id: number }>(
+    `insert into repwatch.raw_download (source, kind, feed, location, fetched_at, sha256, byte_size, outcome)
+     values ('file', 'ip_status', 'main', 'test', $1::timestamptz, md5(random()::text), 0, 'loaded') returning id`,
+    [fetchedAt],
+  );
+  await database.query(
+    `insert into repwatch.snds_status_range (download_id, feed, line_no, first_ip, last_ip, blocked, details)
+     values ($1, 'main', 1, $2::inet, $3::inet, true, 'Blocked due to user complaints or other evidence of spamming')`,
+    [row!.id, first, last],
+  );
+}
+
+async function relistedEvidence(database: Database): Promise<{ ip: string; day: string; ref_id: number }[]> {
+  return database.query(`select host(ip) as ip, day, ref_id from repwatch.block_evidence where reason = 'relisted' order by ip, day`);
+}
+
+it('normalises targets to CIDR and refuses what is not an address', () => {
+  expect(normaliseTarget('203.0.113.5')).toBe('203.0.113.5/32');
+  expect(normaliseTarget('203.0.113.77/28')).toBe('203.0.113.64/28');
+  expect(normaliseTarget('2001:db8::1')).toBe('2001:db8::1/128');
+  expect(() => normaliseTarget('203.0.113')).toThrow(/not an IP address/);
+});
+
+describeEachBackend('delisting cases and relistings', (db) => {
+  it('a range case closed, then an SNDS IP Status block fetched later: relisted for the IPs of the range', async () => {
+    const database = db();
+    // 203.0.113.66 has block evidence in the range; the status range overlaps the case's /28 only partly.
+    await database.query(`insert into repwatch.block_evidence (ip, day, kind, route, source) values ('203.0.113.66', '2026-11-10', 'block', 'outlook_form', 'bounce')`);
+    const opened = await openCase(database, { target: '203.0.113.64/28', route: 'outlook_form', note: 'form sent', at: new Date('2026-11-12T09:00:00Z') });
+    expect(opened).toMatchObject({ target: '203.0.113.64/28', state: 'requested', closedAt: null });
+
+    // A status download before the case closed changes nothing.
+    await statusDownload(database, '2026-11-12T10:00:00Z', '203.0.113.70', '203.0.113.90');
+    await noteCase(database, { caseId: opened.id, state: 'delisted', body: 'Your IP has been delisted', direction: 'in', at: new Date('2026-11-13T09:00:00Z') });
+    expect(await detectRelistings(database as never, new Date('2026-11-13T10:00:00Z'))).toEqual({ cases: [], days: [] });
+
+    await statusDownload(database, '2026-11-20T06:15:00Z', '203.0.113.70', '203.0.113.90');
+    const found = await database.transaction((s) => detectRelistings(s, new Date('2026-11-20T07:00:00Z')));
+    expect(found).toEqual({ cases: [opened.id], days: ['2026-11-20'] });
+    expect(await relistedEvidence(database)).toEqual([{ ip: '203.0.113.66', day: '2026-11-20', ref_id: opened.id }]);
+
+    const [relisted] = await listCases(database, { ip: '203.0.113.66' });
+    expect(relisted).toMatchObject({ id: opened.id, state: 'relisted', closedAt: new Date('2026-11-13T09:00:00Z') });
+    expect(relisted!.messages.map((m) => m.state)).toEqual(['requested', 'delisted', 'relisted']);
+    expect(relisted!.messages[2]!.body).toMatch(/blocked again on 2026-11-20 .*SNDS IP Status lists 203\.0\.113\.70-203\.0\.113\.90/);
+
+    // Idempotent: a relisted case is not relisted twice.
+    expect(await database.transaction((s) => detectRelistings(s, new Date('2026-11-21T07:00:00Z')))).toEqual({ cases: [], days: [] });
+    expect(await listCases(database, { ip: '198.51.100.1' })).toEqual([]);
+  });
+
+  it('a bounce block only counts after the day the case closed; relisted by hand writes evidence once', async () => {
+    const database = db();
+    const c = await openCase(database, { target: '198.51.100.40', route: 'office365_portal', at: new Date('2026-11-01T09:00:00Z') });
+    await noteCase(database, { caseId: c.id, state: 'mitigated', at: new Date('2026-11-02T15:00:00Z') });
+    // Same day as the closing: the block seen that day was before the delisting took effect.
+    await database.query(`insert into repwatch.block_evidence (ip, day, kind, route, source) values ('198.51.100.40', '2026-11-02', 'block', 'office365_portal', 'bounce')`);
+    expect((await database.transaction((s) => detectRelistings(s, new Date('2026-11-02T16:00:00Z')))).cases).toEqual([]);
+    await database.query(`insert into repwatch.block_evidence (ip, day, kind, route, source) values ('198.51.100.40', '2026-11-05', 'block', 'office365_portal', 'bounce')`);
+    expect(await database.transaction((s) => detectRelistings(s, new Date('2026-11-06T06:00:00Z')))).toEqual({ cases: [c.id], days: ['2026-11-05'] });
+
+    const manual = await openCase(database, { target: '198.51.100.41', route: 'outlook_form', at: new Date('2026-11-01T09:00:00Z') });
+    const first = await noteCase(database, { caseId: manual.id, state: 'relisted', body: 'Microsoft wrote: blocked again', direction: 'in', at: new Date('2026-11-07T08:00:00Z') });
+    expect(first.relistedDays).toEqual(['2026-11-07']);
+    const again = await noteCase(database, { caseId: manual.id, state: 'relisted', body: 'still blocked', at: new Date('2026-11-08T08:00:00Z') });
+    expect(again.relistedDays).toEqual([]);
+    expect(again.case.messages).toHaveLength(3);
+    const evidence = await database.query<{ ip: string; day: string }>(`select host(ip) as ip, day from repwatch.block_evidence where reason = 'relisted' and ip <<= '198.51.100.0/24' order by ip`);
+    expect(evidence).toEqual([
+      { ip: '198.51.100.40', day: '2026-11-05' },
+      { ip: '198.51.100.41', day: '2026-11-07' },
+    ]);
+  });
+});

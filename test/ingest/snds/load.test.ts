@@ -1,0 +1,144 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { expect, it } from 'vitest';
+import { describeEachBackend } from '../../support/backends.js';
+import { defaultConfig } from '../../../config/load-config.js';
+import { fixedClock } from '../../../lib/clock.js';
+import { ingestSndsFiles } from '../../../ingest/snds/ingest-files.js';
+import { readStoredDownload } from '../../../ingest/snds/raw-store.js';
+import { parseDataExport } from '../../../ingest/snds/parse-data-export.js';
+import { dataExport } from './snds-server.js';
+
+const fixture = (name: string) => new URL(`../../fixtures/snds/${name}`, import.meta.url).pathname;
+const dir = mkdtempSync(join(tmpdir(), 'repwatch-snds-load-'));
+const write = (name: string, text: string) => {
+  const path = join(dir, name);
+  writeFileSync(path, text);
+  return path;
+};
+const config = defaultConfig();
+const clock = fixedClock('2026-11-27T06:00:00Z');
+
+describeEachBackend('SNDS loading', (db) => {
+  const load = (feed: string, files: { kind: 'ip_data' | 'ip_status'; path: string }[], timezone = 'UTC') =>
+    ingestSndsFiles({ database: db(), config, clock, feed, timezone, files });
+  const count = async (sql: string, params: unknown[] = []) => (await db().query<{ n: number }>(sql, params))[0]!.n;
+
+  it('stores the file as received before parsing and loads the reference rows', async () => {
+    const result = await load('ref', [{ kind: 'ip_data', path: fixture('ip-data-reference.csv') }]);
+    expect(result.inputs[0]!.outcome).toBe('loaded');
+    expect(result.rowsLoaded).toBe(3);
+    expect(result.days).toEqual(['2019-12-31', '2026-02-10']);
+    const [download] = await db().query<{ id: number; sha256: string; byte_size: number; source: string; outcome: string; location: string }>(
+      `select id, sha256, byte_size, source, outcome, location from repwatch.raw_download where feed = 'ref'`,
+    );
+    const bytes = readFileSync(fixture('ip-data-reference.csv'));
+    expect(download).toMatchObject({ sha256: createHash('sha256').update(bytes).digest('hex'), byte_size: bytes.length, source: 'file', outcome: 'loaded' });
+    const stored: Buffer[] = [];
+    for await (const chunk of readStoredDownload(db(), download!.id)) stored.push(chunk);
+    expect(Buffer.concat(stored).equals(bytes)).toBe(true);
+    const rows = await db().query<Record<string, unknown>>(`select * from repwatch.snds_row_timed where feed = 'ref' order by line_no`);
+    expect(rows.map((r) => [r.ip, r.day, r.activity_start_raw, r.message_recipients, r.trap_hits, r.jmr_p1_sender])).toEqual([
+      ['1.1.1.0', '2019-12-31', '12/31/2019 8:00 AM', 13025, 41, null],
+      ['1.1.1.1', '2019-12-31', '12/31/2019 9:00 PM', 47384, 40, null],
+      ['149.72.205.104', '2026-02-10', '2/10/2026 4:00 PM', 265902, 0, 'Abuse reported for: deals@d.slickdeals.net'],
+    ]);
+    expect((rows[0]!.activity_start as Date).toISOString()).toBe('2019-12-31T08:00:00.000Z');
+    expect((rows[1]!.trap_end as Date).toISOString()).toBe('2020-09-29T20:09:00.000Z');
+    expect(rows[2]!.complaint_rate_high).toBe(0.001);
+  });
+
+  it('recognises identical content and does not parse it twice', async () => {
+    const again = await load('ref', [{ kind: 'ip_data', path: fixture('ip-data-reference.csv') }]);
+    expect(again.inputs[0]!.outcome).toBe('duplicate');
+    expect(again.rowsLoaded).toBe(0);
+    expect(await count(`select count(*)::int as n from repwatch.snds_row where feed = 'ref'`)).toBe(3);
+  });
+
+  it('replaces a re-fetched day and never double counts overlapping files', async () => {
+    const a = write('a.csv', dataExport('2026-11-01', ['10.1.0.1', '10.1.0.2']) + dataExport('2026-11-02', ['10.1.0.1', '10.1.0.2']));
+    const b = write('b.csv', dataExport('2026-11-02', ['10.1.0.1'], { recipients: 7 }) + dataExport('2026-11-03', ['10.1.0.1']));
+    expect((await load('overlap', [{ kind: 'ip_data', path: a }])).rowsLoaded).toBe(4);
+    const second = await load('overlap', [{ kind: 'ip_data', path: b }]);
+    expect(second.rowsLoaded).toBe(2);
+    expect(second.rowsReplaced).toBe(2);
+    const perDay = await db().query<{ day: string; n: number; recipients: number }>(
+      `select day, count(*)::int as n, sum(message_recipients)::int as recipients from repwatch.snds_row where feed = 'overlap' group by day order by day`,
+    );
+    expect(perDay).toEqual([
+      { day: '2026-11-01', n: 2, recipients: 2000 },
+      { day: '2026-11-02', n: 1, recipients: 7 },
+      { day: '2026-11-03', n: 1, recipients: 1000 },
+    ]);
+    // Loading A again is not a duplicate any more (B replaced one of its days): it puts day 2 back.
+    const third = await load('overlap', [{ kind: 'ip_data', path: a }]);
+    expect(third.inputs[0]!.outcome).toBe('loaded');
+    expect(await count(`select count(*)::int as n from repwatch.snds_row where feed = 'overlap'`)).toBe(5);
+    // Another feed's rows for the same days are untouched.
+    await load('other', [{ kind: 'ip_data', path: b }]);
+    expect(await count(`select count(*)::int as n from repwatch.snds_row where feed = 'overlap' and day = '2026-11-02'`)).toBe(2);
+  });
+
+  it('records rejected rows with location, line, reason and raw line, and loads the rest', async () => {
+    const path = write('mixed.csv', `${dataExport('2026-11-05', ['10.2.0.1'])}300.1.1.1,11/5/2026 4:00 PM,11/6/2026 3:00 PM,1,1,1,GREEN,< 0.1%,,,0,,,\r\n${dataExport('2026-11-05', ['10.2.0.2'])}`);
+    const result = await load('mixed', [{ kind: 'ip_data', path }]);
+    expect(result.rowsLoaded).toBe(2);
+    expect(result.rowsRejected).toBe(1);
+    const rejections = await db().query<{ source: string; location: string; line_no: number; reason: string; raw: string }>(
+      `select source, location, line_no, reason, raw from repwatch.rejection where location = $1`,
+      [path],
+    );
+    expect(rejections).toEqual([
+      { source: 'snds_data', location: path, line_no: 2, reason: expect.stringMatching(/IP address/), raw: '300.1.1.1,11/5/2026 4:00 PM,11/6/2026 3:00 PM,1,1,1,GREEN,< 0.1%,,,0,,,' },
+    ]);
+  });
+
+  it('fails an input whose lines are mostly bad, keeping its bytes and saying why', async () => {
+    const path = write('not-snds.csv', 'name,email\nalice,a@example.com\nbob,b@example.com\n');
+    const result = await load('junk', [{ kind: 'ip_data', path }]);
+    expect(result.inputs[0]!.outcome).toBe('failed');
+    expect(result.failures[0]).toMatch(/probably not an SNDS IP Data export/);
+    expect(await count(`select count(*)::int as n from repwatch.snds_row where feed = 'junk'`)).toBe(0);
+    expect(await count(`select count(*)::int as n from repwatch.raw_download where feed = 'junk' and outcome = 'failed' and byte_size > 0`)).toBe(1);
+    expect(await count(`select count(*)::int as n from repwatch.rejection where location = $1 and line_no is null`, [path])).toBe(1);
+  });
+
+  it('reads stdin ("-"), spooled to a file first, and records the source as stdin', async () => {
+    const stdin = Readable.from([Buffer.from(dataExport('2026-11-07', ['10.4.0.1']).slice(0, 20)), Buffer.from(dataExport('2026-11-07', ['10.4.0.1']).slice(20))]);
+    const result = await ingestSndsFiles({ database: db(), config, clock, feed: 'piped', timezone: 'UTC', files: [{ kind: 'ip_data', path: '-' }], stdin });
+    expect(result.rowsLoaded).toBe(1);
+    expect(await db().query(`select source, location from repwatch.raw_download where feed = 'piped'`)).toEqual([{ source: 'stdin', location: 'stdin' }]);
+  });
+
+  it('reads timestamps in the feed zone: the stored instants match the parser', async () => {
+    const text = '10.3.0.1,7/1/2026 11:30 PM,7/2/2026 3:00 PM,5,5,5,GREEN,< 0.1%,7/1/2026 12:15 AM,7/2/2026 12:45 PM,1,,,\n';
+    const path = write('la.csv', text);
+    await load('la', [{ kind: 'ip_data', path }], 'America/Los_Angeles');
+    const parsed = parseDataExport(text, { timezone: 'America/Los_Angeles' }).rows[0]!;
+    const [row] = await db().query<{ day: string; activity_start: Date; trap_start: Date; timezone: string }>(`select day, activity_start, trap_start, timezone from repwatch.snds_row_timed where feed = 'la'`);
+    expect(row!.day).toBe('2026-07-01');
+    expect(row!.timezone).toBe('America/Los_Angeles');
+    expect(row!.activity_start.toISOString()).toBe(parsed.activityStart);
+    expect(row!.trap_start.toISOString()).toBe(parsed.trapStart);
+  });
+
+  it('keeps every IP Status download as history and shows the latest in analytics.ip_status', async () => {
+    const first = await load('st', [{ kind: 'ip_status', path: fixture('ip-status-reference.csv') }]);
+    expect(first.inputs[0]).toMatchObject({ outcome: 'loaded', rowsLoaded: 3 });
+    const current = await db().query<{ first_ip: string; last_ip: string; blocked: boolean; details: string; fetched_at: Date }>(
+      `select * from analytics.ip_status s where s.first_ip << '176.0.0.0/8'::inet or s.first_ip = '1.1.1.0'::inet order by first_ip`,
+    );
+    expect(current.map((r) => [r.first_ip, r.last_ip, r.blocked])).toEqual([
+      ['1.1.1.0', '1.1.1.1', true],
+      ['176.119.155.0', '176.119.155.255', true],
+    ]);
+    const empty = write('status-empty.csv', '');
+    expect((await load('st', [{ kind: 'ip_status', path: empty }])).inputs[0]!.outcome).toBe('empty');
+    expect(await count(`select count(*)::int as n from analytics.ip_status s join repwatch.raw_download d on d.fetched_at = s.fetched_at where d.feed = 'st'`)).toBe(0);
+    expect(await count(`select count(*)::int as n from repwatch.snds_status_range where feed = 'st'`)).toBe(3);
+  });
+});
+
