@@ -3,11 +3,14 @@ FROM node:20-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 COPY bin ./bin
+COPY checks ./checks
 COPY cli ./cli
 COPY config ./config
 COPY db ./db
+COPY delisting ./delisting
 COPY demo ./demo
 COPY ingest ./ingest
+COPY jobs ./jobs
 COPY lib ./lib
 COPY migrations ./migrations
 COPY reports ./reports

@@ -108,7 +108,7 @@ function runChild(args: string[]): Promise<ChildResult> {
 }
 
 /** The real layout: 14 columns, CRLF, quoted comments now and then, empty trap fields, short rows. */
-async function generate(file: string, ips: number, days: number): Promise<void> {
+export async function generate(file: string, ips: number, days: number): Promise<void> {
   const stream = createWriteStream(file);
   const colours = ['GREEN', 'GREEN', 'GREEN', 'YELLOW', 'RED'];
   const bands = ['< 0.1%', '< 0.1%', '0.1% - < 1%', '1% - < 2%', '>4%'];

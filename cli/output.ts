@@ -1,4 +1,5 @@
 import Papa from 'papaparse';
+import { UsageError } from './exit-codes.js';
 
 /** Results go to stdout: a table on a TTY, JSON or CSV when asked. These helpers format; the command
  * writes. */
@@ -39,8 +40,9 @@ export function toCsv(rows: Record<string, unknown>[], columns: string[]): strin
   return `${Papa.unparse({ fields: columns, data }, { newline: '\n' })}\n`;
 }
 
-export function parseFormat(value: string | undefined, allowed: readonly OutputFormat[], isTty: boolean): OutputFormat {
-  if (!value) return isTty ? 'table' : 'json';
-  if (!(allowed as readonly string[]).includes(value)) throw new Error(`--format must be one of ${allowed.join(', ')}`);
-  return value as OutputFormat;
+/** The --format option: a table on a terminal, JSON in a pipe, a usage error (exit 2) for anything else. */
+export function parseFormat<F extends OutputFormat>(value: string | undefined, allowed: readonly F[], isTty: boolean | undefined): F {
+  if (!value) return (isTty ? 'table' : 'json') as F;
+  if (!(allowed as readonly string[]).includes(value)) throw new UsageError(`--format must be one of ${allowed.join(', ')}`);
+  return value as F;
 }

@@ -143,7 +143,9 @@ async function openPostgres(url: string, options: OpenOptions): Promise<Database
         }
       }),
     close: async () => {
+      // Kysely ends the pool only if it used it; raw queries and sessions use the pool directly.
       await db.destroy();
+      if (!pool.ended) await pool.end();
     },
   };
 }

@@ -1,12 +1,12 @@
 import type { DemoStep } from './run-demo.js';
-import { schemaVersion } from '../db/migrate.js';
+import { sndsStep } from './steps/snds.js';
+import { jmrpStep } from './steps/jmrp.js';
+import { bouncesStep } from './steps/bounces.js';
+import { decisionsStep } from './steps/decisions.js';
+import { operationsStep } from './steps/operations.js';
+import { reportStep } from './steps/report.js';
 
-/** The demo's steps in pipeline order. */
+/** The demo's steps in pipeline order: load, decide, run as jobs, report (the report's path comes last). */
 export function demoSteps(): DemoStep[] {
-  return [
-    {
-      name: 'database',
-      run: async (ctx) => `schema at migration ${await schemaVersion(await ctx.database())}`,
-    },
-  ];
+  return [sndsStep, jmrpStep, bouncesStep, decisionsStep, operationsStep, reportStep];
 }

@@ -153,9 +153,10 @@ export function decisionSettings(config: Pick<Config, 'thresholds'>): DecisionSe
 /** Compute and store the decisions for `asOf` inside an open transaction (used by recompute). */
 export async function computeDecisionsIn(session: Pick<Session, 'query' | 'copyCsv'>, settings: DecisionSettings, asOf: string): Promise<Decision[]> {
   assertDay(asOf);
-  // These statements touch a few hundred thousand rows: compiling them with JIT costs seconds and
-  // saves nothing (measured: 6.8 s of JIT for 0.1 s of work). Only for this transaction.
-  await session.query('set local jit = off');
+  // For this transaction only: JIT compiling these statements cost seconds and saved nothing
+  // (measured: 6.8 s of JIT for 0.1 s of work); and decisions are derived data that a recompute
+  // rebuilds, so the commit need not wait for its WAL to reach disk.
+  await session.query(`select set_config('jit', 'off', true), set_config('synchronous_commit', 'off', true)`);
   const rows = await session.query<SumsRow>(WINDOW_SUMS_SQL, [asOf, settings.windowDays]);
   const decisions = rows.map((row): Decision => {
     const outcome = decide(

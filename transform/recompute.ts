@@ -44,7 +44,8 @@ export async function recompute(database: Database, config: Config, scope: { day
   return database.transaction(async (session) => {
     // Two ingests finishing together would otherwise rewrite the same facts concurrently.
     await session.query(`select pg_advisory_xact_lock(hashtext('repwatch.recompute'))`);
-    await session.query('set local jit = off'); // see computeDecisionsIn: JIT costs more than it saves here
+    // Derived data only (see computeDecisionsIn): no JIT, no wait for the WAL flush at commit.
+    await session.query(`select set_config('jit', 'off', true), set_config('synchronous_commit', 'off', true)`);
     await refreshPools(session, config.pools);
     const factRows = await recomputeFacts(session, days);
     const asOfDates = await asOfDatesToRecompute(session, days);

@@ -30,7 +30,7 @@ export function registerCheck(program: Command, run: CommandRunner): void {
         const zones = o.zones?.split(',').map((z) => z.trim().toLowerCase()).filter(Boolean);
         if (zones && zones.length === 0) throw new UsageError('--zones: give at least one zone');
         if (o.resolver && !/^(\[[0-9a-f:]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/i.test(o.resolver)) throw new UsageError('--resolver must be host:port');
-        const fmt = format(o.format, ctx.stdout.isTTY);
+        const fmt = parseFormat(o.format, ['table', 'json'], ctx.stdout.isTTY);
         const database = await ctx.database();
         const result = await runBlocklistCheck(
           { database, config: ctx.config, clock: ctx.clock, logger: ctx.logger },
@@ -61,7 +61,7 @@ export function registerCheck(program: Command, run: CommandRunner): void {
     .option('--format <format>', 'table or json')
     .action((o: { domain?: string[]; resolver?: string; format?: string }) =>
       run(async (ctx) => {
-        const fmt = format(o.format, ctx.stdout.isTTY);
+        const fmt = parseFormat(o.format, ['table', 'json'], ctx.stdout.isTTY);
         const database = await ctx.database();
         const results = await runAuthCheck(
           { database, config: ctx.config, clock: ctx.clock, logger: ctx.logger },
@@ -83,13 +83,6 @@ export function registerCheck(program: Command, run: CommandRunner): void {
     );
 }
 
-function format(value: string | undefined, tty: boolean | undefined): 'table' | 'json' {
-  try {
-    return parseFormat(value, ['table', 'json'], tty ?? false) as 'table' | 'json';
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-}
 
 /** Word-wrap a line for an 80-column terminal: first line indented by `first`, the rest by `rest`. */
 function wrap(text: string, width: number, first: string, rest: string): string {

@@ -65,7 +65,7 @@ export function registerDelist(program: Command, run: CommandRunner): void {
       run(async (ctx) => {
         if (Boolean(o.ip) === Boolean(o.range)) throw new UsageError('give exactly one of --ip or --range');
         const created = await usage(async () => openCase(await ctx.database(), { target: (o.ip ?? o.range)!, route: assertRoute(o.route), note: o.note ?? null, at: ctx.clock.now() }));
-        ctx.stdout.write(format(o.format, ctx.stdout.isTTY) === 'json' ? toJson(created) : `opened case #${created.id} for ${created.target} (${created.route})\n`);
+        ctx.stdout.write(parseFormat(o.format, ['table', 'json'], ctx.stdout.isTTY) === 'json' ? toJson(created) : `opened case #${created.id} for ${created.target} (${created.route})\n`);
       }),
     );
 
@@ -104,7 +104,7 @@ export function registerDelist(program: Command, run: CommandRunner): void {
           }),
         );
         if (result.relistedDays.length > 0) await recomputeDays(database, ctx.config, result.relistedDays);
-        ctx.stdout.write(format(o.format, ctx.stdout.isTTY) === 'json' ? toJson(result.case) : `case #${result.case.id} ${result.case.target}: ${result.case.state} (${result.case.messages.length} message(s))\n`);
+        ctx.stdout.write(parseFormat(o.format, ['table', 'json'], ctx.stdout.isTTY) === 'json' ? toJson(result.case) : `case #${result.case.id} ${result.case.target}: ${result.case.state} (${result.case.messages.length} message(s))\n`);
       }),
     );
 
@@ -117,18 +117,11 @@ export function registerDelist(program: Command, run: CommandRunner): void {
       run(async (ctx) => {
         if (o.ip && !isStrictIp(o.ip) && !o.ip.includes('/')) throw new UsageError(`--ip: not an IP address: ${o.ip}`);
         const cases = await usage(async () => listCases(await ctx.database(), o.ip ? { ip: o.ip } : {}));
-        ctx.stdout.write(format(o.format, ctx.stdout.isTTY) === 'json' ? toJson(cases) : renderCases(cases));
+        ctx.stdout.write(parseFormat(o.format, ['table', 'json'], ctx.stdout.isTTY) === 'json' ? toJson(cases) : renderCases(cases));
       }),
     );
 }
 
-function format(value: string | undefined, tty: boolean | undefined): 'table' | 'json' {
-  try {
-    return parseFormat(value, ['table', 'json'], tty ?? false) as 'table' | 'json';
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-}
 
 /** Input mistakes found below the CLI (unknown case, bad CIDR) are usage errors. */
 async function usage<T>(fn: () => Promise<T>): Promise<T> {

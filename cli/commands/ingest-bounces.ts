@@ -36,7 +36,7 @@ export function registerIngestBounces(ingest: Command, run: CommandRunner): void
       run(async (ctx) => {
         const given = [options.mbox, options.maildir, options.eml, options.mailbox].filter((x) => x !== undefined).length;
         if (given !== 1) throw new UsageError('give exactly one of --mbox, --maildir, --eml or --mailbox');
-        const format = parseFormatOrUsage(options.format, ctx.stdout.isTTY ?? false);
+        const format = parseFormat(options.format, ['table', 'json'], ctx.stdout.isTTY);
         let source: MailboxSource;
         let batchSize = 500;
         if (options.mailbox) {
@@ -65,13 +65,6 @@ export function registerIngestBounces(ingest: Command, run: CommandRunner): void
     );
 }
 
-function parseFormatOrUsage(value: string | undefined, tty: boolean): 'table' | 'json' {
-  try {
-    return parseFormat(value, ['table', 'json'], tty) as 'table' | 'json';
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-}
 
 function renderSummary(s: BounceIngestSummary): string {
   const classes = Object.entries(s.byClassification).map(([k, v]) => `${k} ${v}`).join(', ') || 'none';

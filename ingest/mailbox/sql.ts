@@ -64,7 +64,7 @@ export async function insertMailMessages(
     if ((error as { code?: string }).code !== '23505') throw error;
     await session.exec('rollback to savepoint mail_message_copy');
   }
-  await session.exec(`create temp table if not exists mail_message_stage (like repwatch.mail_message) on commit drop`);
+  await session.exec(`create temp table if not exists mail_message_stage (like repwatch.mail_message including defaults) on commit drop`);
   await session.copyCsv('mail_message_stage', COPY_COLUMNS, oneChunk(lines.join('')));
   const result = await session.query<{ id: number; message_key: string }>(
     `insert into repwatch.mail_message (${COPY_COLUMNS.join(', ')})

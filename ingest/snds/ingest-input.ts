@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import type { Database } from '../../db/connection.js';
 import { redact } from '../../lib/redact.js';
-import { storeRawDownload, storedLocation, finishDownload, type RawDownloadInfo, type RawOutcome, type SndsKind, type RawSource } from './raw-store.js';
+import { hashFile, registerDownload, storeChunks, storedLocation, finishDownload, type RawDownloadInfo, type RawOutcome, type SndsKind, type RawSource } from './raw-store.js';
 import { loadDataExport } from './load-data-export.js';
 import { loadStatusExport } from './load-status-export.js';
 import type { SndsRowError } from './parse-data-export.js';
@@ -52,32 +52,57 @@ export function emptyResult(info: Pick<RawDownloadInfo, 'kind' | 'feed' | 'sourc
 const MAX_STATUS_BYTES = 64 * 1024 * 1024;
 
 export async function ingestLocalInput(database: Database, info: RawDownloadInfo, path: string, timezone: string): Promise<InputResult> {
-  const stored = await storeRawDownload(database, { ...info, timezone }, createReadStream(path, { highWaterMark: 1024 * 1024 }));
-  const location = storedLocation(info);
+  const digest = await hashFile(path);
+  const stored = await registerDownload(database, { ...info, timezone }, digest);
   if (stored.duplicateOf !== null) {
     return emptyResult(info, 'duplicate', `same content as download ${stored.duplicateOf}; not parsed again`, stored.id);
   }
-  if (stored.byteSize === 0) {
-    await finishDownload(database, stored.id, 'empty', { rowsLoaded: 0, rowsRejected: 0, detail: 'empty body: no data' });
-    return emptyResult(info, 'empty', 'empty body: no data', stored.id);
+  // The bytes are stored in their own transaction. On PostgreSQL that runs on a second connection
+  // while the rows load (the load commits only after the bytes have); PGlite is one session, so there
+  // the bytes go first.
+  const storing = storeChunks(database, stored.id, createReadStream(path, { highWaterMark: 1024 * 1024 }), digest);
+  storing.catch(() => undefined);
+  if (database.kind === 'pglite') await storing;
+  try {
+    return await parseAndLoad(database, info, stored.id, path, timezone, digest.byteSize, () => storing);
+  } finally {
+    await storing;
+  }
+}
+
+async function parseAndLoad(
+  database: Database,
+  info: RawDownloadInfo,
+  downloadId: number,
+  path: string,
+  timezone: string,
+  byteSize: number,
+  stored: () => Promise<void>,
+): Promise<InputResult> {
+  const location = storedLocation(info);
+  if (byteSize === 0) {
+    await stored();
+    await finishDownload(database, downloadId, 'empty', { rowsLoaded: 0, rowsRejected: 0, detail: 'empty body: no data' });
+    return emptyResult(info, 'empty', 'empty body: no data', downloadId);
   }
   const head = await readHead(path);
   if (looksLikeHtml(head)) {
     const detail = 'the content is an HTML page, not an SNDS CSV export';
-    await finishDownload(database, stored.id, 'failed', { rowsLoaded: 0, rowsRejected: 0, detail });
-    return emptyResult(info, 'failed', detail, stored.id);
+    await finishDownload(database, downloadId, 'failed', { rowsLoaded: 0, rowsRejected: 0, detail });
+    return emptyResult(info, 'failed', detail, downloadId);
   }
   if (info.kind === 'ip_status') {
-    if (stored.byteSize > MAX_STATUS_BYTES) {
-      const detail = `${stored.byteSize} bytes is far too large for an IP Status export`;
-      await finishDownload(database, stored.id, 'failed', { detail });
-      return emptyResult(info, 'failed', detail, stored.id);
+    if (byteSize > MAX_STATUS_BYTES) {
+      const detail = `${byteSize} bytes is far too large for an IP Status export`;
+      await finishDownload(database, downloadId, 'failed', { detail });
+      return emptyResult(info, 'failed', detail, downloadId);
     }
     let text = '';
     for await (const piece of decodeText(createReadStream(path))) text += piece;
-    const result = await loadStatusExport(database, text, { feed: info.feed, downloadId: stored.id, location });
+    await stored();
+    const result = await loadStatusExport(database, text, { feed: info.feed, downloadId, location });
     return {
-      ...emptyResult(info, result.outcome, result.detail, stored.id),
+      ...emptyResult(info, result.outcome, result.detail, downloadId),
       rowsLoaded: result.rangesLoaded,
       rowsRejected: result.rowsRejected,
       sampleErrors: result.sampleErrors,
@@ -86,11 +111,12 @@ export async function ingestLocalInput(database: Database, info: RawDownloadInfo
   const result = await loadDataExport(database, decodeText(createReadStream(path, { highWaterMark: 1024 * 1024 })), {
     feed: info.feed,
     timezone,
-    downloadId: stored.id,
+    downloadId,
     location,
+    beforeCommit: stored,
   });
   return {
-    ...emptyResult(info, result.outcome, result.detail, stored.id),
+    ...emptyResult(info, result.outcome, result.detail, downloadId),
     rowsLoaded: result.rowsLoaded,
     rowsReplaced: result.rowsReplaced,
     rowsRejected: result.rowsRejected,

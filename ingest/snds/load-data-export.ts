@@ -18,6 +18,8 @@ export interface DataLoadOptions {
   downloadId: number;
   /** Where the input came from, already redacted (stored with each rejected row). */
   location: string;
+  /** Awaited before the rows commit (the raw bytes, stored meanwhile on another connection). */
+  beforeCommit?: () => Promise<void>;
 }
 
 export interface DataLoadResult {
@@ -45,7 +47,7 @@ export const SNDS_ROW_COLUMNS = [
 ] as const;
 
 /** How much CSV to hand to COPY at a time: large enough to amortise, small enough to stay lean. */
-const COPY_CHUNK_CHARS = 512 * 1024;
+const COPY_CHUNK_CHARS = 16 * 1024;
 
 class MostlyBad extends Error {}
 
@@ -62,6 +64,7 @@ export async function loadDataExport(database: Database, text: AsyncIterable<str
       rowsLoaded = await session.copyCsv('repwatch.snds_row', SNDS_ROW_COLUMNS, rows);
       const days = [...dayCounts.keys()].sort();
 
+      await options.beforeCommit?.();
       if (isMostlyBad(rowsLoaded, spool.count)) throw new MostlyBad();
       if (rowsLoaded === 0 && spool.count === 0) {
         await markDownload(session, options.downloadId, 'empty', { rowsLoaded: 0, daysLoaded: 0, rowsReplaced: 0, rowsRejected: 0, detail: 'no data lines' });

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
@@ -47,64 +48,114 @@ export function storedLocation(info: Pick<RawDownloadInfo, 'source' | 'location'
   return info.source === 'file' || info.source === 'stdin' ? info.location : redact(info.location);
 }
 
+/**
+ * Store an input held as an iterable (a stored error page, small bodies) in one pass: the record, the
+ * bytes, then their hash and the duplicate check. Files go through hashFile + registerDownload +
+ * storeChunks instead, so that the bytes can be stored while they are parsed.
+ */
 export async function storeRawDownload(
   database: Database,
   info: RawDownloadInfo,
   body: AsyncIterable<Buffer | Uint8Array> | Iterable<Buffer | Uint8Array>,
 ): Promise<StoredDownload> {
   return database.transaction(async (session) => {
-    const [row] = await session.query<{ id: number }>(
-      `insert into repwatch.raw_download (source, kind, feed, location, requested_day, http_status, content_type, timezone, fetched_at, sha256, byte_size)
-       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, '', 0) returning id`,
-      [info.source, info.kind, info.feed, storedLocation(info), info.requestedDay ?? null, info.httpStatus ?? null, info.contentType ?? null, info.timezone ?? 'UTC', info.fetchedAt],
-    );
-    const id = row!.id;
-    const hash = createHash('sha256');
-    let byteSize = 0;
-    let seq = 0;
-    let pending: Buffer[] = [];
-    let pendingSize = 0;
-    const flush = async () => {
-      if (pendingSize === 0) return;
-      const data = Buffer.concat(pending, pendingSize);
-      pending = [];
-      pendingSize = 0;
-      await session.query('insert into repwatch.raw_download_chunk (download_id, seq, data) values ($1, $2, $3)', [id, seq++, data]);
-    };
-    async function* received() {
-      for await (const piece of body) {
-        const buffer = Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
-        hash.update(buffer);
-        byteSize += buffer.length;
-        yield buffer;
-      }
-    }
-    await pipeline(Readable.from(received()), createGzip({ level: 1 }), async (compressed: AsyncIterable<Buffer>) => {
-      for await (const piece of compressed) {
-        pending.push(piece);
-        pendingSize += piece.length;
-        if (pendingSize >= CHUNK_BYTES) await flush();
-      }
-      await flush();
-    });
-    const sha256 = hash.digest('hex');
+    const id = await insertDownload(session.query.bind(session), info, '', 0);
+    const { sha256, byteSize } = await writeChunks(session.query.bind(session), id, body);
     await session.query('update repwatch.raw_download set sha256 = $2, byte_size = $3 where id = $1', [id, sha256, byteSize]);
-
-    const duplicateOf = byteSize === 0 ? null : await findIntactDuplicate(session.query.bind(session), id, info, sha256);
-    if (duplicateOf !== null) {
-      // The bytes are already held under the original: keep the record, drop the second copy.
-      await session.query('delete from repwatch.raw_download_chunk where download_id = $1', [id]);
-      await session.query(`update repwatch.raw_download set outcome = 'duplicate', duplicate_of = $2, detail = $3 where id = $1`, [
-        id,
-        duplicateOf,
-        `same content as download ${duplicateOf}, whose data is still in place; not parsed again`,
-      ]);
-    }
+    const duplicateOf = await markIfDuplicate(session.query.bind(session), id, info, sha256, byteSize);
+    if (duplicateOf !== null) await session.query('delete from repwatch.raw_download_chunk where download_id = $1', [id]);
     return { id, sha256, byteSize, duplicateOf };
   });
 }
 
+/** sha256 and size of a file, read once (fast next to parsing it). */
+export async function hashFile(path: string): Promise<{ sha256: string; byteSize: number }> {
+  const hash = createHash('sha256');
+  let byteSize = 0;
+  for await (const chunk of createReadStream(path, { highWaterMark: CHUNK_BYTES })) {
+    hash.update(chunk as Buffer);
+    byteSize += (chunk as Buffer).length;
+  }
+  return { sha256: hash.digest('hex'), byteSize };
+}
+
+/** The record of an input whose hash is known; a duplicate is marked as such at once (no bytes kept). */
+export async function registerDownload(database: Database, info: RawDownloadInfo, digest: { sha256: string; byteSize: number }): Promise<StoredDownload> {
+  return database.transaction(async (session) => {
+    const id = await insertDownload(session.query.bind(session), info, digest.sha256, digest.byteSize);
+    const duplicateOf = await markIfDuplicate(session.query.bind(session), id, info, digest.sha256, digest.byteSize);
+    return { id, ...digest, duplicateOf };
+  });
+}
+
+/** The bytes of a registered download, in their own transaction; they must hash to what was registered
+ * (a file changed between the passes is refused). */
+export async function storeChunks(database: Database, id: number, body: AsyncIterable<Buffer | Uint8Array>, expected: { sha256: string; byteSize: number }): Promise<void> {
+  await database.transaction(async (session) => {
+    const written = await writeChunks(session.query.bind(session), id, body);
+    if (written.sha256 !== expected.sha256 || written.byteSize !== expected.byteSize) {
+      throw new Error(`the input changed while it was read (${expected.byteSize} bytes hashed, then ${written.byteSize} bytes with another hash)`);
+    }
+  });
+}
+
 type Query = <R>(text: string, params?: readonly unknown[]) => Promise<R[]>;
+
+async function insertDownload(query: Query, info: RawDownloadInfo, sha256: string, byteSize: number): Promise<number> {
+  const [row] = await query<{ id: number }>(
+    `insert into repwatch.raw_download (source, kind, feed, location, requested_day, http_status, content_type, timezone, fetched_at, sha256, byte_size)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) returning id`,
+    [info.source, info.kind, info.feed, storedLocation(info), info.requestedDay ?? null, info.httpStatus ?? null, info.contentType ?? null, info.timezone ?? 'UTC', info.fetchedAt, sha256, byteSize],
+  );
+  return row!.id;
+}
+
+/** gzip (level 1) the bytes into 1 MiB slices, hashing what was received. */
+async function writeChunks(query: Query, id: number, body: AsyncIterable<Buffer | Uint8Array> | Iterable<Buffer | Uint8Array>): Promise<{ sha256: string; byteSize: number }> {
+  const hash = createHash('sha256');
+  let byteSize = 0;
+  let seq = 0;
+  let pending: Buffer[] = [];
+  let pendingSize = 0;
+  const flush = async () => {
+    if (pendingSize === 0) return;
+    const data = Buffer.concat(pending, pendingSize);
+    pending = [];
+    pendingSize = 0;
+    await query('insert into repwatch.raw_download_chunk (download_id, seq, data) values ($1, $2, $3)', [id, seq++, data]);
+  };
+  async function* received() {
+    for await (const piece of body) {
+      const buffer = Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
+      hash.update(buffer);
+      byteSize += buffer.length;
+      yield buffer;
+    }
+  }
+  await pipeline(Readable.from(received()), createGzip({ level: 1 }), async (compressed: AsyncIterable<Buffer>) => {
+    for await (const piece of compressed) {
+      pending.push(piece);
+      pendingSize += piece.length;
+      if (pendingSize >= CHUNK_BYTES) await flush();
+    }
+    await flush();
+  });
+  return { sha256: hash.digest('hex'), byteSize };
+}
+
+async function markIfDuplicate(query: Query, id: number, info: RawDownloadInfo, sha256: string, byteSize: number): Promise<number | null> {
+  const duplicateOf = byteSize === 0 ? null : await findIntactDuplicate(query, id, info, sha256);
+  if (duplicateOf !== null) {
+    // The bytes are already held under the original: keep the record, not a second copy.
+    await query(`update repwatch.raw_download set outcome = 'duplicate', duplicate_of = $2, detail = $3 where id = $1`, [
+      id,
+      duplicateOf,
+      `same content as download ${duplicateOf}, whose data is still in place; not parsed again`,
+    ]);
+  }
+  return duplicateOf;
+}
+
 
 /**
  * IP Data: an earlier loaded download with these bytes whose days all still belong to it (a later

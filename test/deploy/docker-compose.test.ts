@@ -53,6 +53,12 @@ describe('docker-compose.yml', () => {
     expect(compose.services).toHaveProperty('postgres');
   });
 
+  it('copies every folder the build compiles into the image', () => {
+    const build = JSON.parse(readFileSync(new URL('../../tsconfig.build.json', import.meta.url), 'utf8')) as { include: string[] };
+    const missing = build.include.filter((folder) => !new RegExp(`^COPY ${folder} \\./${folder}$`, 'm').test(dockerfile));
+    expect(missing).toEqual([]);
+  });
+
   it('builds from node:20-slim and runs as an unprivileged user', () => {
     expect(dockerfile).toMatch(/^FROM node:20-slim/m);
     expect(dockerfile).toMatch(/^USER node$/m);
