@@ -53,9 +53,31 @@ function originalHeaders(spec: ReportSpec, options: { redactRecipient: boolean; 
     `Feedback-ID: ${spec.campaign}:news:esp`,
     `List-Unsubscribe: <mailto:unsub-${spec.index}@${spec.fromDomain}>`,
     'MIME-Version: 1.0',
-    'Content-Type: text/plain; charset=utf-8',
+    `Content-Type: multipart/alternative; boundary="alt-${spec.index}"`,
   );
   return lines;
+}
+
+/** The body of a whole original: a newsletter as text and HTML (what makes real reports ~3 KB). */
+function originalBody(spec: ReportSpec): string[] {
+  const offers = Array.from({ length: 6 }, (_, i) => `Offer ${i + 1}: ${['shoes', 'bags', 'coats', 'hats', 'scarves', 'boots'][i]} at ${10 + ((spec.index + i) % 40)}% off this week only.`);
+  return [
+    `--alt-${spec.index}`,
+    'Content-Type: text/plain; charset=utf-8',
+    'Content-Transfer-Encoding: quoted-printable',
+    '',
+    'Hello, these are this week=E2=80=99s offers.',
+    ...offers,
+    `Unsubscribe: https://${spec.fromDomain}/u/${spec.index}`,
+    '',
+    `--alt-${spec.index}`,
+    'Content-Type: text/html; charset=utf-8',
+    '',
+    `<html><body><h1>This week's offers</h1><table>${offers.map((o) => `<tr><td><a href="https://${spec.fromDomain}/o/${spec.index}">${o}</a></td></tr>`).join('')}</table>`,
+    `<p><a href="https://${spec.fromDomain}/u/${spec.index}">Unsubscribe</a></p></body></html>`,
+    '',
+    `--alt-${spec.index}--`,
+  ];
 }
 
 function arf(spec: ReportSpec, boundary: string): string[] {
@@ -100,7 +122,7 @@ function arf(spec: ReportSpec, boundary: string): string[] {
   if (spec.shape === 'arf2026') {
     head.push('Content-Type: text/rfc822-headers', '', ...originalHeaders(spec, { redactRecipient: true, microsoftHops: true }), '');
   } else {
-    head.push('Content-Type: message/rfc822', 'Content-Disposition: inline', '', ...originalHeaders(spec, { redactRecipient: false, microsoftHops: false }), '', 'Hello, these are this week\'s offers.', '');
+    head.push('Content-Type: message/rfc822', 'Content-Disposition: inline', '', ...originalHeaders(spec, { redactRecipient: false, microsoftHops: false }), '', ...originalBody(spec), '');
   }
   head.push(`--${boundary}--`, '');
   return head;
@@ -134,9 +156,10 @@ function legacy(spec: ReportSpec, boundary: string): string[] {
     `Date: ${rfc5322Date(new Date(spec.at.getTime() - 60_000))}`,
     `Message-ID: <orig-${spec.index}@${spec.fromDomain}>`,
     `X-Campaign-ID: ${spec.campaign}`,
-    'Content-Type: text/plain; charset=utf-8',
+    'MIME-Version: 1.0',
+    `Content-Type: multipart/alternative; boundary="alt-${spec.index}"`,
     '',
-    'Hello, these are this week\'s offers.',
+    ...originalBody(spec),
     '',
     `--${boundary}--`,
     '',
@@ -187,7 +210,7 @@ export function buildReport(spec: ReportSpec): string {
         '',
         ...originalHeaders(spec, { redactRecipient: false, microsoftHops: false }),
         '',
-        'Body.',
+        ...originalBody(spec),
         '',
         `--${boundary}--`,
         '',

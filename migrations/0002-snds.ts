@@ -49,11 +49,12 @@ create table if not exists repwatch.raw_download_chunk (
 -- in raw_download.timezone) plus the row's day; repwatch.snds_row_timed gives them as timestamptz.
 -- Measured: converting four timestamptz per row during COPY made a million-row load twice as slow,
 -- and nothing per row needs the instants (the day is what facts are keyed on).
--- One index only, because every index costs seconds on a million-row load: (day) serves replacing a
--- feed's day and the transform's per-day reads (a day holds one row per IP and feed; the feed is a
--- filter). A text column in the key would make each of a million inserts compare strings under the
--- collation. One IP's history is read from repwatch.ip_day_fact (primary key (ip, day)), not here;
--- which days a feed holds is repwatch.snds_feed_day.
+-- One index only, and a BRIN one: a btree on day doubled the time of a million-row COPY (measured:
+-- 10.5 s against 4.1 s with BRIN, 3.4 s with none), while BRIN costs next to nothing to maintain. Rows
+-- arrive a download at a time, so a day's rows sit together on disk and a day's read (the transform's
+-- per-day recompute, replacing a feed's day) touches a few block ranges: 4-9 ms for one or two days
+-- of 10,000 IPs out of a million rows. One IP's history is read from repwatch.ip_day_fact (primary key
+-- (ip, day)), not from here; which days a feed holds is repwatch.snds_feed_day.
 create table if not exists repwatch.snds_row (
   feed                 text not null,
   day                  date not null,
@@ -77,7 +78,7 @@ create table if not exists repwatch.snds_row (
   download_id          bigint not null,
   line_no              int not null
 );
-create index if not exists snds_row_day on repwatch.snds_row (day);
+create index if not exists snds_row_day on repwatch.snds_row using brin (day);
 
 -- An SNDS timestamp as an instant: the wall-clock fields read with a pattern (never DateStyle or the
 -- session's zone), placed in the zone the download was parsed with. Same rules as parse-timestamp.ts.

@@ -5,6 +5,7 @@ import type { ReportPeriod } from './week.js';
 import {
   ACTION_STATUSES,
   emptyStatusCounts,
+  HTML_ROWS_PER_STATUS,
   type DecisionItem,
   type DecisionStatus,
   type IpChart,
@@ -49,7 +50,12 @@ export async function loadWeeklyData(database: Database, config: Config, period:
                complaint_rate_7d desc nulls last, recipients_7d desc, ip`,
     [period.to],
   );
-  if (flagRows.length === 0) notes.push(`No IP had SNDS data or complaints in the 28 days ending ${period.to}: there are no decisions.`);
+  if (flagRows.length === 0) {
+    notes.push(
+      `No decisions for ${period.to}: analytics.ip_day has no row in the 28 days ending that day. ` +
+        'If data was loaded for that time, the daily facts were not built: run `repwatch transform --rebuild`.',
+    );
+  }
   const statusCounts = countStatuses(flagRows);
   const previousStatusCounts = countStatuses(
     await q<{ status: DecisionStatus; n: number }>(`select status, count(*)::int as n from analytics.ip_flag where as_of = $1 group by status`, [period.previousTo]),
@@ -88,7 +94,10 @@ export async function loadWeeklyData(database: Database, config: Config, period:
 
   const chartIps = await chooseChartIps(database, items, period);
   const ipDaysFrom = addDays(period.to, -(CHART_LIMITS.ipDays - 1));
-  const ipSeries = await series(database, ipDaysFrom, period.to, chartIps.map((c) => c.ip));
+  // One query for the charted IPs and the IPs whose rows the HTML shows (their sparklines).
+  const shown = ACTION_STATUSES.flatMap((status) => items.filter((i) => i.status === status).slice(0, HTML_ROWS_PER_STATUS));
+  const ipSeries = await series(database, ipDaysFrom, period.to, [...new Set([...chartIps.map((c) => c.ip), ...shown.map((i) => i.ip)])]);
+  for (const item of shown) item.rate28d = fillDays(ipDaysFrom, period.to, ipSeries.get(item.ip) ?? []).map((d) => d.complaintRate);
   const ips: IpChart[] = chartIps.map((c) => ({ ...c, days: fillDays(ipDaysFrom, period.to, ipSeries.get(c.ip) ?? []) }));
   const actionCount = items.length;
   const note =

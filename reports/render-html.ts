@@ -1,15 +1,13 @@
 import { escapeHtml as e } from './escape.js';
 import { fmtChange, fmtInt, fmtRate, fmtReasons, STATUS_LABELS } from './format.js';
-import { ALL_STATUSES, type DecisionItem, type WeeklyReportData } from './weekly-data.js';
+import { sparkline } from './charts.js';
+import { ALL_STATUSES, HTML_ROWS_PER_STATUS, type DecisionItem, type WeeklyReportData } from './weekly-data.js';
 
 /** Rendered charts, keyed by IP and by pool name. */
 export interface RenderedCharts {
   ips: Map<string, string>;
   pools: Map<string, string>;
 }
-
-/** Rows of one decision status shown in the HTML; the CSV and JSON hold every row. */
-export const HTML_ROWS_PER_STATUS = 200;
 
 /**
  * One self-contained HTML file: inline CSS and SVG, no script, nothing from the network. Every value
@@ -70,7 +68,12 @@ ${card('IPs with data', fmtInt(c.ips), vs(c.ips, p.ips))}
 }
 
 function figures(d: DecisionItem): string {
-  return `${e(fmtInt(d.recipients7d))} recipients · ${e(fmtInt(d.complaints7d))} complaints · rate ${e(fmtRate(d.complaintRate7d))} · ${e(fmtInt(d.trapHits7d))} trap hits`;
+  return `${e(fmtInt(d.recipients7d))} recipients · ${e(fmtInt(d.complaints7d))} complaints · rate ${e(fmtRate(d.complaintRate7d))} · ${e(fmtInt(d.trapHits7d))} trap hits${spark(d)}`;
+}
+
+/** The 28-day complaint-rate sparkline (numbers only, drawn here: the one home-made chart). */
+function spark(d: DecisionItem): string {
+  return d.rate28d ? ` <span class="spark" title="complaint rate, 28 days">${sparkline(d.rate28d)}</span>` : '';
 }
 
 function decisions(data: WeeklyReportData): string {
@@ -95,7 +98,7 @@ ${playbooks(d)}</article>`,
     .slice(0, HTML_ROWS_PER_STATUS)
     .map(
       (d) =>
-        `<tr><td>${e(d.ip)}</td><td>${e(fmtReasons(d.reasons))}</td><td class="num">${e(fmtInt(d.recipients7d))}</td><td class="num">${e(fmtInt(d.complaints7d))}</td><td class="num">${e(fmtRate(d.complaintRate7d))}</td><td class="num">${e(fmtInt(d.trapHits7d))}</td></tr>`,
+        `<tr><td>${e(d.ip)}</td><td>${e(fmtReasons(d.reasons))}</td><td class="num">${e(fmtInt(d.recipients7d))}</td><td class="num">${e(fmtInt(d.complaints7d))}</td><td class="num">${e(fmtRate(d.complaintRate7d))}</td><td class="num">${e(fmtInt(d.trapHits7d))}</td><td>${spark(d)}</td></tr>`,
     )
     .join('');
   return `<section id="decisions"><h2>Decisions</h2><p class="meta">From ${e(data.decisions.source)}; figures are the ${e(data.thresholds.windowDays)} days ending ${e(data.period.to)}.</p>
@@ -104,7 +107,7 @@ ${start.length ? startHtml.join('\n') : '<p>None.</p>'}${more(start.length)}
 <h3 class="st-fix_first">Fix first (${e(fmtInt(fix.length))})</h3>
 ${fix.length ? fixHtml.join('\n') : '<p>None.</p>'}${more(fix.length)}
 <h3 class="st-at_risk">At risk (${e(fmtInt(risk.length))})</h3>
-${risk.length ? `<div class="scroll"><table><thead><tr><th>IP</th><th>reasons</th><th class="num">recipients 7d</th><th class="num">complaints 7d</th><th class="num">rate 7d</th><th class="num">trap hits 7d</th></tr></thead><tbody>${riskRows}</tbody></table></div>` : '<p>None.</p>'}${more(risk.length)}
+${risk.length ? `<div class="scroll"><table><thead><tr><th>IP</th><th>reasons</th><th class="num">recipients 7d</th><th class="num">complaints 7d</th><th class="num">rate 7d</th><th class="num">trap hits 7d</th><th>rate 28d</th></tr></thead><tbody>${riskRows}</tbody></table></div>` : '<p>None.</p>'}${more(risk.length)}
 ${routePlaybooks([...start, ...fix])}
 </section>`;
 }
@@ -208,7 +211,7 @@ th{background:#f6f6f6}.num{text-align:right;white-space:nowrap}
 h3.st-start_delisting{color:var(--red)}h3.st-fix_first{color:var(--amber)}h3.st-at_risk{color:var(--yellow)}
 .badge{font-size:.7em;background:var(--red);color:#fff;border-radius:3px;padding:1px 4px;vertical-align:middle}.route{font-size:.75em;color:var(--muted)}
 dl.request{display:grid;grid-template-columns:minmax(8em,max-content) 1fr;gap:2px 10px;font-size:.9em}dl.request dt{color:var(--muted)}dl.request dd{margin:0;overflow-wrap:anywhere}
-figure.chart{margin:10px 0;break-inside:avoid;page-break-inside:avoid}figure.chart svg{max-width:100%;height:auto}figcaption{font-size:.8em;color:var(--muted)}
+svg.spark{vertical-align:middle}figure.chart{margin:10px 0;break-inside:avoid;page-break-inside:avoid}figure.chart svg{max-width:100%;height:auto}figcaption{font-size:.8em;color:var(--muted)}
 @media (max-width:600px){body{font-size:14px;padding:8px}.card .value{font-size:1.2em}dl.request{grid-template-columns:1fr}dl.request dd{margin-bottom:6px}}
 @media print{body{max-width:none;font-size:10.5pt;padding:0}h2{break-after:avoid;page-break-after:avoid}section{break-inside:auto}
 .decision,tr,figure{break-inside:avoid;page-break-inside:avoid}details>summary{display:none}.scroll{overflow:visible}a{color:inherit}}

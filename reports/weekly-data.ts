@@ -6,6 +6,9 @@ export type ActionStatus = (typeof ACTION_STATUSES)[number];
 export const ALL_STATUSES = ['start_delisting', 'fix_first', 'at_risk', 'ok', 'no_data'] as const;
 export type DecisionStatus = (typeof ALL_STATUSES)[number];
 
+/** Rows of one decision status shown in the HTML; the CSV and JSON hold every row. */
+export const HTML_ROWS_PER_STATUS = 200;
+
 export interface Totals {
   recipients: number;
   complaints: number;
@@ -39,6 +42,9 @@ export interface DecisionItem {
   playbooks?: Playbook[];
   /** Why there is no pre-filled request, when there is none. */
   draftNote?: string;
+  /** Daily complaint rate over the 28 days ending with the as-of date (null: no volume that day), for
+   * the sparkline of the IPs the HTML shows. */
+  rate28d?: (number | null)[];
   /** For fix_first: what must be fixed before a delisting request can succeed. */
   toFix?: string[];
 }

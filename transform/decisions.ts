@@ -85,8 +85,9 @@ with fact as (
 evidence as (
   select ip,
     bool_or(kind = 'block') as blocked,
-    coalesce(array_agg(distinct route) filter (where kind = 'block' and route is not null and route <> ''), '{}') as routes,
-    coalesce(array_agg(distinct coalesce(nullif(reason, ''), 'warning')) filter (where kind = 'warning'), '{}') as warnings
+    -- Repeats are removed (and the order fixed) by decide().
+    coalesce(array_agg(route) filter (where kind = 'block' and route is not null and route <> ''), '{}') as routes,
+    coalesce(array_agg(coalesce(nullif(reason, ''), 'warning')) filter (where kind = 'warning'), '{}') as warnings
   from repwatch.block_evidence
   where day > $1::date - $2::int and day <= $1::date
   group by ip
@@ -190,11 +191,7 @@ export async function computeDecisionsIn(session: Pick<Session, 'query' | 'copyC
       routes: outcome.routes,
     };
   });
-  // Replace D's rows. COPY, because 10,000 decisions through INSERT cost more than computing them.
-  await session.query('delete from repwatch.ip_flag where as_of = $1::date', [asOf]);
-  if (decisions.length > 0) {
-    await session.copyCsv('repwatch.ip_flag', STORE_COLUMNS, chunks(decisions.map((d) => csvLine(d, settings.windowDays))));
-  }
+  await storeDecisions(session, asOf, decisions.map((d) => csvLine(d, settings.windowDays)));
   return sortByUrgency(decisions);
 }
 
@@ -269,6 +266,40 @@ function sortByUrgency(decisions: Decision[]): Decision[] {
     .map((d, index) => ({ d, index }))
     .sort((a, b) => urgency(a.d.status) - urgency(b.d.status) || a.index - b.index)
     .map(({ d }) => d);
+}
+
+/**
+ * Make D's rows in repwatch.ip_flag equal to `lines`, writing only what changed. Every ingest
+ * recomputes the recent dates and most decisions come out the same: rewriting all of them would
+ * leave thousands of dead rows (and index entries) per run, which slows every later write and read.
+ * The new rows go to a session temp table by COPY (no WAL, no index); `computed_at` is thereby when
+ * the decision last changed.
+ */
+async function storeDecisions(session: Pick<Session, 'query' | 'copyCsv'>, asOf: string, lines: string[]): Promise<void> {
+  await session.query(
+    `create temp table if not exists decision_stage (like repwatch.ip_flag including defaults) on commit delete rows`,
+  );
+  await session.query('truncate decision_stage'); // a rebuild stores many dates in one transaction
+  if (lines.length > 0) await session.copyCsv('decision_stage', STORE_COLUMNS, chunks(lines));
+  await session.query(
+    `delete from repwatch.ip_flag g
+     where g.as_of = $1::date
+       and not exists (
+         select 1 from decision_stage s
+         where s.ip = g.ip and s.status = g.status and s.reasons = g.reasons and s.recipients_7d = g.recipients_7d
+           and s.complaints_7d = g.complaints_7d and s.complaint_rate_7d is not distinct from g.complaint_rate_7d
+           and s.trap_hits_7d = g.trap_hits_7d and s.red_days_7d = g.red_days_7d and s.yellow_days_7d = g.yellow_days_7d
+           and s.blocked = g.blocked and s.route is not distinct from g.route and s.routes = g.routes
+           and s.window_days = g.window_days)`,
+    [asOf],
+  );
+  await session.query(
+    `insert into repwatch.ip_flag (${STORE_COLUMNS.join(', ')})
+     select ${STORE_COLUMNS.map((c) => `s.${c}`).join(', ')}
+     from decision_stage s
+     where not exists (select 1 from repwatch.ip_flag g where g.as_of = $1::date and g.ip = s.ip)`,
+    [asOf],
+  );
 }
 
 /** CSV records in chunks of whole records (what copyCsv expects), about 1 MB each. */

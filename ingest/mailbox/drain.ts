@@ -149,6 +149,12 @@ export async function drainMailbox<R extends Classification, S = void>(options: 
     logger?.error({ mailbox: source.name, err: out.error }, 'mailbox drain stopped');
   } finally {
     await iterator.return?.(undefined).catch(() => undefined);
+    if (source.flush) {
+      const flushed = await source.flush().catch((error: Error) => ({ moved: 0, failed: 0, error: error.message }));
+      out.archived += flushed.moved;
+      out.settleFailures += flushed.failed;
+      if (flushed.error) logger?.warn({ mailbox: source.name, failed: flushed.failed, err: flushed.error }, 'could not archive messages; they are recognised by key on the next run');
+    }
     await source.close().catch(() => undefined);
   }
   return out;
@@ -180,7 +186,10 @@ async function prepareBatch<R extends Classification, S>(options: DrainOptions<R
   const known = await findStoredKeys(options.database, options.stream, [...new Set(batch.map((m) => m.key))]);
   const fresh: Pending<R>[] = [];
   const freshKeys = new Map<string, boolean>();
-  for (const message of batch) {
+  for (const [i, message] of batch.entries()) {
+    // Classifying is synchronous CPU work that runs while the previous batch streams to the database:
+    // yield to the event loop now and then so that stream (and the server) never waits for us.
+    if (i % 32 === 31) await new Promise((resolve) => setImmediate(resolve));
     order.push(message.key);
     const earlier = known.get(message.key)?.quarantined ?? previous.get(message.key) ?? freshKeys.get(message.key);
     if (earlier !== undefined) {

@@ -53,6 +53,9 @@ export interface MailboxSource {
   /** Archive / quarantine the keys of the batch just committed. Errors are reported, not thrown:
    * a message left behind is recognised by its key on the next run. */
   settle(outcome: SettleOutcome): Promise<{ moved: number; failed: number; error?: string }>;
+  /** Complete any moves settle() deferred (IMAP groups its MOVEs); the drain loop calls it once at the
+   * end of a run, before close(). */
+  flush?(): Promise<{ moved: number; failed: number; error?: string }>;
   /** How many messages wait in the mailbox (cheap where the backend can tell; null otherwise). */
   backlog?(): Promise<number | null>;
   close(): Promise<void>;

@@ -24,7 +24,13 @@ const MAX_RECORD_LINES = 20;
  * quotes, joined with the following lines while a quoted field is open (up to MAX_RECORD_LINES), is
  * parsed by papaparse: quoted commas, doubled quotes, line breaks inside quotes.
  */
-export function forEachCsvRecord(text: string, firstLine: number, visit: (record: CsvRecord) => void): number {
+export function forEachCsvRecord(
+  text: string,
+  firstLine: number,
+  visit: (record: CsvRecord) => void,
+  /** Offered each line without quotes before it is split; returning true means it is handled. */
+  plainLine?: (raw: string, line: number) => boolean,
+): number {
   let line = firstLine;
   let start = 0;
   while (start < text.length) {
@@ -60,6 +66,11 @@ export function forEachCsvRecord(text: string, firstLine: number, visit: (record
       if (fields.length === 0) fields = [''];
     } else {
       raw = withoutTrailingCr(raw);
+      if (plainLine?.(raw, line)) {
+        line += 1;
+        start = newline === -1 ? text.length : newline + 1;
+        continue;
+      }
       fields = raw.split(',');
     }
     if (raw.trim() !== '') visit({ fields, line, raw });

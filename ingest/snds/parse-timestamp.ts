@@ -90,7 +90,11 @@ export function parseSndsTimestamp(raw: string, timeZone: string): SndsTimestamp
  */
 export function timestampParser(timeZone: string, limit = 50_000): (raw: string) => SndsTimestamp | null {
   const cache = new Map<string, SndsTimestamp | null>();
+  // Consecutive lines usually repeat the previous line's timestamps: a string compare beats hashing.
+  let lastRaw = '';
+  let last: SndsTimestamp | null = null;
   return (raw) => {
+    if (raw === lastRaw) return last;
     let hit = cache.get(raw);
     if (hit === undefined) {
       hit = parseSndsTimestamp(raw, timeZone);
@@ -99,6 +103,8 @@ export function timestampParser(timeZone: string, limit = 50_000): (raw: string)
       // whole chunk alive. Store a copy.
       cache.set(detach(raw), hit);
     }
+    lastRaw = raw;
+    last = hit;
     return hit;
   };
 }

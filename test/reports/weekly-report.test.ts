@@ -51,6 +51,10 @@ describeEachBackend('weekly report content', (db) => {
     expect(fix.playbooks?.[0]).toMatchObject({ route: 'outlook_form', request: [] });
     expect(fix.draftNote).toMatch(/No delisting request yet/);
     expect(items[2]!.playbooks).toBeUndefined();
+    // 28 days of complaint rate for the sparklines; 17 November (no data) is a gap.
+    expect(fix.rate28d).toHaveLength(28);
+    expect(fix.rate28d![27]).toBeCloseTo(10 / 2000, 9);
+    expect(fix.rate28d![22]).toBeNull();
   });
 
   it('charts the IPs needing action, then the biggest senders, over 28 days with gaps kept', () => {
@@ -113,6 +117,7 @@ describeEachBackend('weekly report content', (db) => {
     // Every chart is an inline SVG rendered by vega: five IPs and two pools.
     expect(html.match(/<svg [^>]*class="marks"/g)).toHaveLength(7);
     expect(html).toContain('max 0.3%');
+    expect(html.match(/<svg class="spark"/g)).toHaveLength(3); // one per IP needing action
     expect(html).toContain('warn 0.1%');
   });
 
@@ -131,5 +136,19 @@ describeEachBackend('weekly report content', (db) => {
       [IPS.risk, 'at_risk', 'yellow_filter'],
     ]);
     expect(JSON.parse(report.json)).toEqual(JSON.parse(JSON.stringify(report.data)));
+  });
+});
+
+describeEachBackend('weekly report of an empty warehouse', (db) => {
+  it('says there are no decisions and still writes every format', async () => {
+    const report = await buildWeeklyReport(db(), configSchema.parse({}), AS_OF, new Date('2026-11-23T07:00:00Z'));
+    expect(report.data.notes.join(' ')).toMatch(/No decisions for 2026-11-22/);
+    expect(report.data.decisions.items).toEqual([]);
+    expect(report.data.headline.current).toEqual({ recipients: 0, complaints: 0, complaintRate: null, trapHits: 0, ips: 0 });
+    expect(report.data.freshness.daysWithoutData).toHaveLength(7);
+    expect(report.data.charts.ips).toEqual([]);
+    expect(report.html).toContain('No IPs to chart.');
+    expect(report.markdown).toContain('### Start delisting (0)');
+    expect(report.csv.trim()).toBe('as_of,ip,status,reasons,recipients_7d,complaints_7d,complaint_rate_7d,trap_hits_7d,blocked,route');
   });
 });

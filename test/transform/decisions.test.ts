@@ -114,14 +114,16 @@ describeEachBackend('decisions', (db) => {
   });
 
   it('blocks an IP anywhere inside an IP Status range, including ranges that span subnets', async () => {
-    const ips = ['192.0.2.253', '192.0.2.254', '192.0.2.255', '192.0.3.0', '192.0.3.1', '192.0.3.2', '10.1.1.0', '10.1.1.77', '10.1.1.255', '10.1.2.0'];
+    const ips = ['192.0.2.253', '192.0.2.254', '192.0.2.255', '192.0.3.0', '192.0.3.1', '192.0.3.2', '10.1.1.0', '10.1.1.77', '10.1.1.255', '10.1.2.0',
+      '10.1.1.100', '2001:db8::5', '2001:db8::1:0'];
     for (const ip of ips) await fx.snds({ ip, day: AS_OF });
-    await fx.status(`${AS_OF}T12:00:00Z`, [['192.0.2.254', '192.0.3.1'], ['10.1.1.0', '10.1.1.255']]);
+    // Overlapping ranges (10.1.1.90–10.1.1.95 inside the /24) and an IPv6 range: the sweep must cope with both.
+    await fx.status(`${AS_OF}T12:00:00Z`, [['192.0.2.254', '192.0.3.1'], ['10.1.1.0', '10.1.1.255'], ['10.1.1.90', '10.1.1.95'], ['2001:db8::', '2001:db8::ff']]);
     // A second feed's latest download counts too; its blocked = false lines do not.
     await fx.status(`${AS_OF}T12:00:00Z`, [['192.0.2.253', '192.0.2.253', false]], { feed: 'second' });
     await rebuildAll(db(), config);
     const blocked = (await computeDecisions(db(), config, AS_OF)).filter((d) => d.blocked).map((d) => d.ip).sort();
-    expect(blocked).toEqual(['10.1.1.0', '10.1.1.255', '10.1.1.77', '192.0.2.254', '192.0.2.255', '192.0.3.0', '192.0.3.1']);
+    expect(blocked).toEqual(['10.1.1.0', '10.1.1.100', '10.1.1.255', '10.1.1.77', '192.0.2.254', '192.0.2.255', '192.0.3.0', '192.0.3.1', '2001:db8::5']);
   });
 
   it('uses the latest IP Status download made on or before D: later ones ignored, failed ones skipped, empty ones unblock', async () => {
@@ -140,6 +142,26 @@ describeEachBackend('decisions', (db) => {
     expect(await blockedOn('2026-11-14')).toBe(true);
     expect(await blockedOn('2026-11-15')).toBe(true);
     expect(await blockedOn('2026-11-16')).toBe(false);
+  });
+
+  it('replaces the stored decisions of a date on recomputation, keeping other dates', async () => {
+    await fx.snds({ ip: '203.0.113.50', day: AS_OF });
+    await fx.snds({ ip: '203.0.113.51', day: AS_OF });
+    await fx.snds({ ip: '203.0.113.52', day: AS_OF });
+    await computeDecisions(db(), config, AS_OF);
+    await computeDecisions(db(), config, '2026-11-21');
+    await db().query(`delete from repwatch.snds_row where ip = '203.0.113.51'`);
+    await fx.snds({ ip: '203.0.113.52', day: AS_OF, traps: 3 });
+    await recomputeDays(db(), config, [AS_OF]);
+    const stored = await db().query<{ as_of: string; ip: string; status: string; trap_hits_7d: number }>(
+      `select as_of, host(ip) as ip, status, trap_hits_7d from repwatch.ip_flag order by as_of, ip`,
+    );
+    expect(stored).toEqual([
+      { as_of: AS_OF, ip: '203.0.113.50', status: 'ok', trap_hits_7d: 0 },
+      { as_of: AS_OF, ip: '203.0.113.52', status: 'at_risk', trap_hits_7d: 3 },
+      { as_of: '2026-11-21', ip: '203.0.113.50', status: 'ok', trap_hits_7d: 0 },
+      { as_of: '2026-11-21', ip: '203.0.113.52', status: 'at_risk', trap_hits_7d: 3 },
+    ]);
   });
 
   it('recomputing incrementally, as ingests do, gives exactly what a full rebuild gives', async () => {

@@ -29,6 +29,9 @@ export async function startServer(routes: Record<string, Handler>): Promise<Test
       handler(req, res, body, count);
     });
   });
+  // Longer than any pause between suites: a kept-alive connection the server closes while the client
+  // reuses it shows up as ECONNRESET.
+  server.keepAliveTimeout = 120_000;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   const { port } = server.address() as AddressInfo;
   return {
