@@ -106,14 +106,12 @@ async function child(mbox: string, url: string): Promise<void> {
   const peakRssMb = process.resourceUsage().maxRSS / 1024;
   // The parser alone over the same file (messages read in batches, not all at once).
   let parsed = 0;
-  const p0 = performance.now();
   let parseMs = 0;
   for await (const batch of mboxSource({ path: mbox }).batches({ batchSize: 1000, maxMessageBytes: 10 << 20 })) {
     const s = performance.now();
     for (const m of batch) if (parseReport(m.raw!).kind !== 'not_a_report') parsed += 1;
     parseMs += performance.now() - s;
   }
-  void p0;
   await database.close();
   if (result.error) throw new Error(result.error);
   process.stdout.write(

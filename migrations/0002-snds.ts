@@ -6,8 +6,9 @@ export const migration: Migration = {
   name: 'snds',
   sql: String.raw`
 -- Every download or file exactly as received, before parsing; the location has its key redacted.
--- The bytes live in raw_download_chunk, gzip-compressed, in 1 MiB slices, so neither side holds a whole
--- export in memory; sha256 and byte_size are those of the bytes as received.
+-- The bytes live in raw_download_chunk in 1 MiB slices, so neither side holds a whole export in memory.
+-- Stored uncompressed (storage external): compressing 100 MB of CSV cost a core-second per backfill,
+-- in JS (gzip) or in the server (pglz), on a load that competes for the same two cores.
 -- outcome: received (stored, not yet parsed), loaded, empty (no data), duplicate (same bytes as
 -- duplicate_of, not parsed again), failed (not an SNDS export, or over half its rows bad),
 -- link_broken (an HTML sign-in page, 401/403, a redirect to a login host: a person must act).
@@ -42,6 +43,7 @@ create table if not exists repwatch.raw_download_chunk (
   data         bytea not null,
   primary key (download_id, seq)
 );
+alter table repwatch.raw_download_chunk alter column data set storage external;
 
 -- One row per line of an IP Data export, as COPY writes it. A re-fetched day replaces that feed's
 -- rows for the day (snds_feed_day says which download holds each day).

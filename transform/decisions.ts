@@ -11,6 +11,19 @@ import { decide, urgency, type DecisionStatus, type DecisionThresholds } from '.
  * block evidence in W (an IP that bounces with a block code is worth listing even without SNDS data).
  */
 
+/**
+ * Start of every transaction that writes facts or decisions. The advisory lock (re-entrant within a
+ * transaction) makes an ingest's recompute, `flags` and a report computing the same date wait for
+ * each other instead of colliding on primary keys. For this transaction only: JIT compiling these
+ * statements cost seconds and saved nothing (measured: 6.8 s of JIT for 0.1 s of work); and facts
+ * and decisions are derived data a recompute rebuilds, so the commit need not wait for its WAL flush.
+ */
+export async function beginRecompute(session: Pick<Session, 'query'>): Promise<void> {
+  await session.query(
+    `select pg_advisory_xact_lock(hashtext('repwatch.recompute')), set_config('jit', 'off', true), set_config('synchronous_commit', 'off', true)`,
+  );
+}
+
 /** How far back an IP's data keeps it in the decisions (as no_data once it leaves the window). */
 export const POPULATION_DAYS = 28;
 
@@ -154,10 +167,7 @@ export function decisionSettings(config: Pick<Config, 'thresholds'>): DecisionSe
 /** Compute and store the decisions for `asOf` inside an open transaction (used by recompute). */
 export async function computeDecisionsIn(session: Pick<Session, 'query' | 'copyCsv'>, settings: DecisionSettings, asOf: string): Promise<Decision[]> {
   assertDay(asOf);
-  // For this transaction only: JIT compiling these statements cost seconds and saved nothing
-  // (measured: 6.8 s of JIT for 0.1 s of work); and decisions are derived data that a recompute
-  // rebuilds, so the commit need not wait for its WAL to reach disk.
-  await session.query(`select set_config('jit', 'off', true), set_config('synchronous_commit', 'off', true)`);
+  await beginRecompute(session);
   const rows = await session.query<SumsRow>(WINDOW_SUMS_SQL, [asOf, settings.windowDays]);
   const decisions = rows.map((row): Decision => {
     const outcome = decide(

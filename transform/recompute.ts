@@ -3,7 +3,7 @@ import type { Config } from '../config/schema.js';
 import { isDay } from '../lib/clock.js';
 import { recomputeFacts } from './facts.js';
 import { refreshPools } from './pools.js';
-import { computeDecisionsIn, decisionSettings, POPULATION_DAYS } from './decisions.js';
+import { beginRecompute, computeDecisionsIn, decisionSettings, POPULATION_DAYS } from './decisions.js';
 
 export interface RecomputeSummary {
   /** Days whose facts were rewritten (null: all of them). */
@@ -42,10 +42,7 @@ export async function recompute(database: Database, config: Config, scope: { day
   const settings = decisionSettings(config);
 
   return database.transaction(async (session) => {
-    // Two ingests finishing together would otherwise rewrite the same facts concurrently.
-    await session.query(`select pg_advisory_xact_lock(hashtext('repwatch.recompute'))`);
-    // Derived data only (see computeDecisionsIn): no JIT, no wait for the WAL flush at commit.
-    await session.query(`select set_config('jit', 'off', true), set_config('synchronous_commit', 'off', true)`);
+    await beginRecompute(session); // two ingests finishing together must not rewrite the same facts at once
     await refreshPools(session, config.pools);
     const factRows = await recomputeFacts(session, days);
     const asOfDates = await asOfDatesToRecompute(session, days);

@@ -202,6 +202,8 @@ export function imapSource(options: ImapSourceOptions): MailboxSource {
       return status ? (status.messages ?? null) : null;
     },
     async close() {
+      // Moves still deferred (a caller that never called flush) are done before logging out.
+      if (toArchive.length + toQuarantine.length > 0 && client?.usable) await moveNow();
       const c = client;
       client = null;
       if (!c) return;

@@ -38,7 +38,8 @@ export function forEachCsvRecord(
     let end = newline === -1 ? text.length : newline;
     let spanned = 1;
     let fields: string[];
-    let raw = text.slice(start, end);
+    // Cut before a CR of a CRLF here rather than slicing twice.
+    let raw = text.slice(start, end > start && text.charCodeAt(end - 1) === 13 ? end - 1 : end);
     if (raw.includes('"')) {
       let quotes = countQuotes(raw, raw.length);
       let joinedEnd = end;
@@ -65,7 +66,6 @@ export function forEachCsvRecord(
       fields = parsed.data.flat();
       if (fields.length === 0) fields = [''];
     } else {
-      raw = withoutTrailingCr(raw);
       if (plainLine?.(raw, line)) {
         line += 1;
         start = newline === -1 ? text.length : newline + 1;

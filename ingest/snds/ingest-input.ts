@@ -1,8 +1,8 @@
 import { createReadStream } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import type { Database } from '../../db/connection.js';
 import { redact } from '../../lib/redact.js';
-import { hashFile, registerDownload, storeChunks, storedLocation, finishDownload, type RawDownloadInfo, type RawOutcome, type SndsKind, type RawSource } from './raw-store.js';
+import { hashFile, mayBeDuplicate, registerDownload, storeChunks, storedLocation, finishDownload, type RawDownloadInfo, type RawOutcome, type SndsKind, type RawSource } from './raw-store.js';
 import { loadDataExport } from './load-data-export.js';
 import { loadStatusExport } from './load-status-export.js';
 import type { SndsRowError } from './parse-data-export.js';
@@ -52,8 +52,10 @@ export function emptyResult(info: Pick<RawDownloadInfo, 'kind' | 'feed' | 'sourc
 const MAX_STATUS_BYTES = 64 * 1024 * 1024;
 
 export async function ingestLocalInput(database: Database, info: RawDownloadInfo, path: string, timezone: string): Promise<InputResult> {
-  const digest = await hashFile(path);
-  const stored = await registerDownload(database, { ...info, timezone }, digest);
+  const byteSize = (await stat(path)).size;
+  // Hash first only when an earlier download of the feed has this very size (a possible duplicate).
+  const digest = (await mayBeDuplicate(database, info, byteSize)) ? await hashFile(path) : null;
+  const stored = await registerDownload(database, { ...info, timezone }, digest ?? { sha256: '', byteSize });
   if (stored.duplicateOf !== null) {
     return emptyResult(info, 'duplicate', `same content as download ${stored.duplicateOf}; not parsed again`, stored.id);
   }
@@ -64,7 +66,7 @@ export async function ingestLocalInput(database: Database, info: RawDownloadInfo
   storing.catch(() => undefined);
   if (database.kind === 'pglite') await storing;
   try {
-    return await parseAndLoad(database, info, stored.id, path, timezone, digest.byteSize, () => storing);
+    return await parseAndLoad(database, info, stored.id, path, timezone, byteSize, () => storing);
   } finally {
     await storing;
   }

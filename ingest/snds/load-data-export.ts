@@ -1,8 +1,8 @@
 import type { Database, Session } from '../../db/connection.js';
 import { RecordCutter, forEachCsvRecord, type CsvRecord } from './csv-records.js';
 import { csvNumber, csvText, csvTextArray } from './copy-csv.js';
-import { cleanDataLine, dataRecordParser, isMostlyBad, type SndsDataRow, type SndsRowError } from './parse-data-export.js';
-import { timestampParser } from './parse-timestamp.js';
+import { cleanDataLine, complaintBandBounds, dataRecordParser, isMostlyBad, type SndsDataRow, type SndsRowError } from './parse-data-export.js';
+import { detach, timestampParser } from './parse-timestamp.js';
 import { RejectionSpool } from './rejection-spool.js';
 
 /**
@@ -138,7 +138,19 @@ async function* rowsAsCopyCsv(
   spool: RejectionSpool,
 ): AsyncGenerator<Buffer> {
   const parse = dataRecordParser({ timezone: options.timezone });
-  const timestamp = timestampParser(options.timezone);
+  const tz = options.timezone;
+  const timestamps = [timestampParser(tz), timestampParser(tz), timestampParser(tz), timestampParser(tz)] as const;
+  // "low,high" of each band, written as text once.
+  const bandColumns = new Map<string | null, string>();
+  const boundsCsv = (band: string | null) => {
+    let text = bandColumns.get(band);
+    if (text === undefined) {
+      const bounds = band === null ? null : complaintBandBounds(band);
+      text = `${csvNumber(bounds?.low ?? null)},${csvNumber(bounds?.high ?? null)}`;
+      bandColumns.set(band === null ? null : detach(band), text);
+    }
+    return text;
+  };
   const feed = csvText(options.feed);
   const downloadId = String(options.downloadId);
   const cutter = new RecordCutter();
@@ -148,10 +160,10 @@ async function* rowsAsCopyCsv(
   const count = (day: string) => dayCounts.set(day, (dayCounts.get(day) ?? 0) + 1);
   // A line in SNDS's exact shape goes to COPY as it stands behind the computed columns.
   const clean = (raw: string, lineNo: number): boolean => {
-    const fast = cleanDataLine(raw, timestamp);
+    const fast = cleanDataLine(raw, timestamps);
     if (!fast) return false;
     count(fast.day);
-    out.write(`${feed},${fast.day},${csvNumber(fast.complaintRateLow)},${csvNumber(fast.complaintRateHigh)},${downloadId},${lineNo},${raw}${fast.short ? ',,' : ','}\n`);
+    out.write(`${feed},${fast.day},${boundsCsv(fast.complaintBand)},${downloadId},${lineNo},${raw}${fast.short ? ',,' : ','}\n`);
     return true;
   };
   // Anything else: the full parser, and the export's columns written again from its values.
@@ -193,9 +205,23 @@ class ByteChunks {
     this.buffer = Buffer.allocUnsafe(size);
   }
 
+  private lines: string[] = [];
+  private pendingChars = 0;
+
+  /** Lines are gathered a few hundred at a time and written with one call. */
   write(text: string): void {
+    this.lines.push(text);
+    this.pendingChars += text.length;
+    if (this.lines.length >= 256) this.flushLines();
+  }
+
+  private flushLines(): void {
+    if (!this.lines.length) return;
+    const text = this.lines.length === 1 ? this.lines[0]! : this.lines.join('');
+    this.lines = [];
+    this.pendingChars = 0;
     if (this.used + text.length * 3 > this.size) {
-      this.done.push(this.buffer.subarray(0, this.used));
+      if (this.used) this.done.push(this.buffer.subarray(0, this.used));
       this.buffer = Buffer.allocUnsafe(Math.max(this.size, text.length * 3));
       this.used = 0;
     }
@@ -204,12 +230,14 @@ class ByteChunks {
 
   /** Completed chunks, each ending at a line boundary. */
   *full(): Generator<Buffer> {
+    if (this.pendingChars > 64 * 1024) this.flushLines();
     const done = this.done;
     this.done = [];
     yield* done;
   }
 
   rest(): Buffer | null {
+    this.flushLines();
     const rest = this.used ? this.buffer.subarray(0, this.used) : null;
     this.buffer = Buffer.allocUnsafe(this.size);
     this.used = 0;

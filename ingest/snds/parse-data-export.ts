@@ -178,11 +178,13 @@ const CLEAN_LINE = new RegExp(
 
 export interface CleanDataLine {
   day: string;
-  complaintRateLow: number | null;
-  complaintRateHigh: number | null;
+  /** The complaint band as text (null when empty). */
+  complaintBand: string | null;
   /** 13 fields rather than 14. */
   short: boolean;
 }
+
+type TimestampOf = (raw: string) => SndsTimestamp | null;
 
 /**
  * The loader's fast path: for a line in the exact shape SNDS writes (13 or 14 fields, dotted IPv4,
@@ -191,15 +193,18 @@ export interface CleanDataLine {
  * Returns null for any other line, which then takes the full parser; a test holds the two to the same
  * verdict and the same values.
  */
-export function cleanDataLine(raw: string, timestamp: (raw: string) => SndsTimestamp | null): CleanDataLine | null {
+export function cleanDataLine(raw: string, timestamps: readonly [TimestampOf, TimestampOf, TimestampOf, TimestampOf]): CleanDataLine | null {
   const m = CLEAN_LINE.exec(raw);
   if (!m) return null;
-  const start = timestamp(m[1]!);
+  // One memo per column: consecutive lines mostly repeat each column's timestamp.
+  const start = timestamps[0](m[1]!);
   if (!start) return null;
-  for (const i of [2, 4, 5]) if (m[i] !== undefined && !timestamp(m[i]!)) return null;
-  const band = m[3] ? complaintBandBounds(m[3]) : null;
-  if (m[3] && !band) return null;
-  return { day: start.localDay, complaintRateLow: band?.low ?? null, complaintRateHigh: band?.high ?? null, short: m[6] === undefined };
+  if (m[2] !== undefined && !timestamps[1](m[2])) return null;
+  if (m[4] !== undefined && !timestamps[2](m[4])) return null;
+  if (m[5] !== undefined && !timestamps[3](m[5])) return null;
+  const band = m[3] || null;
+  if (band !== null && !complaintBandBounds(band)) return null;
+  return { day: start.localDay, complaintBand: band, short: m[6] === undefined };
 }
 
 const BAND_BELOW = /^<\s*(\d+(?:\.\d+)?)\s*%$/;

@@ -1,16 +1,12 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { createGunzip, createGzip } from 'node:zlib';
 import type { Database } from '../../db/connection.js';
 import { redact } from '../../lib/redact.js';
 
 /**
  * Every download or file is kept exactly as received, before it is parsed: a row in raw_download
- * (sha256, source, time, HTTP status, location with its key redacted) and the bytes, gzip-compressed
- * (fast level: the CSV shrinks about 5x, which makes storing cheaper than storing it plain), in 1 MiB
- * slices. sha256 and byte_size are those of the bytes as received.
+ * (sha256, source, time, HTTP status, location with its key redacted) and the bytes themselves in 1 MiB
+ * slices.
  * Identical content already held is recognised so that it is not parsed twice.
  */
 
@@ -88,15 +84,31 @@ export async function registerDownload(database: Database, info: RawDownloadInfo
   });
 }
 
-/** The bytes of a registered download, in their own transaction; they must hash to what was registered
- * (a file changed between the passes is refused). */
-export async function storeChunks(database: Database, id: number, body: AsyncIterable<Buffer | Uint8Array>, expected: { sha256: string; byteSize: number }): Promise<void> {
+/**
+ * The bytes of a registered download, in their own transaction. With `expected`, they must hash to
+ * what was registered (a file changed between the passes is refused); without, their hash and size
+ * are recorded now.
+ */
+export async function storeChunks(database: Database, id: number, body: AsyncIterable<Buffer | Uint8Array>, expected: { sha256: string; byteSize: number } | null): Promise<void> {
   await database.transaction(async (session) => {
     const written = await writeChunks(session.query.bind(session), id, body);
-    if (written.sha256 !== expected.sha256 || written.byteSize !== expected.byteSize) {
+    if (!expected) {
+      await session.query('update repwatch.raw_download set sha256 = $2, byte_size = $3 where id = $1', [id, written.sha256, written.byteSize]);
+    } else if (written.sha256 !== expected.sha256 || written.byteSize !== expected.byteSize) {
       throw new Error(`the input changed while it was read (${expected.byteSize} bytes hashed, then ${written.byteSize} bytes with another hash)`);
     }
   });
+}
+
+/**
+ * Could an input of this size repeat an earlier one of the feed? Only an earlier download of exactly
+ * the same size can hold the same bytes: when there is none, the separate hashing pass is skipped and
+ * the hash is taken while the bytes are stored.
+ */
+export async function mayBeDuplicate(database: Pick<Database, 'query'>, info: Pick<RawDownloadInfo, 'kind' | 'feed'>, byteSize: number): Promise<boolean> {
+  if (byteSize === 0) return false;
+  const rows = await database.query('select 1 from repwatch.raw_download where kind = $1 and feed = $2 and byte_size = $3 limit 1', [info.kind, info.feed, byteSize]);
+  return rows.length > 0;
 }
 
 type Query = <R>(text: string, params?: readonly unknown[]) => Promise<R[]>;
@@ -110,7 +122,7 @@ async function insertDownload(query: Query, info: RawDownloadInfo, sha256: strin
   return row!.id;
 }
 
-/** gzip (level 1) the bytes into 1 MiB slices, hashing what was received. */
+/** The bytes in 1 MiB slices, as received, hashing them on the way. */
 async function writeChunks(query: Query, id: number, body: AsyncIterable<Buffer | Uint8Array> | Iterable<Buffer | Uint8Array>): Promise<{ sha256: string; byteSize: number }> {
   const hash = createHash('sha256');
   let byteSize = 0;
@@ -124,27 +136,21 @@ async function writeChunks(query: Query, id: number, body: AsyncIterable<Buffer 
     pendingSize = 0;
     await query('insert into repwatch.raw_download_chunk (download_id, seq, data) values ($1, $2, $3)', [id, seq++, data]);
   };
-  async function* received() {
-    for await (const piece of body) {
-      const buffer = Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
-      hash.update(buffer);
-      byteSize += buffer.length;
-      yield buffer;
-    }
+  for await (const piece of body) {
+    const buffer = Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
+    hash.update(buffer);
+    byteSize += buffer.length;
+    pending.push(buffer);
+    pendingSize += buffer.length;
+    if (pendingSize >= CHUNK_BYTES) await flush();
   }
-  await pipeline(Readable.from(received()), createGzip({ level: 1 }), async (compressed: AsyncIterable<Buffer>) => {
-    for await (const piece of compressed) {
-      pending.push(piece);
-      pendingSize += piece.length;
-      if (pendingSize >= CHUNK_BYTES) await flush();
-    }
-    await flush();
-  });
+  await flush();
   return { sha256: hash.digest('hex'), byteSize };
 }
 
 async function markIfDuplicate(query: Query, id: number, info: RawDownloadInfo, sha256: string, byteSize: number): Promise<number | null> {
-  const duplicateOf = byteSize === 0 ? null : await findIntactDuplicate(query, id, info, sha256);
+  // No hash yet (it is taken while the bytes are stored): nothing of this size was there to repeat.
+  const duplicateOf = byteSize === 0 || sha256 === '' ? null : await findIntactDuplicate(query, id, info, sha256);
   if (duplicateOf !== null) {
     // The bytes are already held under the original: keep the record, not a second copy.
     await query(`update repwatch.raw_download set outcome = 'duplicate', duplicate_of = $2, detail = $3 where id = $1`, [
@@ -193,15 +199,11 @@ export async function finishDownload(
   );
 }
 
-/** The stored bytes of a download as received, decompressed slice by slice (re-parsing, tests). */
+/** The stored bytes of a download, slice by slice (re-parsing, tests). */
 export async function* readStoredDownload(database: Database, id: number): AsyncGenerator<Buffer> {
   const [{ n } = { n: 0 }] = await database.query<{ n: number }>('select count(*)::int as n from repwatch.raw_download_chunk where download_id = $1', [id]);
-  async function* slices() {
-    for (let seq = 0; seq < n; seq++) {
-      const [chunk] = await database.query<{ data: Uint8Array }>('select data from repwatch.raw_download_chunk where download_id = $1 and seq = $2', [id, seq]);
-      if (chunk) yield Buffer.from(chunk.data);
-    }
+  for (let seq = 0; seq < n; seq++) {
+    const [chunk] = await database.query<{ data: Uint8Array }>('select data from repwatch.raw_download_chunk where download_id = $1 and seq = $2', [id, seq]);
+    if (chunk) yield Buffer.from(chunk.data);
   }
-  if (n === 0) return;
-  yield* Readable.from(slices()).pipe(createGunzip()) as AsyncIterable<Buffer>;
 }

@@ -61,6 +61,11 @@ describeEachBackend('ingestJmrpMailbox', (db) => {
     ]);
     expect(result.days.length).toBeGreaterThan(5);
 
+    // Raw messages are kept byte for byte.
+    const [first] = await db().query<{ raw: Uint8Array }>(`select raw from repwatch.mail_message order by id limit 1`);
+    const original = [...generateReports({ count: 1, shapes: ['arf'] })][0]!.eml.replace(/\r\n/g, '\n');
+    expect(Buffer.from(first!.raw).toString()).toBe(original.endsWith('\n') ? original : `${original}\n`);
+
     const again = await ingestJmrpMailbox({ database: db(), config: config(), mailbox: mboxSource({ path, name: 'test-box' }) });
     expect(again).toMatchObject({ seen: 70, stored: 0, duplicates: 70, complaints: 0 });
     expect((await db().query<{ n: number }>(`select count(*)::int as n from analytics.complaint`))[0]!.n).toBe(40);

@@ -144,4 +144,22 @@ describeEachBackend('drainMailbox', (db) => {
     expect(stored.map((r) => r.location)).toEqual(['test 1', 'test 2', 'test 3']);
     expect(Buffer.from(stored[2]!.raw).equals(raw(3))).toBe(true);
   });
+
+  it('raw bytes of every kind come back byte for byte (escape format for text, hex for binary)', async () => {
+    const samples = [
+      Buffer.from('Subject: "quoted" \\back\\slash\r\n\r\nline\ttab, comma; caf\u00e9 \u{1F600}\r\n'),
+      Buffer.from([0x53, 0x3a, 0x20, 0x00, 0x01, 0x7f, 0x80, 0xe9, 0xff, 0x5c, 0x30, 0x31, 0x32, 0x22, 0x0d, 0x0a]),
+      Buffer.from(Array.from({ length: 1024 }, (_, i) => i % 256)),
+      Buffer.from('\\x41 looks like hex\n'),
+    ];
+    const rows = samples.map((raw, i) => ({
+      message: { key: `bytes-${i}`, messageId: null, sha256: 'x'.repeat(64), size: raw.length, raw, location: `sample ${i}`, deliveredAt: null },
+      classification: 'ok',
+      reason: null,
+      quarantined: false,
+    }));
+    await db().transaction((s) => insertMailMessages(s, 'jmrp', 'box', rows, true));
+    const stored = await db().query<{ raw: Uint8Array }>(`select raw from repwatch.mail_message where message_key like 'bytes-%' order by message_key`);
+    expect(stored.map((r) => Buffer.from(r.raw).toString('hex'))).toEqual(samples.map((b) => b.toString('hex')));
+  });
 });

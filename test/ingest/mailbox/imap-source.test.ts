@@ -29,6 +29,7 @@ function kickAfterBatch(source: MailboxSource, at: number, server: DovecotServer
       }
     },
     settle: (outcome) => source.settle(outcome),
+    flush: () => source.flush!(),
     close: () => source.close(),
   };
 }

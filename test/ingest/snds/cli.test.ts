@@ -1,7 +1,6 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backends, type TestDatabase } from '../../support/backends.js';
 import { runCliCaptured } from '../../support/run-cli.js';
@@ -146,7 +145,7 @@ for (const backend of backends()) {
         const downloads = await db.query<{ row: string }>('select d::text as row from repwatch.raw_download d');
         const rejections = await db.query<{ row: string }>('select r::text as row from repwatch.rejection r');
         const chunks = await db.query<{ data: Uint8Array }>('select data from repwatch.raw_download_chunk');
-        return { downloads, rejections, bytes: chunks.map((c) => gunzipSync(Buffer.from(c.data)).toString('utf8')) };
+        return { downloads, rejections, bytes: chunks.map((c) => Buffer.from(c.data).toString('utf8')) };
       });
       expect(stored.downloads.length).toBeGreaterThan(5);
       expect(stored.rejections.length).toBeGreaterThan(0);

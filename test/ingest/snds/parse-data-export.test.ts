@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { complaintBandBounds, isMostlyBad, parseDataExport } from '../../../ingest/snds/parse-data-export.js';
-import { parseSndsTimestamp } from '../../../ingest/snds/parse-timestamp.js';
+import { cleanDataLine, complaintBandBounds, isMostlyBad, parseDataExport } from '../../../ingest/snds/parse-data-export.js';
+import { parseSndsTimestamp, timestampParser } from '../../../ingest/snds/parse-timestamp.js';
 import { forEachCsvRecord } from '../../../ingest/snds/csv-records.js';
 
 const fixture = (name: string) => readFileSync(new URL(`../../fixtures/snds/${name}`, import.meta.url), 'utf8');
@@ -189,6 +189,35 @@ describe('property: the parser never throws and accounts for every line', () => 
       }),
       { numRuns: 300 },
     );
+  });
+
+  it("the loader's fast path agrees with the full parser: a line it takes is a valid row, stored as parsed", () => {
+    const fast = [timestampParser('Europe/Berlin'), timestampParser('Europe/Berlin'), timestampParser('Europe/Berlin'), timestampParser('Europe/Berlin')] as const;
+    let taken = 0;
+    fc.assert(
+      fc.property(anyLine, fc.constantFrom('', ' ', 'x', ',', '1', 'AM', '/'), fc.nat(), (base, insert, at) => {
+        // Half the cases in SNDS's exact shape (upper-case colour, nothing quoted), then mutated.
+        const exact = base.replace(/\b(yellow|Red)\b/g, (c) => c.toUpperCase()).replace(/"(?:[^"]|"")*"/g, 'note');
+        const line = insert ? mutate(exact, at, insert) : exact;
+        if (line.includes('\n') || line.includes('\r')) return;
+        const clean = cleanDataLine(line, fast);
+        if (!clean) return;
+        taken++;
+        const { rows, errors } = parseDataExport(line, { timezone: 'Europe/Berlin' });
+        expect(errors).toEqual([]);
+        const row = rows[0]!;
+        expect(clean).toEqual({ day: row.day, complaintBand: row.complaintBand, short: line.split(',').length === 13 });
+        const fields = line.split(',');
+        expect(fields[0]).toBe(row.ip);
+        expect(fields[6]).toBe(row.filterResult ?? '');
+        expect([fields[1], fields[2], fields[7], fields[8], fields[9], fields[11], fields[12], fields[13] ?? '']).toEqual(
+          [row.activityStartRaw, row.activityEndRaw, row.complaintBand, row.trapStartRaw, row.trapEndRaw, row.sampleHelo, row.jmrP1Sender, row.comments].map((v) => v ?? ''),
+        );
+        expect([fields[3], fields[4], fields[5], fields[10]].map((v) => (v === '' ? null : Number(v)))).toEqual([row.rcptCommands, row.dataCommands, row.messageRecipients, row.trapHits]);
+      }),
+      { numRuns: 1000 },
+    );
+    expect(taken).toBeGreaterThan(50);
   });
 
   it('splits quote-free text the way papaparse does', () => {
