@@ -205,6 +205,6 @@ export async function runAuthCheck(
     results.push(await checkDomain(target, selectors, resolver, ctx.config.thresholds.bulkSenderDailyVolume));
   }
   await ctx.database.transaction((session) => storeAuthResults(session, results, at));
-  ctx.logger?.info({ job: 'auth', domains: results.length, flagged: results.filter((r) => r.flagged).length }, 'sending domains checked');
+  ctx.logger?.info({ check: 'auth', domains: results.length, flagged: results.filter((r) => r.flagged).length }, 'sending domains checked');
   return results.sort((a, b) => Number(b.flagged) - Number(a.flagged) || a.domain.localeCompare(b.domain));
 }

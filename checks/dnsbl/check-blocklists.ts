@@ -164,6 +164,6 @@ export async function runBlocklistCheck(ctx: { database: Database; config: Confi
   const days = new Set(relistedDays);
   if (results.some((r) => r.listed)) days.add(day);
   if (days.size > 0) await recomputeDays(ctx.database, ctx.config, [...days].sort());
-  ctx.logger?.info({ job: 'blocklists', ips: ips.length, zones: zones.length, listed: results.filter((r) => r.listed).length, newListings: stored.newListings, errors: results.filter((r) => r.outcome === 'error').length }, 'blocklists checked');
+  ctx.logger?.info({ check: 'blocklists', ips: ips.length, zones: zones.length, listed: results.filter((r) => r.listed).length, newListings: stored.newListings, errors: results.filter((r) => r.outcome === 'error').length }, 'blocklists checked');
   return { day, zones, results, newListings: stored.newListings };
 }

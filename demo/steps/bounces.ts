@@ -1,16 +1,10 @@
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { DemoStep } from '../run-demo.js';
+import { sampleDir } from '../generate-sample.js';
 import { ingestBounces } from '../../ingest/bounces/ingest-bounces.js';
 import { mboxSource } from '../../ingest/mailbox/mbox-source.js';
 import { buildDelistDrafts, defaultAsOf } from '../../delisting/drafts.js';
 import { utcDay } from '../../lib/clock.js';
-
-/** The sample beside the sources (demo/steps → demo/sample) or, built, from dist/demo/steps. */
-function sampleMbox(): string {
-  const candidates = ['../sample/bounces.mbox', '../../../demo/sample/bounces.mbox'].map((rel) => fileURLToPath(new URL(rel, import.meta.url)));
-  return candidates.find((path) => existsSync(path)) ?? candidates[1]!;
-}
 
 /**
  * Bounces from the sample mailbox (demo/sample/bounces.mbox, made by demo/generate-bounces.ts): the
@@ -21,7 +15,7 @@ export const bouncesStep: DemoStep = {
   name: 'bounces: block evidence and delisting drafts',
   async run(ctx) {
     const database = await ctx.database();
-    const summary = await ingestBounces({ database, config: ctx.config, clock: ctx.clock, logger: ctx.logger }, mboxSource({ path: sampleMbox(), name: 'demo-bounces' }));
+    const summary = await ingestBounces({ database, config: ctx.config, clock: ctx.clock, logger: ctx.logger }, mboxSource({ path: join(sampleDir(), 'bounces.mbox'), name: 'demo-bounces' }));
     if (summary.error) throw new Error(`demo bounces: ${summary.error}`);
     const lines = [
       `${summary.seen} bounces read: ${summary.stored} stored (${Object.entries(summary.byClassification).map(([k, v]) => `${k} ${v}`).join(', ')}), ${summary.duplicates} already stored, ${summary.quarantined} quarantined; ${summary.evidence} block evidence rows`,

@@ -1,14 +1,8 @@
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { DemoStep } from '../run-demo.js';
+import { sampleDir } from '../generate-sample.js';
 import { ingestJmrpMailbox } from '../../ingest/jmrp/ingest-mailbox.js';
 import { mboxSource } from '../../ingest/mailbox/mbox-source.js';
-
-/** The sample beside the sources (demo/steps -> demo/sample) or, built, from dist/demo/steps. */
-function sampleMbox(): string {
-  const candidates = ['../sample/jmrp-complaints.mbox', '../../../demo/sample/jmrp-complaints.mbox'].map((rel) => fileURLToPath(new URL(rel, import.meta.url)));
-  return candidates.find((path) => existsSync(path)) ?? candidates[1]!;
-}
 
 /**
  * Complaint reports from the sample mailbox (demo/sample/jmrp-complaints.mbox: ARF, 2026-shape JMRP
@@ -18,7 +12,7 @@ export const jmrpStep: DemoStep = {
   name: 'JMRP complaint reports',
   async run(ctx) {
     const database = await ctx.database();
-    const r = await ingestJmrpMailbox({ database, config: ctx.config, mailbox: mboxSource({ path: sampleMbox(), name: 'demo-jmrp' }), logger: ctx.logger, clock: ctx.clock });
+    const r = await ingestJmrpMailbox({ database, config: ctx.config, mailbox: mboxSource({ path: join(sampleDir(), 'jmrp-complaints.mbox'), name: 'demo-jmrp' }), logger: ctx.logger, clock: ctx.clock });
     if (r.error) throw new Error(`demo jmrp: ${r.error}`);
     const lines = [
       `${r.seen} messages read: ${r.complaints} complaints (${r.incidents} incidents), ${r.otherReports} other reports, ${r.notAReport} not a report, ${r.quarantined} quarantined, ${r.duplicates} already stored`,

@@ -1,14 +1,9 @@
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { DemoStep } from '../run-demo.js';
+import { SAMPLE_LAST_DAY, sampleDir } from '../generate-sample.js';
+import { fixedClock } from '../../lib/clock.js';
 import { ingestSndsFiles } from '../../ingest/snds/ingest-files.js';
 import { recomputeDays } from '../../transform/recompute.js';
-
-/** The sample beside the sources (demo/steps → demo/sample) or, built, from dist/demo/steps. */
-function sample(name: string): string {
-  const candidates = [`../sample/${name}`, `../../../demo/sample/${name}`].map((rel) => fileURLToPath(new URL(rel, import.meta.url)));
-  return candidates.find((path) => existsSync(path)) ?? candidates[1]!;
-}
 
 /**
  * The bundled SNDS sample (demo/sample/snds-ip-data.csv and snds-ip-status.csv, 30 days x 20 IPs)
@@ -22,12 +17,14 @@ export const sndsStep: DemoStep = {
     const result = await ingestSndsFiles({
       database,
       config: ctx.config,
-      clock: ctx.clock,
+      // The sample's IP Status export stands for the block list as downloaded on the sample's last
+      // day, so the decisions of that day ("latest download on or before D") use it.
+      clock: fixedClock(`${SAMPLE_LAST_DAY}T18:00:00Z`),
       feed: 'demo',
       timezone: 'UTC',
       files: [
-        { kind: 'ip_data', path: sample('snds-ip-data.csv') },
-        { kind: 'ip_status', path: sample('snds-ip-status.csv') },
+        { kind: 'ip_data', path: join(sampleDir(), 'snds-ip-data.csv') },
+        { kind: 'ip_status', path: join(sampleDir(), 'snds-ip-status.csv') },
       ],
       skipRecompute: true,
     });

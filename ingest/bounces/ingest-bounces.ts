@@ -81,7 +81,7 @@ export async function ingestBounces(ctx: BounceIngestContext, source: MailboxSou
     days: touched,
     ...(result.error ? { error: result.error } : {}),
   };
-  ctx.logger?.info({ job: 'bounces', ...summary, days: touched.length }, 'bounces ingested');
+  ctx.logger?.info({ source: 'bounces', ...summary, days: touched.length }, 'bounces ingested');
   return summary;
 }
 

@@ -132,7 +132,7 @@ export async function ingestJmrpMailbox(options: IngestJmrpOptions): Promise<Jmr
   try {
     await flushRecompute();
   } catch (error) {
-    logger?.error({ job: 'jmrp', mailbox: result.mailbox, err: (error as Error).message }, 'recompute after JMRP ingest failed');
+    logger?.error({ source: 'jmrp', mailbox: result.mailbox, err: (error as Error).message }, 'recompute after JMRP ingest failed');
     result.error ??= `recompute failed: ${(error as Error).message}`;
   }
 
@@ -154,7 +154,7 @@ export async function ingestJmrpMailbox(options: IngestJmrpOptions): Promise<Jmr
     ...(result.error ? { error: result.error } : {}),
   };
   logger?.info(
-    { job: 'jmrp', mailbox: out.mailbox, seen: out.seen, stored: out.stored, duplicates: out.duplicates, quarantined: out.quarantined, complaints: out.complaints, ms: Date.now() - started.getTime() },
+    { source: 'jmrp', mailbox: out.mailbox, seen: out.seen, stored: out.stored, duplicates: out.duplicates, quarantined: out.quarantined, complaints: out.complaints, ms: Date.now() - started.getTime() },
     'JMRP mailbox drained',
   );
   return out;

@@ -28,7 +28,7 @@ export function forEachCsvRecord(
   text: string,
   firstLine: number,
   visit: (record: CsvRecord) => void,
-  /** Offered each line without quotes before it is split; returning true means it is handled. */
+  /** Offered each line whose quotes are balanced, before it is split; returning true means it is handled. */
   plainLine?: (raw: string, line: number) => boolean,
 ): number {
   let line = firstLine;
@@ -40,8 +40,13 @@ export function forEachCsvRecord(
     let fields: string[];
     // Cut before a CR of a CRLF here rather than slicing twice.
     let raw = text.slice(start, end > start && text.charCodeAt(end - 1) === 13 ? end - 1 : end);
-    if (raw.includes('"')) {
-      let quotes = countQuotes(raw, raw.length);
+    let quotes = raw.includes('"') ? countQuotes(raw, raw.length) : 0;
+    if (quotes > 0 && quotes % 2 === 0 && plainLine?.(raw, line)) {
+      line += 1;
+      start = newline === -1 ? text.length : newline + 1;
+      continue;
+    }
+    if (quotes > 0) {
       let joinedEnd = end;
       let joinedNewline = newline;
       let joinedLines = 1;

@@ -157,7 +157,20 @@ async function* rowsAsCopyCsv(
   let line = 1;
   const out = new ByteChunks(COPY_CHUNK_BYTES);
   let first = true;
-  const count = (day: string) => dayCounts.set(day, (dayCounts.get(day) ?? 0) + 1);
+  // Rows of one day come together: count a run of them and add it to the map when the day changes.
+  let runDay = '';
+  let runCount = 0;
+  const settle = () => {
+    if (runCount) dayCounts.set(runDay, (dayCounts.get(runDay) ?? 0) + runCount);
+    runCount = 0;
+  };
+  const count = (day: string) => {
+    if (day !== runDay) {
+      settle();
+      runDay = day;
+    }
+    runCount++;
+  };
   // A line in SNDS's exact shape goes to COPY as it stands behind the computed columns.
   const clean = (raw: string, lineNo: number): boolean => {
     const fast = cleanDataLine(raw, timestamps);
@@ -187,6 +200,7 @@ async function* rowsAsCopyCsv(
     yield* out.full();
   }
   take(cutter.end());
+  settle();
   yield* out.full();
   const rest = out.rest();
   if (rest) yield rest;

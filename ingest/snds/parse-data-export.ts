@@ -172,8 +172,11 @@ const OCTET = '(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)';
 const STAMP = '\\d{1,2}/\\d{1,2}/\\d{4} \\d{1,2}:\\d{2} [AP]M';
 /** Empty, or text without quotes, commas or line breaks that neither starts nor ends with a space. */
 const TEXT = '(?:[^,"\\s](?:[^,"\\r\\n]*[^,"\\s])?)?';
+/** A comment in quotes (it holds commas): not empty, no padding inside, doubled quotes, one line.
+ * COPY reads such a field exactly as papaparse does. */
+const QUOTED = '"(?:[^"\\s]|"")(?:(?:[^"\\r\\n]|"")*(?:[^"\\s]|""))?"';
 const CLEAN_LINE = new RegExp(
-  `^${OCTET}\\.${OCTET}\\.${OCTET}\\.${OCTET},(${STAMP}),(${STAMP})?,\\d{0,15},\\d{0,15},\\d{0,15},(?:GREEN|YELLOW|RED)?,(${TEXT}),(${STAMP})?,(${STAMP})?,\\d{0,9},${TEXT},${TEXT}(,${TEXT})?$`,
+  `^${OCTET}\\.${OCTET}\\.${OCTET}\\.${OCTET},(${STAMP}),(${STAMP})?,\\d{0,15},\\d{0,15},\\d{0,15},(?:GREEN|YELLOW|RED)?,(${TEXT}),(${STAMP})?,(${STAMP})?,\\d{0,9},${TEXT},${TEXT}(,(?:${QUOTED}|${TEXT}))?$`,
 );
 
 export interface CleanDataLine {
@@ -188,7 +191,7 @@ type TimestampOf = (raw: string) => SndsTimestamp | null;
 
 /**
  * The loader's fast path: for a line in the exact shape SNDS writes (13 or 14 fields, dotted IPv4,
- * `M/D/YYYY h:mm AM` timestamps, upper-case colour, nothing quoted, no padding) one regular expression
+ * `M/D/YYYY h:mm AM` timestamps, upper-case colour, no padding, only the comment quoted) one regular expression
  * checks every field and only what the database needs is computed, so the line itself can go to COPY.
  * Returns null for any other line, which then takes the full parser; a test holds the two to the same
  * verdict and the same values.

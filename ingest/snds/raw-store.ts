@@ -131,7 +131,7 @@ async function writeChunks(query: Query, id: number, body: AsyncIterable<Buffer 
   let pendingSize = 0;
   const flush = async () => {
     if (pendingSize === 0) return;
-    const data = Buffer.concat(pending, pendingSize);
+    const data = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingSize);
     pending = [];
     pendingSize = 0;
     await query('insert into repwatch.raw_download_chunk (download_id, seq, data) values ($1, $2, $3)', [id, seq++, data]);

@@ -106,6 +106,21 @@ describeEachBackend('SNDS loading', (db) => {
     expect(await count(`select count(*)::int as n from repwatch.rejection where location = $1 and line_no is null`, [path])).toBe(1);
   });
 
+  it('stores quoted comments as the parser reads them, whichever path a line takes', async () => {
+    const lines = [
+      '10.6.0.1,11/8/2026 4:00 PM,11/9/2026 3:00 PM,5,5,5,GREEN,< 0.1%,,,0,,,"Abuse reported for: a@example.net, b@example.net"',
+      '10.6.0.2,11/8/2026 4:00 PM,11/9/2026 3:00 PM,5,5,5,GREEN,< 0.1%,,,0,,,"say ""hi"", twice"',
+      '10.6.0.3,11/8/2026 4:00 PM,11/9/2026 3:00 PM,5,5,5,green,< 0.1%,,,0,,," padded, "',
+      '10.6.0.4,11/8/2026 4:00 PM,11/9/2026 3:00 PM,5,5,5,GREEN,< 0.1%,,,0,,,""',
+    ];
+    const text = `${lines.join('\r\n')}\r\n`;
+    await load('quoted', [{ kind: 'ip_data', path: write('quoted.csv', text) }]);
+    const parsed = parseDataExport(text, { timezone: 'UTC' }).rows.map((r) => [r.ip, r.comments, r.filterResult]);
+    const stored = await db().query<{ ip: string; comments: string | null; filter_result: string }>(`select host(ip) as ip, comments, filter_result from repwatch.snds_row where feed = 'quoted' order by line_no`);
+    expect(stored.map((r) => [r.ip, r.comments, r.filter_result])).toEqual(parsed);
+    expect(parsed[1]![1]).toBe('say "hi", twice');
+  });
+
   it('reads stdin ("-"), spooled to a file first, and records the source as stdin', async () => {
     const stdin = Readable.from([Buffer.from(dataExport('2026-11-07', ['10.4.0.1']).slice(0, 20)), Buffer.from(dataExport('2026-11-07', ['10.4.0.1']).slice(20))]);
     const result = await ingestSndsFiles({ database: db(), config, clock, feed: 'piped', timezone: 'UTC', files: [{ kind: 'ip_data', path: '-' }], stdin });

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import Papa from 'papaparse';
 import { cleanDataLine, complaintBandBounds, isMostlyBad, parseDataExport } from '../../../ingest/snds/parse-data-export.js';
 import { parseSndsTimestamp, timestampParser } from '../../../ingest/snds/parse-timestamp.js';
 import { forEachCsvRecord } from '../../../ingest/snds/csv-records.js';
@@ -197,7 +198,7 @@ describe('property: the parser never throws and accounts for every line', () => 
     fc.assert(
       fc.property(anyLine, fc.constantFrom('', ' ', 'x', ',', '1', 'AM', '/'), fc.nat(), (base, insert, at) => {
         // Half the cases in SNDS's exact shape (upper-case colour, nothing quoted), then mutated.
-        const exact = base.replace(/\b(yellow|Red)\b/g, (c) => c.toUpperCase()).replace(/"(?:[^"]|"")*"/g, 'note');
+        const exact = base.replace(/\b(yellow|Red)\b/g, (c) => c.toUpperCase());
         const line = insert ? mutate(exact, at, insert) : exact;
         if (line.includes('\n') || line.includes('\r')) return;
         const clean = cleanDataLine(line, fast);
@@ -206,8 +207,9 @@ describe('property: the parser never throws and accounts for every line', () => 
         const { rows, errors } = parseDataExport(line, { timezone: 'Europe/Berlin' });
         expect(errors).toEqual([]);
         const row = rows[0]!;
-        expect(clean).toEqual({ day: row.day, complaintBand: row.complaintBand, short: line.split(',').length === 13 });
-        const fields = line.split(',');
+        expect(clean).toEqual({ day: row.day, complaintBand: row.complaintBand, short: Papa.parse<string[]>(line, { delimiter: ',', newline: '\n' }).data[0]!.length === 13 });
+        // How COPY reads the line as it stands (RFC 4180, as papaparse does).
+        const fields = Papa.parse<string[]>(line, { delimiter: ',', newline: '\n' }).data[0]!;
         expect(fields[0]).toBe(row.ip);
         expect(fields[6]).toBe(row.filterResult ?? '');
         expect([fields[1], fields[2], fields[7], fields[8], fields[9], fields[11], fields[12], fields[13] ?? '']).toEqual(
@@ -215,7 +217,8 @@ describe('property: the parser never throws and accounts for every line', () => 
         );
         expect([fields[3], fields[4], fields[5], fields[10]].map((v) => (v === '' ? null : Number(v)))).toEqual([row.rcptCommands, row.dataCommands, row.messageRecipients, row.trapHits]);
       }),
-      { numRuns: 1000 },
+      // A fixed seed: the count of lines the fast path takes is then a fact of this input, not luck.
+      { numRuns: 1000, seed: 20261128 },
     );
     expect(taken).toBeGreaterThan(50);
   });
