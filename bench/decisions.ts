@@ -5,29 +5,22 @@
  * storing every decision for the latest as-of date. Target: decisions <= 3x the scan. --keep leaves
  * the database for EXPLAIN; --skip-rebuild leaves out the (long) full rebuild.
  */
-import pg from 'pg';
 import { openDatabase } from '../db/connection.js';
 import { migrate } from '../db/migrate.js';
 import { configSchema } from '../config/schema.js';
 import { computeDecisions } from '../transform/decisions.js';
 import { rebuildAll } from '../transform/recompute.js';
 import { recomputeFacts } from '../transform/facts.js';
+import { createBenchDatabase, option, out, sec, median } from './support.js';
 
-const DEFAULT_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
 const FIRST_DAY = '2026-08-01';
 
 export async function run(args: string[]): Promise<void> {
   const ips = Number(option(args, '--ips') ?? 10_000);
   const days = Number(option(args, '--days') ?? 90);
   const runs = Number(option(args, '--runs') ?? 7);
-  const serverUrl = process.env.DATABASE_URL || DEFAULT_URL;
-  const dbName = `repwatch_bench_decisions_${process.pid}`;
-  const admin = new pg.Client({ connectionString: serverUrl });
-  await admin.connect();
-  await admin.query(`create database ${dbName}`);
-  const url = new URL(serverUrl);
-  url.pathname = `/${dbName}`;
-  const database = await openDatabase({ url: url.toString() });
+  const benchDatabase = await createBenchDatabase('decisions');
+  const database = await openDatabase({ url: benchDatabase.url });
   try {
     await migrate(database);
     let t = performance.now();
@@ -70,9 +63,8 @@ export async function run(args: string[]): Promise<void> {
     out(`analytics.ip_trend for the latest day, all IPs: ${ms(performance.now() - t)}`);
   } finally {
     await database.close();
-    if (args.includes('--keep')) out(`kept database ${url.toString()}`);
-    else await admin.query(`drop database if exists ${dbName} with (force)`);
-    await admin.end();
+    if (args.includes('--keep')) out(`kept database ${benchDatabase.url}`);
+    else await benchDatabase.drop();
   }
 }
 
@@ -134,16 +126,6 @@ async function generate(database: Awaited<ReturnType<typeof openDatabase>>, ips:
   );
 }
 
-function option(args: string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-}
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
 
-const out = (line: string) => process.stdout.write(`${line}\n`);
-const sec = (msValue: number) => `${(msValue / 1000).toFixed(1)} s`;
 const ms = (value: number) => `${value.toFixed(0)} ms`;

@@ -15,6 +15,7 @@ import { ingestJmrpMailbox } from '../ingest/jmrp/ingest-mailbox.js';
 import { imapSource } from '../ingest/mailbox/imap-source.js';
 import { generateReports } from './generate-reports.js';
 import { dovecotAvailable, dovecotSkipReason, startDovecot } from './local-dovecot.js';
+import { option, out, sec } from './support.js';
 
 const DEFAULT_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
 
@@ -82,18 +83,8 @@ export async function run(args: string[]): Promise<void> {
   }
 }
 
-function option(args: string[], name: string): string | undefined {
-  const at = args.indexOf(name);
-  return at === -1 ? undefined : args[at + 1];
-}
 
-function out(line: string): void {
-  process.stdout.write(`${line}\n`);
-}
 
-function sec(ms: number): string {
-  return `${(ms / 1000).toFixed(1)} s`;
-}
 
 function fmt(n: number): string {
   return Math.round(n).toLocaleString('en');

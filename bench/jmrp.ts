@@ -21,6 +21,7 @@ import { ingestJmrpMailbox } from '../ingest/jmrp/ingest-mailbox.js';
 import { parseReport } from '../ingest/jmrp/parse-report.js';
 import { mboxSource } from '../ingest/mailbox/mbox-source.js';
 import { generateReports, mboxEntry } from './generate-reports.js';
+import { option, out, sec } from './support.js';
 
 const DEFAULT_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
 
@@ -131,18 +132,8 @@ async function simpleParserRate(mbox: string, sample: number, conversionOff: boo
   return messages.length / ((performance.now() - t0) / 1000);
 }
 
-function option(args: string[], name: string): string | undefined {
-  const at = args.indexOf(name);
-  return at === -1 ? undefined : args[at + 1];
-}
 
-function out(line: string): void {
-  process.stdout.write(`${line}\n`);
-}
 
-function sec(ms: number): string {
-  return `${(ms / 1000).toFixed(1)} s`;
-}
 
 function fmt(n: number): string {
   return Math.round(n).toLocaleString('en');

@@ -9,7 +9,6 @@
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { openDatabase, type Database } from '../db/connection.js';
 import { migrate } from '../db/migrate.js';
 import { configSchema } from '../config/schema.js';
@@ -19,22 +18,16 @@ import { refreshPools } from '../transform/pools.js';
 import { buildWeeklyReport, writeWeeklyReport, REPORT_FORMATS } from '../reports/weekly-report.js';
 import { exportTable } from '../reports/export/export-table.js';
 import { EXPORT_FORMATS } from '../reports/export/writers.js';
+import { createBenchDatabase, option, out, sec, median } from './support.js';
 
-const DEFAULT_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
 const LAST_DAY = '2026-11-22'; // a Sunday: the report covers ISO week 2026-W47
 
 export async function run(args: string[]): Promise<void> {
   const ips = Number(option(args, '--ips') ?? 10_000);
   const days = Number(option(args, '--days') ?? 90);
   const runs = Number(option(args, '--runs') ?? 3);
-  const serverUrl = process.env.DATABASE_URL || DEFAULT_URL;
-  const dbName = `repwatch_bench_report_${process.pid}`;
-  const admin = new pg.Client({ connectionString: serverUrl });
-  await admin.connect();
-  await admin.query(`create database ${dbName}`);
-  const url = new URL(serverUrl);
-  url.pathname = `/${dbName}`;
-  const database = await openDatabase({ url: url.toString() });
+  const benchDatabase = await createBenchDatabase('report');
+  const database = await openDatabase({ url: benchDatabase.url });
   const outDir = mkdtempSync(join(tmpdir(), 'repwatch-bench-report-'));
   try {
     await migrate(database);
@@ -80,9 +73,8 @@ export async function run(args: string[]): Promise<void> {
   } finally {
     await database.close();
     rmSync(outDir, { recursive: true, force: true });
-    if (args.includes('--keep')) out(`kept database ${url.toString()}`);
-    else await admin.query(`drop database if exists ${dbName} with (force)`);
-    await admin.end();
+    if (args.includes('--keep')) out(`kept database ${benchDatabase.url}`);
+    else await benchDatabase.drop();
   }
 }
 
@@ -133,16 +125,6 @@ async function generate(database: Database, ips: number, days: number): Promise<
   );
 }
 
-function option(args: string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-}
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
 
-const out = (line: string) => process.stdout.write(`${line}\n`);
-const sec = (value: number) => `${(value / 1000).toFixed(2)} s`;
 const kb = (bytes: number) => `${Math.round(bytes / 1024).toLocaleString('en')} KiB`;

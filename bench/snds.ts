@@ -15,6 +15,7 @@ import pg from 'pg';
 import { openDatabase } from '../db/connection.js';
 import { migrate } from '../db/migrate.js';
 import { ingestLocalInput } from '../ingest/snds/ingest-input.js';
+import { option, out, sec } from './support.js';
 
 const DEFAULT_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
 
@@ -161,10 +162,4 @@ export async function generate(file: string, ips: number, days: number): Promise
   await new Promise<void>((resolve, reject) => stream.end((error?: Error | null) => (error ? reject(error) : resolve())));
 }
 
-function option(args: string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-}
-const out = (line: string) => process.stdout.write(`${line}\n`);
-const sec = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 const rate = (rows: number, ms: number) => `${Math.round(rows / (ms / 1000)).toLocaleString('en')} rows/s`;
