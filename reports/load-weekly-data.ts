@@ -1,3 +1,4 @@
+import { loadDelistingOverview } from '../delisting/report-data.js';
 import type { Database } from '../db/connection.js';
 import type { Config } from '../config/schema.js';
 import { addDays } from '../lib/clock.js';
@@ -105,7 +106,7 @@ export async function loadWeeklyData(database: Database, config: Config, period:
     `(the most urgent first, at most ${CHART_LIMITS.needsAction}) and the ${ips.filter((c) => c.why === 'top_volume').length} other IPs ` +
     `with the most volume this week (at most ${CHART_LIMITS.topVolume}); every IP is in the CSV, the JSON and analytics.ip_day.`;
 
-  const [pools, trapHits, blockList, topCampaigns, topFromDomains, freshness, rejections, quarantined] = await Promise.all([
+  const [pools, trapHits, blockList, topCampaigns, topFromDomains, freshness, rejections, quarantined, delisting] = await Promise.all([
     poolTrends(database, config, period.to),
     trapHitsOf(database, period),
     blockListNow(database),
@@ -114,12 +115,13 @@ export async function loadWeeklyData(database: Database, config: Config, period:
     freshnessOf(database, period),
     rejectionsOf(database, period),
     quarantinedOf(database, period),
+    delistingOf(database, period.to),
   ]);
 
   return {
     generatedAt: now.toISOString(),
     period: { week: period.week, from: period.from, to: period.to, previousFrom: period.previousFrom, previousTo: period.previousTo, isoWeek: period.isoWeek },
-    thresholds: { complaintRateWarn: config.thresholds.complaintRateWarn, complaintRateMax: config.thresholds.complaintRateMax, windowDays: config.thresholds.windowDays },
+    thresholds: { complaintRateWarn: config.thresholds.complaintRateWarn, complaintRateMax: config.thresholds.complaintRateMax, windowDays: config.thresholds.windowDays, bulkSenderDailyVolume: config.thresholds.bulkSenderDailyVolume },
     headline: { current, previous, statusCounts, previousStatusCounts },
     decisions: { source: `analytics.ip_flag as of ${period.to}`, items },
     charts: { note, ipDays: CHART_LIMITS.ipDays, ips, poolDays: CHART_LIMITS.poolDays, pools },
@@ -131,6 +133,7 @@ export async function loadWeeklyData(database: Database, config: Config, period:
     freshness,
     rejections,
     quarantined,
+    delisting,
     notes,
   };
 }
@@ -376,4 +379,45 @@ async function quarantinedOf(database: Database, period: ReportPeriod): Promise<
     instants(period),
   );
   return { total: rows[0]?.total ?? 0, groups: rows.map((r) => ({ mailbox: r.mailbox, reason: r.reason, count: r.count })) };
+}
+
+/** Cases, other blocklists and authentication as of the report's last day (delisting/report-data.ts). */
+async function delistingOf(database: Database, asOf: string): Promise<WeeklyReportData['delisting']> {
+  const overview = await loadDelistingOverview(database, asOf);
+  return {
+    cases: overview.cases.map((c) => ({
+      id: c.id,
+      target: c.target,
+      route: c.route,
+      state: c.state,
+      openedAt: c.openedAt.toISOString(),
+      stateChangedAt: c.stateChangedAt.toISOString(),
+      messages: c.messages.length,
+      lastMessage: c.messages.at(-1)?.body?.slice(0, 200) ?? null,
+    })),
+    blocklists: {
+      checkedAt: overview.blocklistsCheckedAt?.toISOString() ?? null,
+      cleanPairs: overview.cleanPairs,
+      listings: overview.blocklists.map((b) => ({
+        ip: b.ip,
+        zone: b.zone,
+        outcome: b.outcome,
+        answer: b.answer.join(' '),
+        meaning: b.meaning,
+        listedSince: b.listedSince,
+        isNew: b.newListing,
+      })),
+    },
+    auth: overview.auth.map((a) => ({
+      domain: a.domain,
+      spf: a.spf,
+      dkim: a.dkim,
+      dmarc: a.dmarc,
+      dmarcPolicy: a.dmarcPolicy,
+      dailyVolume: a.dailyVolume,
+      meetsRequirement: a.meetsRequirement,
+      flagged: a.flagged,
+      problems: a.problems,
+    })),
+  };
 }

@@ -38,6 +38,7 @@ ${ipCharts(data, charts)}
 ${poolCharts(data, charts)}
 ${trapHits(data)}
 ${blockList(data)}
+${delistingWork(data)}
 ${complaintsBy(data)}
 ${health(data)}
 </main>
@@ -171,6 +172,19 @@ function blockList(data: WeeklyReportData): string {
   return `<section id="block-list"><h2>Current block list (${e(fmtInt(b.total))} ranges)</h2>
 <p class="meta">Latest SNDS IP Status download${b.fetchedAt ? ` fetched ${e(b.fetchedAt)}` : ': none loaded'}${e(shown)}.</p>
 ${table(['first IP', 'last IP', 'details'], b.ranges.map((r) => [r.firstIp, r.lastIp, r.details ?? '']))}</section>`;
+}
+
+function delistingWork(data: WeeklyReportData): string {
+  const d = data.delisting;
+  const checked = d.blocklists.checkedAt ? `checked ${e(d.blocklists.checkedAt)}; ${e(fmtInt(d.blocklists.cleanPairs))} IP/zone pairs clean` : 'never checked (repwatch check blocklists)';
+  return `<section id="delisting"><h2>Delisting cases, other blocklists, authentication</h2>
+<h3>Delisting cases (${e(fmtInt(d.cases.length))})</h3>
+${table(['case', 'IP or range', 'route', 'state', 'opened', 'last change', 'messages', 'last message'], d.cases.map((c) => [`#${c.id}`, c.target, c.route, c.state, c.openedAt.slice(0, 10), c.stateChangedAt.slice(0, 10), fmtInt(c.messages), c.lastMessage ?? '']), [6])}
+<h3>Other DNS blocklists</h3>
+<p class="meta">${checked}.</p>
+${table(['IP', 'zone', 'result', 'answer', 'meaning', 'listed since'], d.blocklists.listings.map((b) => [b.ip, b.zone, b.isNew ? `${b.outcome} (new)` : b.outcome, b.answer, b.meaning ?? '', b.listedSince ?? '']))}
+<h3>Bulk-sender authentication (Outlook.com, above ${e(fmtInt(data.thresholds.bulkSenderDailyVolume))} messages a day)</h3>
+${table(['domain', 'SPF', 'DKIM', 'DMARC', 'policy', 'messages/day', 'meets the rules', 'problems'], d.auth.map((a) => [a.flagged ? `${a.domain} (flagged)` : a.domain, a.spf, a.dkim, a.dmarc, a.dmarcPolicy ?? '', a.dailyVolume === null ? '' : fmtInt(a.dailyVolume), a.meetsRequirement ? 'yes' : 'no', a.problems.join('; ')]), [5])}</section>`;
 }
 
 function complaintsBy(data: WeeklyReportData): string {

@@ -41,6 +41,15 @@ export function renderMarkdown(data: WeeklyReportData): string {
   }
   lines.push(`## Block list: ${data.blockList.total} ranges`, '');
   for (const r of data.blockList.ranges.slice(0, 20)) lines.push(`- ${md(r.firstIp)}–${md(r.lastIp)} ${md(r.details ?? '')}`);
+  const dl = data.delisting;
+  lines.push('', `## Delisting cases: ${dl.cases.length}`, '');
+  for (const c of dl.cases.slice(0, 20)) lines.push(`- #${c.id} ${md(c.target)} (${md(c.route)}): ${md(c.state)} since ${c.stateChangedAt.slice(0, 10)}, ${c.messages} message(s)`);
+  lines.push('', `## Other DNS blocklists: ${dl.blocklists.listings.filter((b) => b.outcome === 'listed').length} listings`, '');
+  if (!dl.blocklists.checkedAt) lines.push('- never checked (`repwatch check blocklists`)');
+  for (const b of dl.blocklists.listings.slice(0, 20)) lines.push(`- ${md(b.ip)} on ${md(b.zone)}: ${md(b.outcome)}${b.isNew ? ' (new)' : ''}${b.meaning ? ` — ${md(b.meaning)}` : ''}`);
+  const flagged = dl.auth.filter((a) => a.flagged);
+  lines.push('', `## Bulk-sender authentication: ${flagged.length} domain(s) flagged`, '');
+  for (const a of flagged) lines.push(`- ${md(a.domain)}: SPF ${md(a.spf)}, DKIM ${md(a.dkim)}, DMARC ${md(a.dmarc)}${a.problems.length ? ` — ${md(a.problems.join('; '))}` : ''}`);
   lines.push('', `## Trap hits: ${fmtInt(data.trapHits.total)}`, '');
   for (const t of data.trapHits.ips.slice(0, 10)) lines.push(`- ${md(t.ip)}: ${fmtInt(t.hits)} on ${t.days} day(s)`);
   lines.push('', '## Top campaigns by complaints', '');

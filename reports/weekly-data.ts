@@ -74,7 +74,7 @@ export interface PoolTrend {
 export interface WeeklyReportData {
   generatedAt: string;
   period: { week: string; from: string; to: string; previousFrom: string; previousTo: string; isoWeek: boolean };
-  thresholds: { complaintRateWarn: number; complaintRateMax: number; windowDays: number };
+  thresholds: { complaintRateWarn: number; complaintRateMax: number; windowDays: number; bulkSenderDailyVolume: number };
   headline: {
     current: Totals;
     previous: Totals;
@@ -98,6 +98,12 @@ export interface WeeklyReportData {
   };
   rejections: { total: number; groups: { source: string; reason: string; count: number; lastLocation: string }[] };
   quarantined: { total: number; groups: { mailbox: string; reason: string; count: number }[] };
+  /** The rest of the delisting workflow: requests in progress, other blocklists, bulk-sender authentication. */
+  delisting: {
+    cases: { id: number; target: string; route: string; state: string; openedAt: string; stateChangedAt: string; messages: number; lastMessage: string | null }[];
+    blocklists: { checkedAt: string | null; cleanPairs: number; listings: { ip: string; zone: string; outcome: string; answer: string; meaning: string | null; listedSince: string | null; isNew: boolean }[] };
+    auth: { domain: string; spf: string; dkim: string; dmarc: string; dmarcPolicy: string | null; dailyVolume: number | null; meetsRequirement: boolean; flagged: boolean; problems: string[] }[];
+  };
   notes: string[];
 }
 
