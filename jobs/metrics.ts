@@ -48,34 +48,24 @@ export function createJobMetrics(readState: () => Promise<ScrapeState>): JobMetr
   };
   const seconds = (d: Date | null) => (d ? d.getTime() / 1000 : undefined);
 
-  new Gauge({
-    name: 'repwatch_job_last_success_timestamp_seconds',
-    help: 'When each job last succeeded (any instance), as a Unix time.',
-    labelNames: ['job'],
-    registers: [registry],
-    async collect() {
-      const s = await state();
-      this.reset();
-      for (const job of s?.status.jobs ?? []) {
-        const v = seconds(job.lastSuccessAt);
-        if (v !== undefined) this.set({ job: job.job }, v);
-      }
-    },
-  });
-  new Gauge({
-    name: 'repwatch_job_last_failure_timestamp_seconds',
-    help: 'When each job last failed (any instance), as a Unix time.',
-    labelNames: ['job'],
-    registers: [registry],
-    async collect() {
-      const s = await state();
-      this.reset();
-      for (const job of s?.status.jobs ?? []) {
-        const v = seconds(job.lastFailureAt);
-        if (v !== undefined) this.set({ job: job.job }, v);
-      }
-    },
-  });
+  // Last success and last failure per job: the same gauge over two ledger timestamps.
+  const jobTimestampGauge = (name: string, help: string, pick: (job: StatusReport['jobs'][number]) => Date | null) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['job'],
+      registers: [registry],
+      async collect() {
+        const s = await state();
+        this.reset();
+        for (const job of s?.status.jobs ?? []) {
+          const v = seconds(pick(job));
+          if (v !== undefined) this.set({ job: job.job }, v);
+        }
+      },
+    });
+  jobTimestampGauge('repwatch_job_last_success_timestamp_seconds', 'When each job last succeeded (any instance), as a Unix time.', (job) => job.lastSuccessAt);
+  jobTimestampGauge('repwatch_job_last_failure_timestamp_seconds', 'When each job last failed (any instance), as a Unix time.', (job) => job.lastFailureAt);
   new Gauge({
     name: 'repwatch_job_stale',
     help: '1 when a job has not succeeded for its latest due period (what `repwatch status` exits 1 for).',

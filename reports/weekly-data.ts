@@ -1,6 +1,8 @@
 /** What the weekly report holds, as plain data: the JSON output is exactly this object, and every
  * renderer (HTML, Markdown, CSV, email) reads only this. */
 
+import type { Decision } from '../transform/decisions.js';
+
 export const ACTION_STATUSES = ['start_delisting', 'fix_first', 'at_risk'] as const;
 export type ActionStatus = (typeof ACTION_STATUSES)[number];
 export const ALL_STATUSES = ['start_delisting', 'fix_first', 'at_risk', 'ok', 'no_data'] as const;
@@ -28,16 +30,9 @@ export interface Playbook {
   target: string;
 }
 
-export interface DecisionItem {
-  ip: string;
-  status: DecisionStatus;
-  reasons: string[];
-  recipients7d: number;
-  complaints7d: number;
-  complaintRate7d: number | null;
-  trapHits7d: number;
-  blocked: boolean;
-  route: string | null;
+/** A decision as the report shows it: the figures of transform/decisions.ts plus what the report adds. */
+export interface DecisionItem
+  extends Pick<Decision, 'ip' | 'status' | 'reasons' | 'recipients7d' | 'complaints7d' | 'complaintRate7d' | 'trapHits7d' | 'blocked' | 'route'> {
   /** Blocked IPs: one playbook per delisting route that applies. */
   playbooks?: Playbook[];
   /** Why there is no pre-filled request, when there is none. */
