@@ -1,4 +1,6 @@
+import type { Selectable } from 'kysely';
 import type { Database, Session } from '../db/connection.js';
+import type { Schema } from '../db/schema/index.js';
 
 /**
  * The run ledger, repwatch.pipeline_run (BI sees it as analytics.pipeline_run): one row per attempt of a
@@ -7,7 +9,7 @@ import type { Database, Session } from '../db/connection.js';
  * "now" are read from the same clock.
  */
 
-export type RunStatus = 'running' | 'succeeded' | 'failed' | 'skipped';
+export type RunStatus = Schema['repwatch.pipeline_run']['status'];
 
 /** Failures the runner writes itself. They are not the job's fault, so they do not slow its retries. */
 export const ABANDONED = 'abandoned: the process running it stopped (killed or crashed) before it finished';
@@ -17,19 +19,8 @@ const MAX_DETAIL = 2000;
 
 type Queryable = Pick<Database | Session, 'query'>;
 
-export interface LedgerRun {
-  id: number;
-  job: string;
-  period: string;
-  status: RunStatus;
-  started_at: Date;
-  finished_at: Date | null;
-  rows_in: number | null;
-  rows_loaded: number | null;
-  rows_rejected: number | null;
-  detail: string | null;
-  instance: string | null;
-}
+/** A ledger row as read back (the table's own type, so the two cannot drift apart). */
+export type LedgerRun = Selectable<Schema['repwatch.pipeline_run']>;
 
 export async function startRun(db: Queryable, job: string, period: string, at: Date, instance: string): Promise<number> {
   const [row] = await db.query<{ id: number }>(

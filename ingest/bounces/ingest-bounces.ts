@@ -9,15 +9,8 @@ import { batchSizeOf, openMailboxSource } from '../mailbox/open-source.js';
 import type { MailboxSource } from '../mailbox/types.js';
 import { classifyBounce, storeBounces, type BounceClassification, type StoredBounce } from './load-bounces.js';
 
-export interface BounceIngestSummary {
-  mailbox: string;
-  seen: number;
-  stored: number;
-  duplicates: number;
-  quarantined: number;
-  failed: number;
-  byClassification: Record<string, number>;
-  archived: number;
+export interface BounceIngestSummary
+  extends Pick<DrainResult<unknown, unknown>, 'mailbox' | 'seen' | 'stored' | 'duplicates' | 'quarantined' | 'failed' | 'byClassification' | 'archived'> {
   recipients: number;
   evidence: number;
   /** Cases moved to `relisted` by this run. */
