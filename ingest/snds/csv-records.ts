@@ -94,37 +94,46 @@ export function stripBom(text: string): string {
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }
 
+function countQuotes(text: string, end: number): number {
+  let n = 0;
+  for (let i = text.indexOf('"'); i !== -1 && i < end; i = text.indexOf('"', i + 1)) n++;
+  return n;
+}
+
 /**
- * Cut streamed text at line boundaries: everything up to the last line break, the rest carried into
- * the next call. A quoted field still open at the cut (an odd number of quote characters) makes the
- * cut wait for more text, up to `maxCarry` characters, so a stray quote cannot make the input one record.
+ * Cut streamed bytes at line boundaries: everything up to the last line break, the rest carried into
+ * the next call. A quoted field still open at the cut (an odd number of quote characters) makes the cut
+ * wait for more bytes, up to `maxCarry`, so a stray quote cannot make the input one record. A line
+ * break byte is never part of a multi-byte UTF-8 sequence, so every cut also falls between characters.
  */
 export class RecordCutter {
-  private carry = '';
+  private carry: Buffer = Buffer.alloc(0);
   constructor(private readonly maxCarry = 8 * 1024 * 1024) {}
 
-  /** Text ending at a record boundary (possibly empty) from what has arrived so far. */
-  push(text: string): string {
-    const all = this.carry + text;
-    const cut = all.lastIndexOf('\n') + 1;
-    if (cut === 0 || (countQuotes(all, cut) % 2 === 1 && all.length < this.maxCarry)) {
+  /** Bytes ending at a record boundary (possibly none) from what has arrived so far. */
+  push(bytes: Buffer): Buffer {
+    const all = this.carry.length ? Buffer.concat([this.carry, bytes]) : bytes;
+    const cut = all.lastIndexOf(0x0a) + 1;
+    if (cut === 0 || (countQuoteBytes(all, cut) % 2 === 1 && all.length < this.maxCarry)) {
       this.carry = all;
-      return '';
+      return EMPTY;
     }
-    this.carry = all.slice(cut);
-    return all.slice(0, cut);
+    this.carry = all.subarray(cut);
+    return all.subarray(0, cut);
   }
 
   /** Whatever remains at the end of the input. */
-  end(): string {
+  end(): Buffer {
     const rest = this.carry;
-    this.carry = '';
+    this.carry = EMPTY;
     return rest;
   }
 }
 
-function countQuotes(text: string, end: number): number {
+const EMPTY = Buffer.alloc(0);
+
+function countQuoteBytes(bytes: Buffer, end: number): number {
   let n = 0;
-  for (let i = text.indexOf('"'); i !== -1 && i < end; i = text.indexOf('"', i + 1)) n++;
+  for (let i = bytes.indexOf(0x22); i !== -1 && i < end; i = bytes.indexOf(0x22, i + 1)) n++;
   return n;
 }

@@ -110,7 +110,7 @@ async function parseAndLoad(
       sampleErrors: result.sampleErrors,
     };
   }
-  const result = await loadDataExport(database, decodeText(createReadStream(path, { highWaterMark: 1024 * 1024 })), {
+  const result = await loadDataExport(database, createReadStream(path, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>, {
     feed: info.feed,
     timezone,
     downloadId,

@@ -1,3 +1,4 @@
+import { isAscii } from 'node:buffer';
 import type { Database, Session } from '../../db/connection.js';
 import { RecordCutter, forEachCsvRecord, type CsvRecord } from './csv-records.js';
 import { csvNumber, csvText, csvTextArray } from './copy-csv.js';
@@ -6,9 +7,12 @@ import { detach, timestampParser } from './parse-timestamp.js';
 import { RejectionSpool } from './rejection-spool.js';
 
 /**
- * Load one stored IP Data input into repwatch.snds_row in one transaction, streaming: text is cut at
+ * Load one stored IP Data input into repwatch.snds_row in one transaction, streaming: bytes are cut at
  * record boundaries, parsed, and written as CSV straight into one COPY, so parsing in Node and
- * writing in PostgreSQL overlap and memory stays flat. Replacing a re-fetched day needs no merge:
+ * writing in PostgreSQL overlap and memory stays flat. Exports are ASCII nearly always: an ASCII
+ * stretch is read as latin1 and written back as latin1 (both plain byte copies, no UTF-8 decoding or
+ * encoding); a stretch with other bytes is decoded as UTF-8 (invalid sequences become U+FFFD, which
+ * COPY accepts) and written back as UTF-8. Replacing a re-fetched day needs no merge:
  * the rows go in first, then the feed's older rows for the days this input holds are deleted, and
  * snds_feed_day records which download now holds each day.
  */
@@ -52,7 +56,7 @@ const COPY_CHUNK_BYTES = 256 * 1024;
 
 class MostlyBad extends Error {}
 
-export async function loadDataExport(database: Database, text: AsyncIterable<string>, options: DataLoadOptions): Promise<DataLoadResult> {
+export async function loadDataExport(database: Database, bytes: AsyncIterable<Buffer>, options: DataLoadOptions): Promise<DataLoadResult> {
   const spool = new RejectionSpool('snds_data', options.downloadId, options.location);
   const dayCounts = new Map<string, number>();
   let rowsLoaded = 0;
@@ -61,7 +65,7 @@ export async function loadDataExport(database: Database, text: AsyncIterable<str
       const held = new Set(
         (await session.query<{ day: string }>('select day from repwatch.snds_feed_day where feed = $1', [options.feed])).map((r) => r.day),
       );
-      const rows = rowsAsCopyCsv(text, options, dayCounts, spool);
+      const rows = rowsAsCopyCsv(bytes, options, dayCounts, spool);
       rowsLoaded = await session.copyCsv('repwatch.snds_row', SNDS_ROW_COLUMNS, rows);
       const days = [...dayCounts.keys()].sort();
 
@@ -130,9 +134,11 @@ export async function markDownload(
   );
 }
 
-/** Parse streamed text into COPY CSV for snds_row, counting rows per day and spooling rejections. */
+const UTF8_BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+
+/** Parse streamed bytes into COPY CSV for snds_row, counting rows per day and spooling rejections. */
 async function* rowsAsCopyCsv(
-  text: AsyncIterable<string>,
+  bytes: AsyncIterable<Buffer>,
   options: DataLoadOptions,
   dayCounts: Map<string, number>,
   spool: RejectionSpool,
@@ -152,6 +158,10 @@ async function* rowsAsCopyCsv(
     return text;
   };
   const feed = csvText(options.feed);
+  // Every line starts with the feed's name: latin1 output needs it to be ASCII too.
+  const feedIsAscii = isAscii(Buffer.from(feed));
+  // A stretch ends at a line break, so no UTF-8 sequence is split; a BOM other than the first is data.
+  const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
   const downloadId = String(options.downloadId);
   const cutter = new RecordCutter();
   let line = 1;
@@ -190,12 +200,16 @@ async function* rowsAsCopyCsv(
     count(row.day);
     out.write(`${feed},${row.day},${csvNumber(row.complaintRateLow)},${csvNumber(row.complaintRateHigh)},${downloadId},${row.line},${exportColumnsCsv(row)}`);
   };
-  const take = (portion: string) => {
-    if (first && portion.charCodeAt(0) === 0xfeff) portion = portion.slice(1);
-    if (portion) first = false;
-    line += forEachCsvRecord(portion, line, parsed, clean);
+  const take = (portion: Buffer) => {
+    if (first && portion.subarray(0, 3).equals(UTF8_BOM)) portion = portion.subarray(3);
+    if (portion.length) first = false;
+    const ascii = isAscii(portion);
+    const text = ascii ? portion.toString('latin1') : utf8.decode(portion);
+    out.encoding = ascii && feedIsAscii ? 'latin1' : 'utf8';
+    line += forEachCsvRecord(text, line, parsed, clean);
+    out.settle();
   };
-  for await (const piece of text) {
+  for await (const piece of bytes) {
     take(cutter.push(piece));
     yield* out.full();
   }
@@ -220,38 +234,40 @@ class ByteChunks {
   }
 
   private lines: string[] = [];
-  private pendingChars = 0;
+
+  /** How the lines of the current stretch of input are encoded: latin1 only when they are all ASCII. */
+  encoding: 'latin1' | 'utf8' = 'utf8';
 
   /** Lines are gathered a few hundred at a time and written with one call. */
   write(text: string): void {
     this.lines.push(text);
-    this.pendingChars += text.length;
-    if (this.lines.length >= 256) this.flushLines();
+    if (this.lines.length >= 256) this.settle();
   }
 
-  private flushLines(): void {
+  /** Write out the lines gathered so far (at the latest when a stretch of input ends). */
+  settle(): void {
     if (!this.lines.length) return;
     const text = this.lines.length === 1 ? this.lines[0]! : this.lines.join('');
     this.lines = [];
-    this.pendingChars = 0;
-    if (this.used + text.length * 3 > this.size) {
+    const encoding = this.encoding;
+    const most = encoding === 'latin1' ? text.length : text.length * 3;
+    if (this.used + most > this.size) {
       if (this.used) this.done.push(this.buffer.subarray(0, this.used));
-      this.buffer = Buffer.allocUnsafe(Math.max(this.size, text.length * 3));
+      this.buffer = Buffer.allocUnsafe(Math.max(this.size, most));
       this.used = 0;
     }
-    this.used += this.buffer.write(text, this.used, 'utf8');
+    this.used += encoding === 'latin1' ? this.buffer.write(text, this.used, 'latin1') : this.buffer.write(text, this.used, 'utf8');
   }
 
   /** Completed chunks, each ending at a line boundary. */
   *full(): Generator<Buffer> {
-    if (this.pendingChars > 64 * 1024) this.flushLines();
     const done = this.done;
     this.done = [];
     yield* done;
   }
 
   rest(): Buffer | null {
-    this.flushLines();
+    this.settle();
     const rest = this.used ? this.buffer.subarray(0, this.used) : null;
     this.buffer = Buffer.allocUnsafe(this.size);
     this.used = 0;

@@ -8,7 +8,8 @@ import { describeEachBackend } from '../../support/backends.js';
 import { defaultConfig } from '../../../config/load-config.js';
 import { fixedClock } from '../../../lib/clock.js';
 import { ingestSndsFiles } from '../../../ingest/snds/ingest-files.js';
-import { readStoredDownload } from '../../../ingest/snds/raw-store.js';
+import { readStoredDownload, registerDownload } from '../../../ingest/snds/raw-store.js';
+import { loadDataExport } from '../../../ingest/snds/load-data-export.js';
 import { parseDataExport } from '../../../ingest/snds/parse-data-export.js';
 import { dataExport } from './snds-server.js';
 
@@ -119,6 +120,33 @@ describeEachBackend('SNDS loading', (db) => {
     const stored = await db().query<{ ip: string; comments: string | null; filter_result: string }>(`select host(ip) as ip, comments, filter_result from repwatch.snds_row where feed = 'quoted' order by line_no`);
     expect(stored.map((r) => [r.ip, r.comments, r.filter_result])).toEqual(parsed);
     expect(parsed[1]![1]).toBe('say "hi", twice');
+  });
+
+  it('passes UTF-8, invalid bytes and a split BOM through intact, however the bytes arrive', async () => {
+    // Bytes cut every 7: inside the BOM, inside CRLF and inside multi-byte characters. The feed's own
+    // name is not ASCII either, so no stretch can be written back as latin1.
+    const text =
+      '\uFEFF10.7.0.1,11/8/2026 4:00 PM,11/9/2026 3:00 PM,5,5,5,GREEN,< 0.1%,,,0,mäil.example.de,,Beschwerde für Ärger\r\n' +
+      '10.7.0.2,11/8/2026 4:00 PM,11/9/2026 3:00 PM,6,6,6,GREEN,< 0.1%,,,0,plain.example,,\r\n' +
+      '10.7.0.3,11/8/2026 4:00 PM,11/9/2026 3:00 PM,7,7,7,RED,>4%,,,0,日本.example,,"x, 😀"\r\n';
+    const bytes = Buffer.concat([Buffer.from(text, 'utf8'), Buffer.from('10.7.0.4,11/8/2026 4:00 PM,11/9/2026 3:00 PM,8,8,8,GREEN,< 0.1%,,,0,bad\xff.example,,\r\n', 'latin1')]);
+    const stored = await registerDownload(db(), { source: 'file', kind: 'ip_data', feed: 'flüsse', location: 'chunks', fetchedAt: new Date() }, { sha256: '', byteSize: bytes.length });
+    const pieces = Array.from({ length: Math.ceil(bytes.length / 7) }, (_, i) => bytes.subarray(i * 7, i * 7 + 7));
+    const result = await loadDataExport(db(), Readable.from(pieces), { feed: 'flüsse', timezone: 'UTC', downloadId: stored.id, location: 'chunks' });
+    expect(result).toMatchObject({ outcome: 'loaded', rowsLoaded: 4, rowsRejected: 0 });
+    const rows = await db().query<{ feed: string; helo: string | null; comments: string | null }>(
+      `select feed, sample_helo as helo, comments from repwatch.snds_row where download_id = $1 order by line_no`,
+      [stored.id],
+    );
+    expect(rows).toEqual([
+      { feed: 'flüsse', helo: 'mäil.example.de', comments: 'Beschwerde für Ärger' },
+      { feed: 'flüsse', helo: 'plain.example', comments: null },
+      { feed: 'flüsse', helo: '日本.example', comments: 'x, 😀' },
+      { feed: 'flüsse', helo: 'bad\uFFFD.example', comments: null },
+    ]);
+    // The same text through the pure parser gives the same values.
+    const parsed = parseDataExport(bytes.toString('utf8'), { timezone: 'UTC' }).rows.map((r) => ({ feed: 'flüsse', helo: r.sampleHelo, comments: r.comments }));
+    expect(parsed).toEqual(rows);
   });
 
   it('reads stdin ("-"), spooled to a file first, and records the source as stdin', async () => {
