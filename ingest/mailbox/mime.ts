@@ -1,17 +1,23 @@
 /**
- * A lean, defensive MIME walk over a raw message held in a Buffer.
+ * A lean, defensive walk of a raw message's MIME tree, held in a Buffer.
  *
- * Why not mailparser / mailsplit: mailparser's simpleParser converts every text part (html-to-text,
- * linkify) and manages ~500 messages/s here; it also swallows an inline message/rfc822 part. Its
- * streaming splitter (@zone-eu/mailsplit) is a Transform stream that allocates a node object and
- * events per part; driven one small message at a time it runs ~4,000 messages/s, below the 10x target,
- * and it is only a transitive dependency (not ours to import). Feedback reports need very little of
- * MIME: headers, Content-Type parameters, multipart boundaries, message/rfc822 nesting and base64 /
- * quoted-printable bodies. This module does exactly that on Buffer slices (no copies until a body is
- * decoded), with hard caps on depth and part count, and never throws: problems come back as `problems`.
+ * The MIME grammar itself comes from libmime and libqp (the nodemailer project's libraries, which
+ * mailparser is built on): Content-Type parameters with RFC 2231 continuations and charsets, RFC 2047
+ * encoded words in any charset iconv-lite knows, quoted-printable. What is ours is only the walk:
+ * finding header blocks and multipart boundaries on Buffer slices (no copies until a body is decoded),
+ * descending into message/rfc822 and its variant spellings, with hard caps on depth and part count,
+ * and never throwing (problems come back as `problems`).
+ *
+ * Why not a whole-message parser: measured on the benchmark's reports (docs/jmrp.md), mailparser's
+ * simpleParser manages about 1,400 messages/s and swallows an inline message/rfc822 part, postal-mime
+ * about 2,000/s, mailsplit driven one small message at a time about 4,000/s; all of them decode every
+ * part. A report needs its headers, one report part and the original's headers: this walk parses
+ * about 20,000/s, which is what makes the ingest's speed target reachable at all.
  *
  * Generic on purpose: the bounce stream (message/delivery-status) uses the same walk.
  */
+import libmime from 'libmime';
+import libqp from 'libqp';
 
 /** Header fields of one entity: lower-cased name -> values in order. Map, so no field name (such as
  * `__proto__`) can reach an object prototype. */
@@ -122,59 +128,21 @@ export function header(headers: HeaderMap, name: string): string | undefined {
   return headers.get(name.toLowerCase())?.[0];
 }
 
-/** Split `type/subtype; a=b; c="d"` into a lower-cased type and a null-prototype parameter object. */
+/** Split `type/subtype; a=b; c="d"` into a lower-cased type and a null-prototype parameter object
+ * (libmime: quoting, RFC 2231 continuations and charsets). */
 export function parseContentType(value: string | undefined): { type: string; params: Record<string, string> } {
   const params: Record<string, string> = Object.create(null) as Record<string, string>;
   if (!value) return { type: '', params };
-  // Most values have no quotes: a plain split is enough and much cheaper than the quote-aware scan.
-  const pieces = value.includes('"') ? splitParams(value) : value.split(';');
-  const type = (pieces.shift() ?? '').trim().toLowerCase();
-  for (const piece of pieces) {
-    const eq = piece.indexOf('=');
-    if (eq <= 0) continue;
-    let name = piece.slice(0, eq).trim().toLowerCase();
-    let v = piece.slice(eq + 1).trim();
-    if (v.startsWith('"') && v.endsWith('"') && v.length >= 2) v = v.slice(1, -1).replace(/\\(.)/g, '$1');
-    // RFC 2231 (`boundary*=utf-8''x`): keep the value, drop the charset/language prefix.
-    if (name.endsWith('*')) {
-      name = name.slice(0, -1);
-      const m = /^[^']*'[^']*'(.*)$/.exec(v);
-      if (m) v = safeDecodeURIComponent(m[1] ?? '');
-    }
-    if (!(name in params)) params[name] = v;
-  }
-  return { type, params };
-}
-
-function splitParams(value: string): string[] {
-  const out: string[] = [];
-  let current = '';
-  let quoted = false;
-  for (let i = 0; i < value.length; i++) {
-    const ch = value[i]!;
-    if (ch === '\\' && quoted && i + 1 < value.length) {
-      current += ch + value[i + 1]!;
-      i += 1;
-      continue;
-    }
-    if (ch === '"') quoted = !quoted;
-    if (ch === ';' && !quoted) {
-      out.push(current);
-      current = '';
-      continue;
-    }
-    current += ch;
-  }
-  out.push(current);
-  return out;
-}
-
-function safeDecodeURIComponent(value: string): string {
+  let parsed: { value: string; params: Record<string, unknown> };
   try {
-    return decodeURIComponent(value);
+    parsed = libmime.parseHeaderValue(value);
   } catch {
-    return value;
+    return { type: '', params };
   }
+  for (const [name, v] of Object.entries(parsed.params)) {
+    if (typeof v === 'string' && !(name in params)) params[name.toLowerCase()] = v;
+  }
+  return { type: parsed.value.trim().toLowerCase(), params };
 }
 
 /** `message/rfc822` and the spellings seen in the wild (`message/rfc-822`, `message/rfc822-headers`
@@ -306,42 +274,7 @@ export function decodeBody(part: Pick<MimePart, 'body' | 'encoding'>): Buffer {
 }
 
 export function decodeQuotedPrintable(input: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(input.length);
-  let o = 0;
-  for (let i = 0; i < input.length; i++) {
-    const c = input[i]!;
-    if (c !== 0x3d) {
-      out[o++] = c;
-      continue;
-    }
-    const a = input[i + 1];
-    const b = input[i + 2];
-    if (a === CR && b === LF) {
-      i += 2;
-      continue;
-    }
-    if (a === LF) {
-      i += 1;
-      continue;
-    }
-    const hi = hexValue(a);
-    const lo = hexValue(b);
-    if (hi >= 0 && lo >= 0) {
-      out[o++] = hi * 16 + lo;
-      i += 2;
-    } else {
-      out[o++] = c;
-    }
-  }
-  return out.subarray(0, o);
-}
-
-function hexValue(c: number | undefined): number {
-  if (c === undefined) return -1;
-  if (c >= 0x30 && c <= 0x39) return c - 0x30;
-  if (c >= 0x41 && c <= 0x46) return c - 0x37;
-  if (c >= 0x61 && c <= 0x66) return c - 0x57;
-  return -1;
+  return libqp.decode(input);
 }
 
 /** Every part of the tree, depth first, including embedded messages and their parts. */
@@ -351,22 +284,14 @@ export function* walkParts(part: MimePart): Generator<MimePart> {
   if (part.embedded) yield* walkParts(part.embedded);
 }
 
-/** RFC 2047 encoded words (`=?utf-8?B?...?=`) decoded; unknown charsets left as they are. */
+/** RFC 2047 encoded words (`=?utf-8?B?...?=`) decoded (libmime); one that cannot be decoded stays as it is. */
 export function decodeEncodedWords(value: string): string {
   if (!value.includes('=?')) return value;
-  return value
-    .replace(/(=\?[^?\s]+\?[BbQq]\?[^?\s]*\?=)\s+(?==\?)/g, '$1')
-    .replace(/=\?([^?\s]+)\?([BbQq])\?([^?\s]*)\?=/g, (whole, charset: string, enc: string, text: string) => {
-      try {
-        const bytes =
-          enc.toUpperCase() === 'B'
-            ? Buffer.from(text, 'base64')
-            : decodeQuotedPrintable(Buffer.from(text.replace(/_/g, ' '), 'latin1'));
-        return new TextDecoder(charset.split('*')[0]!.toLowerCase()).decode(bytes);
-      } catch {
-        return whole;
-      }
-    });
+  try {
+    return libmime.decodeWords(value);
+  } catch {
+    return value;
+  }
 }
 
 /** The address inside `Name <local@domain>` or a bare `local@domain`, lower-cased domain. */

@@ -57,6 +57,21 @@ describe('parseMime', () => {
     expect(Object.getPrototypeOf(params)).toBeNull();
   });
 
+  it('joins RFC 2231 continuations, keeps the first of repeated parameters, and survives hostile names', () => {
+    const { params } = parseContentType('multipart/mixed; boundary*0="part-one-"; boundary*1="part-two"; __proto__=x; constructor=y; charset=a; charset=b');
+    expect(params.boundary).toBe('part-one-part-two');
+    expect(params.constructor).toBe('y');
+    expect(Object.getPrototypeOf(params)).toBeNull();
+    expect(({} as Record<string, unknown>).x).toBeUndefined();
+    expect(parseContentType('; ; =; "unterminated').type).toBe('');
+  });
+
+  it('decodes encoded words in charsets beyond UTF-8 and leaves broken ones readable', () => {
+    expect(decodeEncodedWords('=?windows-1252?Q?Beschwerde_=FCber_=80?=')).toBe('Beschwerde über €');
+    expect(decodeEncodedWords('=?koi8-r?B?8NLJ18XU?=')).toBe('Привет');
+    expect(decodeEncodedWords('plain =?broken')).toBe('plain =?broken');
+  });
+
   it('decodes encoded words and mail dates', () => {
     expect(decodeEncodedWords('=?utf-8?B?Y2Fmw6k=?= =?ISO-8859-1?Q?_=E9t=E9?=')).toBe('café été');
     expect(parseMailDate('Thu, 29 Apr 2013 23:45:50 PST')?.toISOString()).toBe('2013-04-30T07:45:50.000Z');
