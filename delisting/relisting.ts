@@ -1,4 +1,5 @@
 import type { Session } from '../db/connection.js';
+import { notePendingDays } from '../transform/recompute.js';
 import { CLOSED_STATES, insertRelistedEvidence } from './cases.js';
 
 /**
@@ -48,5 +49,6 @@ export async function detectRelistings(session: Pick<Session, 'query'>, at: Date
     await insertRelistedEvidence(session, hit.id, hit.target, hit.day, hit.detail);
     days.add(hit.day);
   }
+  await notePendingDays(session, [...days]);
   return { cases: hits.map((h) => h.id), days: [...days].sort() };
 }

@@ -1,3 +1,4 @@
+import { pendingDays } from '../transform/recompute.js';
 import type { Database } from '../db/connection.js';
 import type { Config, MailboxConfig } from '../config/schema.js';
 import { redactError } from '../lib/redact.js';
@@ -69,7 +70,12 @@ export interface StatusReport {
   feeds: FeedStatus[];
   mailboxes: MailboxStatus[];
   schedulers: SchedulerStatus[];
+  /** Days whose derived tables wait for a recompute (an ingest notes them and recomputes within a minute). */
+  pendingRecompute: { days: number; oldest: Date | null };
 }
+
+/** Pending days older than this were left by a run that stopped before its recompute. */
+const PENDING_RECOMPUTE_WARN_MS = 10 * 60_000;
 
 export interface LinkState {
   feed: string;
@@ -155,6 +161,14 @@ export async function collectStatus(
     if (feed.daysWithoutData !== null && feed.daysWithoutData >= 3) warnings.push(`SNDS feed ${feed.feed}: no data for ${feed.daysWithoutData} days (last day ${feed.lastDataDay})`);
   }
 
+  const pendingRecompute = await pendingDays(database);
+  if (pendingRecompute.oldest && now.getTime() - pendingRecompute.oldest.getTime() > PENDING_RECOMPUTE_WARN_MS) {
+    warnings.push(
+      `${pendingRecompute.days} day(s) of data wait for a recompute since ${pendingRecompute.oldest.toISOString()} (a run stopped before recomputing): ` +
+        'the next ingest does it, or run `repwatch transform --pending`',
+    );
+  }
+
   return {
     now,
     ok: problems.length === 0,
@@ -164,6 +178,7 @@ export async function collectStatus(
     feeds,
     mailboxes: await mailboxStatuses(database, config, probes.backlog, warnings),
     schedulers: await schedulerStatuses(database, now),
+    pendingRecompute,
   };
 }
 

@@ -15,8 +15,29 @@ export interface RecomputeSummary {
 }
 
 /**
- * Bring the derived tables up to date for the days an ingest touched. Ingest commands call this after
- * their data is committed; it runs in one transaction of its own, serialised with other recomputes.
+ * Note days whose derived tables are out of date, inside the transaction that changed their data: if
+ * the recompute that should follow never runs, the next one does it.
+ */
+export async function notePendingDays(session: Pick<Session, 'query'>, days: readonly string[]): Promise<void> {
+  if (days.length === 0) return;
+  await session.query(
+    `insert into repwatch.recompute_pending (day) select distinct d from unnest($1::date[]) as t(d) on conflict (day) do nothing`,
+    [days],
+  );
+}
+
+/** How many days wait for a recompute, and since when (for status). */
+export async function pendingDays(database: Pick<Database, 'query'>): Promise<{ days: number; oldest: Date | null }> {
+  const [row] = await database.query<{ days: number; oldest: Date | null }>(
+    'select count(*)::int as days, min(noted_at) as oldest from repwatch.recompute_pending',
+  );
+  return { days: row?.days ?? 0, oldest: row?.oldest ?? null };
+}
+
+/**
+ * Bring the derived tables up to date for the days an ingest touched, and for every day still noted as
+ * pending. Ingest commands call this after their data is committed; it runs in one transaction of its
+ * own, serialised with other recomputes.
  */
 export async function recomputeDays(database: Database, config: Config, days: readonly string[]): Promise<void> {
   await recompute(database, config, { days });
@@ -28,7 +49,7 @@ export function rebuildAll(database: Database, config: Config): Promise<Recomput
 }
 
 /**
- * Facts for exactly `days` (null: all), then the decisions of every as-of date those days can change:
+ * Facts for exactly `days` plus the pending ones (null: all), then the decisions of every as-of date those days can change:
  * a day d is in the window of D for D in [d, d + windowDays - 1] and keeps its IP in the population
  * until d + 27, so D runs over [d, d + 27]. That range is cut to the days that have data (no
  * decisions for dates nothing is known about), plus any date whose decisions are already stored
@@ -38,17 +59,20 @@ export async function recompute(database: Database, config: Config, scope: { day
   const days = scope.days === null ? null : [...new Set(scope.days)].sort();
   const bad = days?.filter((d) => !isDay(d)) ?? [];
   if (bad.length > 0) throw new Error(`recompute: not dates as YYYY-MM-DD: ${bad.join(', ')}`);
-  if (days !== null && days.length === 0) return { days, factRows: 0, asOfDates: [], decisions: 0 };
   const settings = decisionSettings(config);
 
   return database.transaction(async (session) => {
     await beginRecompute(session); // two ingests finishing together must not rewrite the same facts at once
+    // Taken in this transaction: if the recompute fails, the days stay noted.
+    const pending = (await session.query<{ day: string }>('delete from repwatch.recompute_pending returning day')).map((r) => r.day);
+    const all = days === null ? null : [...new Set([...days, ...pending])].sort();
+    if (all !== null && all.length === 0) return { days: all, factRows: 0, asOfDates: [], decisions: 0 };
     await refreshPools(session, config.pools);
-    const factRows = await recomputeFacts(session, days);
-    const asOfDates = await asOfDatesToRecompute(session, days);
+    const factRows = await recomputeFacts(session, all);
+    const asOfDates = await asOfDatesToRecompute(session, all);
     let decisions = 0;
     for (const asOf of asOfDates) decisions += (await computeDecisionsIn(session, settings, asOf)).length;
-    return { days, factRows, asOfDates, decisions };
+    return { days: all, factRows, asOfDates, decisions };
   });
 }
 

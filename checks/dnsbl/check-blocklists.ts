@@ -4,7 +4,7 @@ import type { Database, Session } from '../../db/connection.js';
 import type { Clock } from '../../lib/clock.js';
 import { addDays } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
-import { recomputeDays } from '../../transform/recompute.js';
+import { notePendingDays, recomputeDays } from '../../transform/recompute.js';
 import { detectRelistings } from '../../delisting/relisting.js';
 import { createCheckResolver, type CheckResolver } from '../dns-resolver.js';
 import { DEFAULT_ZONES, dnsblQueryName, interpretAnswer, zoneInfo } from './zones.js';
@@ -159,6 +159,7 @@ export async function runBlocklistCheck(ctx: { database: Database; config: Confi
     const stored = await storeBlocklistResults(session, results, at);
     // The daily check is also where an SNDS IP Status block after a closed case is noticed.
     const relisted = await detectRelistings(session, at);
+    if (results.some((r) => r.listed)) await notePendingDays(session, [day]);
     return { stored, relistedDays: relisted.days };
   });
   const days = new Set(relistedDays);

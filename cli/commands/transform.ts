@@ -13,7 +13,8 @@ export function registerTransform(program: Command, run: CommandRunner): void {
     .option('--day <days...>', 'recompute these days (YYYY-MM-DD) and the decisions they affect')
     .option('--from <day>', 'first day of a range to recompute (with --to)')
     .option('--to <day>', 'last day of a range to recompute (with --from)')
-    .action((options: { rebuild?: boolean; day?: string[]; from?: string; to?: string }) =>
+    .option('--pending', 'recompute only the days an interrupted ingest left noted as pending')
+    .action((options: { rebuild?: boolean; day?: string[]; from?: string; to?: string; pending?: boolean }) =>
       run(async (ctx) => {
         const days = selectedDays(options);
         const database = await ctx.database();
@@ -24,10 +25,12 @@ export function registerTransform(program: Command, run: CommandRunner): void {
     );
 }
 
-function selectedDays(options: { rebuild?: boolean; day?: string[]; from?: string; to?: string }): string[] | null {
-  const ways = [options.rebuild, options.day, options.from ?? options.to].filter((x) => x !== undefined).length;
-  if (ways !== 1) throw new UsageError('give exactly one of --rebuild, --day D..., or --from D --to D');
+/** The days asked for; pending days are always added by the recompute itself (so --pending is []). */
+function selectedDays(options: { rebuild?: boolean; day?: string[]; from?: string; to?: string; pending?: boolean }): string[] | null {
+  const ways = [options.rebuild, options.day, options.from ?? options.to, options.pending].filter((x) => x !== undefined).length;
+  if (ways !== 1) throw new UsageError('give exactly one of --rebuild, --pending, --day D..., or --from D --to D');
   if (options.rebuild) return null;
+  if (options.pending) return [];
   if (options.day) {
     const days = options.day.flatMap((d) => d.split(',')).map((d) => d.trim()).filter(Boolean);
     const bad = days.filter((d) => !isDay(d));

@@ -2,7 +2,7 @@ import type { Config } from '../../config/schema.js';
 import type { Database } from '../../db/connection.js';
 import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
-import { recomputeDays } from '../../transform/recompute.js';
+import { notePendingDays, recomputeDays } from '../../transform/recompute.js';
 import { detectRelistings } from '../../delisting/relisting.js';
 import { drainMailbox, type DrainResult } from '../mailbox/drain.js';
 import { batchSizeOf, openMailboxSource } from '../mailbox/open-source.js';
@@ -42,7 +42,11 @@ export async function ingestBounces(ctx: BounceIngestContext, source: MailboxSou
     source,
     stream: 'bounces',
     classify: classifyBounce,
-    storeBatch: (session, items) => storeBounces(session, source.name, items),
+    storeBatch: async (session, items) => {
+      const stored = await storeBounces(session, source.name, items);
+      await notePendingDays(session, stored.flatMap((s) => s.days));
+      return stored;
+    },
     maxMessageBytes: ctx.config.jmrp.maxMessageBytes,
     batchSize: options.batchSize ?? 500,
     ...(ctx.logger ? { logger: ctx.logger } : {}),

@@ -2,7 +2,7 @@ import type { Config } from '../../config/schema.js';
 import type { Database } from '../../db/connection.js';
 import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
-import { recomputeDays } from '../../transform/recompute.js';
+import { notePendingDays, recomputeDays } from '../../transform/recompute.js';
 import { drainMailbox, type Classification, type MessageResult } from '../mailbox/drain.js';
 import { batchSizeOf, openMailboxSource, type MailboxConfig } from '../mailbox/open-source.js';
 import type { MailboxSource } from '../mailbox/types.js';
@@ -10,8 +10,12 @@ import { knownIpMatcher, type KnownIpMatcher } from './derive-source-ip.js';
 import { parseReport, type ParsedReport } from './parse-report.js';
 import { insertFeedbackReports, recipientSalt, sndsIps, type ReportRow } from './store-reports.js';
 
-/** Messages between two recomputes of the touched days (and once at the end of every run). */
-const RECOMPUTE_EVERY = 5000;
+/**
+ * Seconds between two recomputes of the touched days during a long drain (and once at the end of every
+ * run). Each batch notes its days in the database as it commits (recompute_pending), so coalescing
+ * loses nothing if the run dies: the next recompute takes them.
+ */
+const RECOMPUTE_EVERY_MS = 60_000;
 
 export interface JmrpClassification extends Classification {
   parsed: ParsedReport;
@@ -75,9 +79,9 @@ export async function ingestJmrpMailbox(options: IngestJmrpOptions): Promise<Jmr
   const days = new Set<string>();
   const counts = { complaints: 0, incidents: 0, otherReports: 0 };
   const pendingDays = new Set<string>();
-  let sinceRecompute = 0;
+  let lastRecompute = performance.now();
   const flushRecompute = async () => {
-    sinceRecompute = 0;
+    lastRecompute = performance.now();
     if (pendingDays.size === 0 || options.recompute === false) return;
     const touched = [...pendingDays].sort();
     pendingDays.clear();
@@ -105,6 +109,7 @@ export async function ingestJmrpMailbox(options: IngestJmrpOptions): Promise<Jmr
         result.parsed.kind === 'arf' || result.parsed.kind === 'jmrp_legacy' ? { message, report: result.parsed.report } : null,
       );
       await insertFeedbackReports(session, source.name, rows.filter((r): r is ReportRow => r !== null), privacy);
+      await notePendingDays(session, rows.flatMap((r) => (r?.report.isComplaint && r.report.day ? [r.report.day] : [])));
       return rows;
     },
     onCommitted: async (results) => {
@@ -122,9 +127,8 @@ export async function ingestJmrpMailbox(options: IngestJmrpOptions): Promise<Jmr
         days.add(day);
         pendingDays.add(day);
       }
-      sinceRecompute += results.length;
-      // Recompute is per touched day, not per message: coalesce it over a few thousand messages.
-      if (sinceRecompute >= RECOMPUTE_EVERY) await flushRecompute();
+      // Recompute is per touched day, not per message: coalesce it over a minute of draining.
+      if (performance.now() - lastRecompute >= RECOMPUTE_EVERY_MS) await flushRecompute();
     },
   });
 

@@ -5,6 +5,7 @@ import { csvNumber, csvText, csvTextArray } from './copy-csv.js';
 import { cleanDataLine, complaintBandBounds, dataRecordParser, isMostlyBad, type SndsDataRow, type SndsRowError } from './parse-data-export.js';
 import { detach, timestampParser } from './parse-timestamp.js';
 import { RejectionSpool } from './rejection-spool.js';
+import { notePendingDays } from '../../transform/recompute.js';
 
 /**
  * Load one stored IP Data input into repwatch.snds_row in one transaction, streaming: bytes are cut at
@@ -92,6 +93,7 @@ export async function loadDataExport(database: Database, bytes: AsyncIterable<Bu
          on conflict (feed, day) do update set download_id = excluded.download_id, row_count = excluded.row_count, loaded_at = excluded.loaded_at`,
         [options.feed, options.downloadId, days, days.map((d) => dayCounts.get(d)!)],
       );
+      await notePendingDays(session, days);
       if (spool.count) await session.copyCsv('repwatch.rejection', RejectionSpool.columns, spool.csv());
       const detail = spool.count ? `${spool.count} line(s) rejected, e.g. line ${spool.sample[0]!.line}: ${spool.sample[0]!.reason}` : null;
       await markDownload(session, options.downloadId, 'loaded', { rowsLoaded, daysLoaded: days.length, rowsReplaced, rowsRejected: spool.count, detail });

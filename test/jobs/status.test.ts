@@ -97,4 +97,18 @@ describeEachBackend('status: staleness, links, days without data, backlog', (db)
       { mailbox: 'box', stream: 'jmrp', kind: 'mbox', backlog: null, lastMessageAt: null },
     ]);
   });
+
+  it('warns about days a stopped run left waiting for a recompute, not about those of a run in progress', async () => {
+    await db().query('truncate repwatch.recompute_pending');
+    const now = new Date('2026-11-28T08:00:00Z');
+    await db().query(`insert into repwatch.recompute_pending (day, noted_at) values ('2026-11-20', $1), ('2026-11-21', $2)`, [new Date('2026-11-28T07:55:00Z'), new Date('2026-11-28T07:58:00Z')]);
+    const recent = await collectStatus(db(), configSchema.parse({}), [], now, { linkStates: sndsLinkStates });
+    expect(recent.pendingRecompute).toEqual({ days: 2, oldest: new Date('2026-11-28T07:55:00Z') });
+    expect(recent.warnings).toEqual([]);
+    expect(recent.ok).toBe(true);
+    await db().query(`update repwatch.recompute_pending set noted_at = $1 where day = '2026-11-20'`, [new Date('2026-11-28T07:30:00Z')]);
+    const stopped = await collectStatus(db(), configSchema.parse({}), [], now, { linkStates: sndsLinkStates });
+    expect(stopped.warnings).toEqual([expect.stringMatching(/^2 day\(s\) of data wait for a recompute since 2026-11-28T07:30:00.000Z .*repwatch transform --pending/)]);
+    await db().query('truncate repwatch.recompute_pending');
+  });
 });

@@ -2,7 +2,7 @@ import { beforeEach, expect, it } from 'vitest';
 import { describeEachBackend } from '../support/backends.js';
 import { configSchema, type Config } from '../../config/schema.js';
 import { computeDecisions, loadDecisions, toFlagRecord, latestSndsDay } from '../../transform/decisions.js';
-import { rebuildAll, recomputeDays } from '../../transform/recompute.js';
+import { notePendingDays, pendingDays, rebuildAll, recompute, recomputeDays } from '../../transform/recompute.js';
 import { Fixture, clearTables } from './fixture.js';
 import { AS_OF, EXPECTED_FLAGS, seedDataset } from './dataset.js';
 
@@ -189,6 +189,25 @@ describeEachBackend('decisions', (db) => {
     expect(summary.asOfDates.at(-1)).toBe(AS_OF);
     expect(await snapshot()).toEqual(incremental);
     expect((await loadDecisions(db(), AS_OF)).find((d) => d.ip === '198.51.100.1')).toMatchObject({ status: 'at_risk', reasons: ['yellow_filter'], recipients7d: 6003 });
+  });
+
+  it('recomputes the days a run left pending when it stopped before its recompute, with the next recompute', async () => {
+    const ip = '203.0.113.5';
+    // A run commits its rows and notes their day, then dies before recomputing.
+    await fx.snds({ ip, day: AS_OF, recipients: 100 });
+    fx.takeTouched();
+    await db().transaction((session) => notePendingDays(session, [AS_OF, AS_OF]));
+    const ipDays = async () => (await db().query<{ n: number }>(`select count(*)::int as n from analytics.ip_day where day = $1`, [AS_OF]))[0]!.n;
+    expect(await ipDays()).toBe(0);
+    expect((await pendingDays(db())).days).toBe(1);
+
+    // The next recompute, for another day (or none: transform --pending), takes it.
+    const other = '2026-01-05';
+    const summary = await recompute(db(), config, { days: [other] });
+    expect(summary.days).toEqual([other, AS_OF].sort());
+    expect(await ipDays()).toBe(1);
+    expect(await pendingDays(db())).toEqual({ days: 0, oldest: null });
+    expect((await recompute(db(), config, { days: [] })).days).toEqual([]);
   });
 
   it('keeps rolling trends per IP and totals per configured pool', async () => {

@@ -99,5 +99,6 @@ export class Fixture {
 /** Empty every table the transform reads or writes, so each test starts from nothing. */
 export async function clearTables(database: Pick<Database, 'query'>): Promise<void> {
   await database.query(`truncate repwatch.ip_flag, repwatch.ip_day_fact, repwatch.block_evidence, repwatch.snds_row,
-    repwatch.snds_status_range, repwatch.feedback_report, repwatch.mail_message, repwatch.raw_download_chunk, repwatch.raw_download cascade`);
+    repwatch.snds_status_range, repwatch.feedback_report, repwatch.mail_message, repwatch.raw_download_chunk, repwatch.raw_download,
+    repwatch.recompute_pending cascade`);
 }

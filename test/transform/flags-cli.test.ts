@@ -78,7 +78,7 @@ for (const backend of backends()) {
       expect((await runCliCaptured(['flags', '--format', 'xml'], { env })).code).toBe(2);
       const bare = await runCliCaptured(['transform'], { env });
       expect(bare.code).toBe(2);
-      expect(bare.stderr).toMatch(/--rebuild, --day/);
+      expect(bare.stderr).toMatch(/--rebuild, --pending, --day/);
     });
 
     it('recomputes chosen days with transform --day and --from/--to', async () => {
@@ -88,6 +88,9 @@ for (const backend of backends()) {
       const range = await runCliCaptured(['transform', '--from', '2026-11-01', '--to', '2026-11-03'], { env });
       expect(range.code).toBe(0);
       expect(range.stdout).toMatch(/facts for 3 day\(s\)/);
+      const nothing = await runCliCaptured(['transform', '--pending'], { env });
+      expect(nothing.code).toBe(0);
+      expect(nothing.stdout).toMatch(/facts for 0 day\(s\)/);
       const json = await runCliCaptured(['flags', '--as-of', AS_OF, '--format', 'json'], { env });
       expect(JSON.parse(json.stdout)).toEqual(EXPECTED_FLAGS);
     });

@@ -71,6 +71,19 @@ describeEachBackend('ingestJmrpMailbox', (db) => {
     expect((await db().query<{ n: number }>(`select count(*)::int as n from analytics.complaint`))[0]!.n).toBe(40);
   });
 
+  it('notes the complaint days with each committed batch, so a run that stops before recomputing leaves them pending', async () => {
+    await db().query('truncate repwatch.recompute_pending');
+    const path = await writeMbox(['arf', 'legacy'], 30);
+    const result = await ingestJmrpMailbox({ database: db(), config: config(), mailbox: mboxSource({ path, name: 'pending-box' }), batchSize: 10, recompute: false });
+    const pending = await db().query<{ day: string }>('select day from repwatch.recompute_pending order by day');
+    expect(result.days.length).toBeGreaterThan(1);
+    expect(pending.map((r) => r.day)).toEqual(result.days);
+    // With its recompute (the default), nothing is left pending.
+    const again = await writeMbox(['arf2026'], 5);
+    await ingestJmrpMailbox({ database: db(), config: config(), mailbox: mboxSource({ path: again, name: 'pending-box-2' }) });
+    expect(await db().query('select day from repwatch.recompute_pending')).toEqual([]);
+  });
+
   it('stores recipients as a salted hash by default, in the column and in the kept fields; plain or dropped when configured', async () => {
     const raw = buildReport({ shape: 'arf', index: 1, ip: '203.0.113.9', at: new Date('2026-10-02T10:00:00Z'), recipient: 'Person@Hotmail.com', campaign: 'c', fromDomain: 'd.example' });
     const dir = await mkdtemp(join(tmpdir(), 'repwatch-jmrp-'));
