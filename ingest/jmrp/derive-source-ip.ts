@@ -66,14 +66,14 @@ function v4Range(cidr: string): [number, number] {
   return [start, start + size - 1];
 }
 
-/** Private, loopback, link-local, unspecified, CGNAT, multicast/reserved-above and Microsoft's IPv4. */
-const INTERNAL_V4 = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '127.0.0.0/8', '169.254.0.0/16', '0.0.0.0/8', '100.64.0.0/10', '224.0.0.0/3']
-  .concat(MICROSOFT_RANGES.filter((c) => !c.includes(':')))
-  .map(v4Range);
+/** Private, loopback, link-local, unspecified, CGNAT and multicast/reserved-above IPv4. */
+const NON_PUBLIC_V4 = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '127.0.0.0/8', '169.254.0.0/16', '0.0.0.0/8', '100.64.0.0/10', '224.0.0.0/3'].map(v4Range);
+const MICROSOFT_V4 = MICROSOFT_RANGES.filter((c) => !c.includes(':')).map(v4Range);
 
 /** Results of the IPv6 path, remembered: the same Microsoft hops recur in report after report. */
 const v6Cache = new Map<string, string | null>();
-const internalCache = new Map<string, boolean>();
+const v6KindCache = new Map<string, V6Kind>();
+type V6Kind = 'non_public' | 'microsoft' | 'public';
 
 function remember<V>(cache: Map<string, V>, key: string, value: V): V {
   if (cache.size > 20_000) cache.clear();
@@ -103,20 +103,38 @@ export function normaliseIp(text: string | undefined | null): string | null {
   return remember(v6Cache, text, result);
 }
 
-/** Private, loopback, link-local, CGNAT or a Microsoft network: a hop inside the receiver. */
-export function isInternalHop(ip: string): boolean {
+/** Private, loopback, link-local, CGNAT, multicast or unparseable: never a sender on the Internet. */
+export function isNonPublic(ip: string): boolean {
   const v4 = ipv4ToInt(ip);
-  if (v4 !== null) return INTERNAL_V4.some(([start, end]) => v4 >= start && v4 <= end);
-  const cached = internalCache.get(ip);
+  if (v4 !== null) return NON_PUBLIC_V4.some(([start, end]) => v4 >= start && v4 <= end);
+  return v6Kind(ip) === 'non_public';
+}
+
+/** One of Microsoft's own networks (MICROSOFT_RANGES). */
+export function isMicrosoftNetwork(ip: string): boolean {
+  const v4 = ipv4ToInt(ip);
+  if (v4 !== null) return MICROSOFT_V4.some(([start, end]) => v4 >= start && v4 <= end);
+  return v6Kind(ip) === 'microsoft';
+}
+
+/** A hop inside the receiver: non-public, or a Microsoft network. */
+export function isInternalHop(ip: string): boolean {
+  return isNonPublic(ip) || isMicrosoftNetwork(ip);
+}
+
+function v6Kind(ip: string): V6Kind {
+  const cached = v6KindCache.get(ip);
   if (cached !== undefined) return cached;
-  let internal = true;
+  let kind: V6Kind = 'non_public';
   try {
     const addr = ipaddr.parse(ip);
-    internal = INTERNAL_RANGE_NAMES.has(addr.range()) || microsoftV6.some(([range, bits]) => range.kind() === addr.kind() && addr.match(range, bits));
+    if (INTERNAL_RANGE_NAMES.has(addr.range())) kind = 'non_public';
+    else if (microsoftV6.some(([range, bits]) => range.kind() === addr.kind() && addr.match(range, bits))) kind = 'microsoft';
+    else kind = 'public';
   } catch {
-    internal = true;
+    kind = 'non_public';
   }
-  return remember(internalCache, ip, internal);
+  return remember(v6KindCache, ip, kind);
 }
 
 /** `Source-IP: 192.0.2.1 (mx.example.com)`: the address without its trailing PTR name. */
@@ -157,9 +175,10 @@ interface Candidate {
 /**
  * The sending IP of a complaint. `Source-IP` when the report gives one. Otherwise every candidate
  * from the original's headers, in this order: the `sender IP is X` comment of Authentication-Results,
- * the Received chain from the top (skipping the receiver's internal hops), X-Originating-IP,
- * Received-SPF client-ip=, and for legacy reports the IP in the subject. The first candidate that is
- * one of our known sending IPs wins; without one, the first candidate.
+ * the Received chain from the top (skipping the receiver's internal hops: non-public addresses and
+ * Microsoft's networks), X-Originating-IP, Received-SPF client-ip=, and for legacy reports the IP in
+ * the subject. The first candidate that is one of our known sending IPs wins; without one, the first
+ * public candidate.
  */
 export function deriveSourceIp(input: {
   reported?: string | undefined;
@@ -201,7 +220,10 @@ export function deriveSourceIp(input: {
     const mine = candidates.find((c) => safeKnown(known, c.ip));
     if (mine) return withDate(mine.ip, mine.origin);
   }
-  const external = candidates.find((c) => !isInternalHop(c.ip));
+  // Microsoft's networks are skipped only as Received hops (its internal relays). Elsewhere they are
+  // what Microsoft itself saw connecting (Authentication-Results, SPF): a sender relaying through
+  // Microsoft 365 really does send from them.
+  const external = candidates.find((c) => (c.origin === 'received' ? !isInternalHop(c.ip) : !isNonPublic(c.ip)));
   return external ? withDate(external.ip, external.origin) : null;
 }
 

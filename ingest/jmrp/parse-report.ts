@@ -10,6 +10,7 @@ import {
   isEmbeddedMessageType,
   parseHeaderBlock,
   parseMime,
+  walkParts,
   type HeaderMap,
   type MimePart,
 } from '../mailbox/mime.js';
@@ -95,27 +96,29 @@ function parseUnsafe(raw: Buffer, options: ParseReportOptions): ParsedReport {
   const root = mime.root;
 
   const located = findReportPart(root);
-  if (located) return parseArf(root, located.part, located.parent, options, mime.problems);
+  if (located) return parseArf(located.message, located.part, located.parent, options, mime.problems);
 
   const legacy = findLegacy(root);
-  if (legacy) return parseLegacy(root, legacy, options);
+  if (legacy && 'original' in legacy) return parseLegacy(legacy, options);
 
   const tooDeep = mime.problems.find((p) => p.startsWith('MIME nesting deeper') || p.startsWith('more than'));
   if (tooDeep) return { kind: 'malformed', reason: tooDeep };
   if (root.contentType === 'multipart/report' && (root.params['report-type'] ?? '').toLowerCase() === 'feedback-report') {
     return { kind: 'malformed', reason: `feedback-report message without a message/feedback-report part${mime.problems.length ? ` (${mime.problems.join('; ')})` : ''}` };
   }
+  if (legacy) return { kind: 'not_a_report', reason: legacy.unverified };
   return { kind: 'not_a_report', reason: 'no message/feedback-report part and not a legacy JMRP report' };
 }
 
-/** The feedback-report part anywhere in the tree (forwarded reports nest it), with its parent. */
-function findReportPart(root: MimePart): { part: MimePart; parent: MimePart | null } | null {
-  const stack: [MimePart, MimePart | null][] = [[root, null]];
+/** The feedback-report part anywhere in the tree (forwarded reports nest it), with its parent and the
+ * headers of the message that holds it (the report's own, not a forwarder's). */
+function findReportPart(root: MimePart): { part: MimePart; parent: MimePart | null; message: HeaderMap } | null {
+  const stack: [MimePart, MimePart | null, HeaderMap][] = [[root, null, root.headers]];
   while (stack.length > 0) {
-    const [part, parent] = stack.shift()!;
-    if (part.contentType === 'message/feedback-report') return { part, parent };
-    for (const child of part.children) stack.push([child, part]);
-    if (part.embedded) stack.push([part.embedded, part]);
+    const [part, parent, message] = stack.shift()!;
+    if (part.contentType === 'message/feedback-report') return { part, parent, message };
+    for (const child of part.children) stack.push([child, part, message]);
+    if (part.embedded) stack.push([part.embedded, part, part.embedded.headers]);
   }
   return null;
 }
@@ -136,7 +139,7 @@ function originalHeadersNear(parent: MimePart | null, report: MimePart): { heade
   return { headers: null, note: 'no original message or headers part' };
 }
 
-function parseArf(root: MimePart, reportPart: MimePart, parent: MimePart | null, options: ParseReportOptions, problems: string[]): ParsedReport {
+function parseArf(message: HeaderMap, reportPart: MimePart, parent: MimePart | null, options: ParseReportOptions, problems: string[]): ParsedReport {
   const { headers: fieldMap, badLines } = parseHeaderBlock(decodeBody(reportPart).toString('utf8'));
   const feedbackType = first(fieldMap, 'feedback-type')?.toLowerCase() ?? null;
   if (!feedbackType) {
@@ -157,7 +160,7 @@ function parseArf(root: MimePart, reportPart: MimePart, parent: MimePart | null,
 
   const ip = deriveSourceIp({ reported: first(fieldMap, 'source-ip'), original: original.headers, legacy: false, isKnownIp: options.isKnownIp });
   const arrival = parseMailDate(first(fieldMap, 'arrival-date') ?? first(fieldMap, 'received-date'));
-  const time = complaintTime(arrival, ip?.receivedAt ?? null, root, options.deliveredAt);
+  const time = complaintTime(arrival, ip?.receivedAt ?? null, message, options.deliveredAt);
   const recipients = [...(fieldMap.get('original-rcpt-to') ?? []), ...(original.headers?.get('x-hmxmroriginalrecipient') ?? [])]
     .map((r) => extractAddress(r) ?? r.trim())
     .filter((r) => r.length > 0);
@@ -185,31 +188,54 @@ function parseArf(root: MimePart, reportPart: MimePart, parent: MimePart | null,
   };
 }
 
-/** Legacy JMRP: an embedded original carrying X-HmXmrOriginalRecipient, or staff@hotmail.com with the
- * `complaint about message from <IP>` subject. */
-function findLegacy(root: MimePart): { original: HeaderMap | null } | null {
-  let firstEmbedded: HeaderMap | null = null;
-  const stack: MimePart[] = [root];
+/**
+ * Legacy JMRP: a message from staff@hotmail.com that carries an embedded original with
+ * X-HmXmrOriginalRecipient, or has the `complaint about message from <IP>` subject. The report may
+ * itself be forwarded as an attachment: then the sender that counts is the embedded report's, not
+ * the forwarder's. An original with X-HmXmrOriginalRecipient in a message from anyone else is not
+ * counted (anyone can paste one): `unverified` says why.
+ */
+function findLegacy(root: MimePart): { original: HeaderMap | null; report: HeaderMap } | { unverified: string } | null {
+  const fromStaff = (message: HeaderMap) => extractAddress(header(message, 'from'))?.toLowerCase() === LEGACY_SENDER;
+  let unverified: string | null = null;
+  const stack: [MimePart, HeaderMap][] = [[root, root.headers]];
   while (stack.length > 0) {
-    const part = stack.pop()!;
+    const [part, message] = stack.pop()!;
     if (part.embedded) {
-      if (part.embedded.headers.has('x-hmxmroriginalrecipient')) return { original: part.embedded.headers };
-      firstEmbedded ??= part.embedded.headers;
-      stack.push(part.embedded);
+      if (part.embedded.headers.has('x-hmxmroriginalrecipient')) {
+        if (fromStaff(message)) return { original: part.embedded.headers, report: message };
+        unverified ??= `an embedded original carries X-HmXmrOriginalRecipient, but the message holding it is not from ${LEGACY_SENDER}: not counted as a complaint`;
+      }
+      stack.push([part.embedded, part.embedded.headers]);
     }
-    stack.push(...part.children);
+    for (const child of part.children) stack.push([child, message]);
   }
-  const from = extractAddress(header(root.headers, 'from'))?.toLowerCase();
-  const subject = header(root.headers, 'subject') ?? '';
-  if (from === LEGACY_SENDER && LEGACY_SUBJECT.test(subject)) return { original: firstEmbedded };
+  // The subject form: the report message itself (the top one, or one forwarded as an attachment).
+  const messages = [root, ...[...walkParts(root)].flatMap((part) => (part.embedded ? [part.embedded] : []))];
+  for (const message of messages) {
+    if (fromStaff(message.headers) && LEGACY_SUBJECT.test(header(message.headers, 'subject') ?? '')) {
+      return { original: firstEmbeddedIn(message), report: message.headers };
+    }
+  }
+  return unverified ? { unverified } : null;
+}
+
+/** The headers of the first message embedded below a part (the original of a legacy report). */
+function firstEmbeddedIn(part: MimePart): HeaderMap | null {
+  const queue: MimePart[] = [part];
+  while (queue.length > 0) {
+    const next = queue.shift()!;
+    if (next.embedded) return next.embedded.headers;
+    queue.push(...next.children);
+  }
   return null;
 }
 
-function parseLegacy(root: MimePart, legacy: { original: HeaderMap | null }, options: ParseReportOptions): ParsedReport {
-  const subject = decodeEncodedWords(header(root.headers, 'subject') ?? '');
+function parseLegacy(legacy: { original: HeaderMap | null; report: HeaderMap }, options: ParseReportOptions): ParsedReport {
+  const subject = decodeEncodedWords(header(legacy.report, 'subject') ?? '');
   const original = legacy.original && legacy.original.size > 0 ? legacy.original : null;
   const ip = deriveSourceIp({ original, subject, legacy: true, isKnownIp: options.isKnownIp });
-  const time = complaintTime(null, ip?.receivedAt ?? null, root, options.deliveredAt);
+  const time = complaintTime(null, ip?.receivedAt ?? null, legacy.report, options.deliveredAt);
   const recipients = (original?.get('x-hmxmroriginalrecipient') ?? []).map((r) => extractAddress(r) ?? r.trim()).filter((r) => r.length > 0);
   const fields = Object.create(null) as Record<string, string | string[]>;
   for (const name of ['x-reporter-ip', 'x-sid-pra', 'x-auth-result', 'x-sid-result', 'authentication-results']) {
@@ -239,11 +265,13 @@ function parseLegacy(root: MimePart, legacy: { original: HeaderMap | null }, opt
   };
 }
 
-function complaintTime(arrival: Date | null, receivedAt: Date | null, root: MimePart, deliveredAt: Date | null | undefined): Pick<FeedbackReport, 'complainedAt' | 'complainedAtOrigin' | 'day'> {
+/** Arrival-Date; else the date of the Received header that carried the sending IP; else the report
+ * message's own Date; else when the mailbox received it. */
+function complaintTime(arrival: Date | null, receivedAt: Date | null, report: HeaderMap, deliveredAt: Date | null | undefined): Pick<FeedbackReport, 'complainedAt' | 'complainedAtOrigin' | 'day'> {
   const pick = (at: Date, origin: TimeOrigin) => ({ complainedAt: at, complainedAtOrigin: origin, day: utcDay(at) });
   if (arrival) return pick(arrival, 'arrival_date');
   if (receivedAt) return pick(receivedAt, 'received');
-  const reportDate = parseMailDate(header(root.headers, 'date'));
+  const reportDate = parseMailDate(header(report, 'date'));
   if (reportDate) return pick(reportDate, 'report_date');
   if (deliveredAt && !Number.isNaN(deliveredAt.getTime())) return pick(deliveredAt, 'mailbox');
   return { complainedAt: null, complainedAtOrigin: null, day: null };

@@ -181,3 +181,130 @@ describe('parseReport on hostile input', () => {
     expect(r.notes.join()).toMatch(/Incidents/);
   });
 });
+
+/** A 2026-shape ARF report (report part with only Feedback-Type, User-Agent, Version) around these original headers. */
+function arfAround(originalHeaders: string[], outerDate = 'Mon, 5 Oct 2026 20:00:00 +0000'): Buffer {
+  return Buffer.from(
+    [
+      'From: JMRP <jmrp@microsoft.example>',
+      'To: fbl@sender.example',
+      `Date: ${outerDate}`,
+      'Subject: complaint',
+      'MIME-Version: 1.0',
+      'Content-Type: multipart/report; report-type=feedback-report; boundary="b1"',
+      '',
+      '--b1',
+      'Content-Type: text/plain',
+      '',
+      'A complaint.',
+      '--b1',
+      'Content-Type: message/feedback-report',
+      '',
+      'Feedback-Type: abuse',
+      'User-Agent: JMRP/1.0',
+      'Version: 1',
+      '--b1',
+      'Content-Type: text/rfc822-headers',
+      '',
+      ...originalHeaders,
+      '--b1--',
+      '',
+    ].join('\r\n'),
+  );
+}
+
+describe('sending IP and complaint time from the original headers', () => {
+  it('skips loopback, private and unique-local hops above the external one, and dates the complaint by that hop', () => {
+    const r = report(
+      parseReport(
+        arfAround([
+          'Received: from localhost (127.0.0.1) by mx1.outlook.example; Mon, 5 Oct 2026 13:20:00 +0000',
+          'Received: from relay6 (::1) by localhost; Mon, 5 Oct 2026 13:19:00 +0000',
+          'Received: from inner (fd00::1:2) by relay6; Mon, 5 Oct 2026 13:18:00 +0000',
+          'Received: from edge (192.168.4.4) by inner; Mon, 5 Oct 2026 13:17:00 +0000',
+          'Received: from edge2 (10.20.0.7) by edge; Mon, 5 Oct 2026 13:16:00 +0000',
+          'Received: from mta7.sender.example (mta7.sender.example [198.51.100.23]) by edge2; Mon, 5 Oct 2026 13:15:00 +0000',
+          'Received: from app (172.16.0.9) by mta7.sender.example; Mon, 5 Oct 2026 13:10:00 +0000',
+          'From: news@sender.example',
+        ]),
+      ),
+    );
+    expect(r).toMatchObject({ sourceIp: '198.51.100.23', sourceIpOrigin: 'received', complainedAtOrigin: 'received' });
+    // The hop that carried the sending IP, not the topmost (Microsoft's) one.
+    expect(r.complainedAt?.toISOString()).toBe('2026-10-05T13:15:00.000Z');
+  });
+
+  it('skips Microsoft relays only as Received hops: a sender relaying through Microsoft 365 keeps its IP', () => {
+    const relayed = report(parseReport(arfAround(['Authentication-Results: spf=pass (sender IP is 40.107.22.5) smtp.mailfrom=sender.example', 'From: a@sender.example'])));
+    expect(relayed).toMatchObject({ sourceIp: '40.107.22.5', sourceIpOrigin: 'auth_results' });
+    const hops = report(
+      parseReport(
+        arfAround([
+          'Received: from DM6PR01MB0001.prod.outlook.example (2603:10b6:5:1::10) by mx; Mon, 5 Oct 2026 13:16:00 +0000',
+          'Received: from EUR01-HE1-obe.outbound.protection.outlook.example (40.107.22.5) by DM6PR01MB0001; Mon, 5 Oct 2026 13:15:30 +0000',
+          'Received: from mta.sender.example (198.51.100.24) by EUR01; Mon, 5 Oct 2026 13:15:00 +0000',
+        ]),
+      ),
+    );
+    expect(hops).toMatchObject({ sourceIp: '198.51.100.24', sourceIpOrigin: 'received' });
+    // A private address is never a sender, whatever header names it.
+    const privateOnly = report(parseReport(arfAround(['Authentication-Results: spf=pass (sender IP is 10.1.2.3)', 'Received-SPF: Pass client-ip=192.0.2.60'])));
+    expect(privateOnly).toMatchObject({ sourceIp: '192.0.2.60', sourceIpOrigin: 'spf' });
+  });
+
+  it('falls back in order: X-Originating-IP before Received-SPF, then Received-SPF alone, then the report date', () => {
+    const both = report(parseReport(arfAround(['X-Originating-IP: [192.0.2.51]', 'Received-SPF: Pass (protection.outlook.example: domain of sender.example designates 192.0.2.52 as permitted sender) client-ip=192.0.2.52;'])));
+    expect(both).toMatchObject({ sourceIp: '192.0.2.51', sourceIpOrigin: 'originating' });
+    const spf = report(parseReport(arfAround(['Received-SPF: Pass client-ip=192.0.2.52; helo=mta.sender.example;'])));
+    expect(spf).toMatchObject({ sourceIp: '192.0.2.52', sourceIpOrigin: 'spf' });
+    // No Arrival-Date and no Received header carrying the IP: the report's own Date.
+    expect(spf).toMatchObject({ complainedAtOrigin: 'report_date', day: '2026-10-05' });
+    expect(spf.complainedAt?.toISOString()).toBe('2026-10-05T20:00:00.000Z');
+  });
+
+  it('a forwarded report is dated by its own Date, not the forwarder’s', () => {
+    const inner = arfAround(['Received-SPF: Pass client-ip=192.0.2.53'], 'Sat, 3 Oct 2026 08:00:00 +0000').toString();
+    const forwarded = Buffer.from(
+      [
+        'From: analyst@sender.example',
+        'Date: Wed, 28 Oct 2026 09:00:00 +0000',
+        'Subject: Fwd: complaint',
+        'MIME-Version: 1.0',
+        'Content-Type: multipart/mixed; boundary="fw"',
+        '',
+        '--fw',
+        'Content-Type: text/plain',
+        '',
+        'see attached',
+        '--fw',
+        'Content-Type: message/rfc822',
+        '',
+        inner,
+        '--fw--',
+        '',
+      ].join('\r\n'),
+    );
+    const r = report(parseReport(forwarded));
+    expect(r).toMatchObject({ sourceIp: '192.0.2.53', complainedAtOrigin: 'report_date', day: '2026-10-03' });
+  });
+});
+
+describe('legacy JMRP: the sender counts', () => {
+  const legacy = readFileSync(join(import.meta.dirname, '../../fixtures/arf-public/microsoft-jmrp-legacy-hotmail.eml'), 'utf8');
+
+  it('a legacy report forwarded as an attachment is still one, dated and attributed from the report itself', () => {
+    const forwarded = Buffer.from(
+      ['From: analyst@sender.example', 'Date: Wed, 28 Oct 2026 09:00:00 +0000', 'Subject: Fwd: complaint', 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="fw"', '', '--fw', 'Content-Type: text/plain', '', 'fyi', '--fw', 'Content-Type: message/rfc822', '', legacy.replace(/\r?\n/g, '\r\n'), '--fw--', ''].join('\r\n'),
+    );
+    const parsed = parseReport(forwarded);
+    expect(parsed.kind).toBe('jmrp_legacy');
+    expect(report(parsed)).toMatchObject({ sourceIp: '203.0.113.245', recipients: ['kijitora@example.com'], day: '2016-04-29' });
+  });
+
+  it('an original carrying X-HmXmrOriginalRecipient in a message from anyone else is not counted, and says why', () => {
+    const spoofed = legacy.replace(/^From: staff@hotmail\.com$/m, 'From: someone@attacker.example');
+    expect(spoofed).not.toBe(legacy);
+    const parsed = parseReport(Buffer.from(spoofed));
+    expect(parsed).toEqual({ kind: 'not_a_report', reason: expect.stringMatching(/X-HmXmrOriginalRecipient.*not from staff@hotmail\.com/) });
+  });
+});
