@@ -29,6 +29,10 @@ export const sndsFeedSchema = z
     statusUrlFile: z.string().optional(),
     linkCreatedOn: day.optional(),
     timezone: timezone.default('UTC'),
+    /** Ask the link for each re-fetched day with `date=MMDDYY`. Unset: only for legacy SNDS hosts
+     * (sendersupport.olc.protection.outlook.com, postmaster.live.com); the 2026 portal's links, and
+     * other hosts, are fetched once per run. */
+    dateParameter: z.boolean().optional(),
   })
   .refine((f) => !(f.dataUrl && f.dataUrlFile), { message: 'give dataUrl or dataUrlFile, not both', path: ['dataUrlFile'] })
   .refine((f) => !(f.statusUrl && f.statusUrlFile), { message: 'give statusUrl or statusUrlFile, not both', path: ['statusUrlFile'] });
@@ -80,9 +84,15 @@ export const mailboxSchema = z
     imap: imapSchema.optional(),
     maildir: z.string().optional(),
     mbox: z.string().optional(),
+    /** How the mbox writer quoted body `From ` lines (mbox only): mboxrd (default) or mboxo. */
+    quoting: z.enum(['mboxrd', 'mboxo']).optional(),
   })
   .refine((m) => [m.imap, m.maildir, m.mbox].filter((x) => x !== undefined).length === 1, {
     message: 'a mailbox needs exactly one of imap, maildir or mbox',
+  })
+  .refine((m) => m.quoting === undefined || m.mbox !== undefined, {
+    message: 'quoting applies to an mbox mailbox only',
+    path: ['quoting'],
   });
 
 export const jmrpSchema = z.strictObject({

@@ -8,7 +8,7 @@ import { parseFormat, toJson, toTable } from '../output.js';
 import { addDays, isDay, utcDay } from '../../lib/clock.js';
 import { redact, registerSecretUrl } from '../../lib/redact.js';
 import { realSleep } from '../../ingest/snds/fetch-export.js';
-import { addInput, fetchAndIngest, ingestSndsFeed, newFeedResult, SndsNeedsPersonError, type SndsFeedResult, type SndsJobContext } from '../../ingest/snds/ingest-feed.js';
+import { addInput, daysToRecompute, fetchAndIngest, ingestSndsFeed, needsRecompute, newFeedResult, SndsNeedsPersonError, type SndsFeedResult, type SndsJobContext } from '../../ingest/snds/ingest-feed.js';
 import { ingestSndsFiles, type FileInput } from '../../ingest/snds/ingest-files.js';
 import { API_FEED, ingestSndsApi, tokenStoreFor } from '../../ingest/snds/ingest-api.js';
 import { recomputeDays } from '../../transform/recompute.js';
@@ -41,8 +41,10 @@ export function registerIngestSnds(ingest: Command, run: CommandRunner): void {
     .option('--format <format>', 'summary as table or json (default: table on a terminal, else json)')
     .addHelpText(
       'after',
-      '\nExit codes: 0 data loaded (rows may have been rejected), 1 a download or input failed, 3 an SNDS link is\n' +
-        'expired or broken, or the API needs a new login (the message says what to do).',
+      '\nExit codes: 0 data loaded (rows may have been rejected), 1 a download or input failed (a file that is\n' +
+        'mostly not SNDS rows too), 3 an SNDS link is expired or broken whatever it returns (a sign-in page, a\n' +
+        'JSON or text error, a 4xx, a redirect to a login host), or the API needs a new login (the message says\n' +
+        'what to do).',
     )
     .action((options: Options) => run((ctx) => ingestSnds(ctx, options)));
 }
@@ -98,13 +100,15 @@ async function ingestSnds(ctx: CommandContext, options: Options): Promise<number
     }
   }
 
-  // Facts are recomputed once, for every day any feed touched.
+  // Facts are recomputed once, for every day any feed touched. A new IP Status list touches no IP Data
+  // day but changes `blocked` in the decisions from its fetch date on: those as-of dates are recomputed
+  // too, so a status-only ingest (--status-file, --status-url) leaves no stale decision behind.
   const touched = [...new Set(results.flatMap((r) => r.days))].sort();
-  if (touched.length) {
+  if (needsRecompute(results)) {
     try {
-      await recomputeDays(database, ctx.config, touched);
+      await recomputeDays(database, ctx.config, await daysToRecompute(database, results));
     } catch (error) {
-      results.at(-1)!.failures.push(`recomputing facts for ${touched.length} day(s) failed: ${redact((error as Error).message)}`);
+      results.at(-1)!.failures.push(`recomputing facts and decisions failed: ${redact((error as Error).message)}`);
     }
   }
   writeSummary(ctx, format, results, touched);

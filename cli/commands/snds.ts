@@ -86,7 +86,8 @@ async function login(ctx: CommandContext, options: { paste?: boolean; port?: num
       redirectUri = waited.redirectUri;
       code = waited.code;
     }
-    const tokens = await exchangeCode(globalThis.fetch, api, { code, verifier: pkce.verifier, redirectUri });
+    const { connectTimeoutMs, timeoutMs, retries } = ctx.config.snds;
+    const tokens = await exchangeCode(globalThis.fetch, api, { code, verifier: pkce.verifier, redirectUri }, { connectTimeoutMs, timeoutMs, retries });
     if (!tokens.refreshToken) throw new OAuthError('the sign-in gave no refresh token (is offline_access in the scope?)', true);
     const database = api.tokenStore === 'database' ? await ctx.database() : undefined;
     const store = tokenStoreFor(api, database!, ctx.home);

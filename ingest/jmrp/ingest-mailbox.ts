@@ -8,7 +8,7 @@ import { batchSizeOf, openMailboxSource, type MailboxConfig } from '../mailbox/o
 import type { MailboxSource } from '../mailbox/types.js';
 import { knownIpMatcher, type KnownIpMatcher } from './derive-source-ip.js';
 import { parseReport, type ParsedReport } from './parse-report.js';
-import { insertFeedbackReports, recipientSalt, sndsIps, type ReportRow } from './store-reports.js';
+import { insertFeedbackReports, protectRawReport, recipientSalt, sndsIps, type ReportRow } from './store-reports.js';
 
 /**
  * Seconds between two recomputes of the touched days during a long drain (and once at the end of every
@@ -104,6 +104,9 @@ export async function ingestJmrpMailbox(options: IngestJmrpOptions): Promise<Jmr
         reason: parsed.kind === 'not_a_report' ? parsed.reason : parsed.kind === 'malformed' ? null : parsed.report.notes.join('; ') || null,
       };
     },
+    // The complainer's address is personal data: the kept bytes carry it hashed or not at all.
+    storedRaw: (raw, result) =>
+      result.parsed.kind === 'arf' || result.parsed.kind === 'jmrp_legacy' ? protectRawReport(raw, result.parsed.report, privacy.mode, privacy.salt) : undefined,
     storeBatch: async (session, items) => {
       const rows: (ReportRow | null)[] = items.map(({ message, result }) =>
         result.parsed.kind === 'arf' || result.parsed.kind === 'jmrp_legacy' ? { message, report: result.parsed.report } : null,

@@ -15,10 +15,48 @@ export type RecipientMode = 'hash' | 'plain' | 'drop';
 const RECIPIENT_FIELDS = ['original-rcpt-to', 'removal-recipient', 'redacted-address', 'x-hmxmroriginalrecipient'];
 
 /** `hmac-sha256:<hex>` of the lower-cased address: the same complainer always hashes the same way
- * under one salt (so repeat complainers can be counted) and cannot be read back. */
+ * under one salt (so repeat complainers can be counted) and cannot be read back. A value that already
+ * is such a hash (a report re-read from the protected bytes kept in mail_message.raw) stays as it is. */
 export function hashRecipient(address: string, salt: string): string {
+  const already = PROTECTED.exec(address.trim().replace(/^<|>$/g, ''));
+  if (already) return already[0];
   const bare = extractAddress(address) ?? address.trim();
   return `hmac-sha256:${createHmac('sha256', salt).update(bare.toLowerCase()).digest('hex')}`;
+}
+
+const PROTECTED = /^hmac-sha256:[0-9a-f]{64}$/;
+
+/** What replaces a complainer's address in the kept bytes when recipients are dropped. */
+export const REMOVED_RECIPIENT = '[recipient removed]';
+
+/**
+ * The bytes of a report as kept in mail_message.raw: every plain-text occurrence of the complainer's
+ * addresses (Original-Rcpt-To, X-HmXmrOriginalRecipient, Removal-Recipient…, wherever they recur:
+ * the original's To, a Received `for <…>` clause) replaced by its hash, or removed, as
+ * `jmrp.recipients` says; `plain` keeps the bytes as received. Re-reading the kept bytes gives the
+ * same stored values. An address inside a base64 or quoted-printable body is not seen (reports carry
+ * the original's headers in plain text).
+ */
+export function protectRawReport(raw: Buffer, report: FeedbackReport, mode: RecipientMode, salt: string): Buffer | undefined {
+  if (mode === 'plain') return undefined;
+  const addresses = new Set<string>();
+  const add = (value: string) => {
+    const address = extractAddress(value);
+    if (address && !PROTECTED.test(address)) addresses.add(address.toLowerCase());
+  };
+  report.recipients.forEach(add);
+  for (const name of RECIPIENT_FIELDS) {
+    const value = report.fields[name];
+    if (value !== undefined) (Array.isArray(value) ? value : [value]).forEach(add);
+  }
+  if (addresses.size === 0) return undefined;
+  // latin1 maps each byte to one character and back, so bytes outside the addresses pass unchanged.
+  let text = raw.toString('latin1');
+  for (const address of addresses) {
+    const pattern = new RegExp(address.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'gi');
+    text = text.replace(pattern, mode === 'hash' ? hashRecipient(address, salt) : REMOVED_RECIPIENT);
+  }
+  return Buffer.from(text, 'latin1');
 }
 
 export function protectRecipient(address: string | undefined, mode: RecipientMode, salt: string): string | null {

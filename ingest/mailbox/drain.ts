@@ -51,6 +51,9 @@ export interface DrainOptions<R extends Classification, S> {
   batchSize?: number;
   /** Keep the raw bytes in mail_message.raw (default true: derived tables can be rebuilt from them). */
   keepRaw?: boolean;
+  /** The bytes to keep for a classified message when they must differ from those received (personal
+   * data removed); the key and sha256 stay those of the received bytes. Default: as received. */
+  storedRaw?: (raw: Buffer, result: R) => Buffer | undefined;
   /** After each batch's commit, before the source archives it (e.g. recompute the touched days). */
   onCommitted?: (results: MessageResult<R, S>[]) => Promise<void>;
   logger?: Logger;
@@ -266,7 +269,7 @@ async function commitBatch<R extends Classification, S>(options: DrainOptions<R,
   return order.map((slot) => results.get(slot)!).filter(Boolean);
 }
 
-function classifyOne<R extends Classification>(options: Pick<DrainOptions<R, never>, 'classify' | 'maxMessageBytes'>, message: MailboxMessage): Pending<R> {
+function classifyOne<R extends Classification>(options: Pick<DrainOptions<R, never>, 'classify' | 'maxMessageBytes' | 'storedRaw'>, message: MailboxMessage): Pending<R> {
   if (!message.raw) {
     const reason = `message of ${message.size} bytes is larger than the ${options.maxMessageBytes}-byte cap (maxMessageBytes)`;
     return { message, row: { message, classification: 'oversize', reason, quarantined: true } };
@@ -274,7 +277,12 @@ function classifyOne<R extends Classification>(options: Pick<DrainOptions<R, nev
   try {
     const result = options.classify(message.raw, message);
     const quarantined = Boolean(result.quarantineReason);
-    return { message, result, row: { message, classification: result.classification, reason: (quarantined ? result.quarantineReason : result.reason) ?? null, quarantined } };
+    const stored = options.storedRaw?.(message.raw, result);
+    return {
+      message,
+      result,
+      row: { message, classification: result.classification, reason: (quarantined ? result.quarantineReason : result.reason) ?? null, quarantined, ...(stored ? { storedRaw: stored } : {}) },
+    };
   } catch (error) {
     const reason = `classifier failed: ${(error as Error)?.message ?? String(error)}`.slice(0, 2000);
     return { message, row: { message, classification: 'malformed', reason, quarantined: true } };

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { ImapFlow } from 'imapflow';
+import { ImapFlow, type ImapFlowOptions } from 'imapflow';
 import type { Logger } from '../../lib/logger.js';
 import { keyOf, messageKey, readMessageId } from './message-key.js';
 import type { BatchOptions, MailboxMessage, MailboxSource, SettleOutcome } from './types.js';
@@ -39,6 +39,24 @@ interface Listed {
   size: number;
 }
 
+/** What imapflow is given for a mailbox: `secure` true is TLS from the first byte (port 993),
+ * 'starttls' requires the upgrade on 143 (no plain-text fallback), false never upgrades. */
+export function imapClientOptions(options: ImapSourceOptions): ImapFlowOptions {
+  return {
+    host: options.host,
+    port: options.port ?? (options.secure === true ? 993 : 143),
+    secure: options.secure === true,
+    doSTARTTLS: options.secure === 'starttls' ? true : options.secure === false ? false : undefined,
+    auth: { user: options.user, pass: options.password },
+    tls: { rejectUnauthorized: options.tlsRejectUnauthorized ?? true },
+    logger: false,
+    connectionTimeout: 20_000,
+    greetingTimeout: 15_000,
+    socketTimeout: 120_000,
+    disableAutoIdle: true,
+  };
+}
+
 /**
  * An IMAP folder read with imapflow. Every IMAP command runs outside any FETCH iteration (fetchAll
  * collects first), under the client's mailbox lock, released in `finally`. Messages are moved to the
@@ -60,19 +78,7 @@ export function imapSource(options: ImapSourceOptions): MailboxSource {
 
   const connect = async (): Promise<ImapFlow> => {
     if (client?.usable) return client;
-    const next = new ImapFlow({
-      host: options.host,
-      port: options.port ?? (options.secure === true ? 993 : 143),
-      secure: options.secure === true,
-      doSTARTTLS: options.secure === 'starttls' ? true : options.secure === false ? false : undefined,
-      auth: { user: options.user, pass: options.password },
-      tls: { rejectUnauthorized: options.tlsRejectUnauthorized ?? true },
-      logger: false,
-      connectionTimeout: 20_000,
-      greetingTimeout: 15_000,
-      socketTimeout: 120_000,
-      disableAutoIdle: true,
-    });
+    const next = new ImapFlow(imapClientOptions(options));
     // Without a listener a socket error would be an uncaught 'error' event.
     next.on('error', (error: Error) => options.logger?.warn({ mailbox: options.name, err: error.message }, 'IMAP connection error'));
     try {

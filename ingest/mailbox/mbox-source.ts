@@ -19,11 +19,14 @@ export interface MboxOptions {
 
 const FROM_ = Buffer.from('From ', 'latin1');
 const HEAD_SAMPLE = 256 * 1024;
+/** `From <sender> <date>`: a sender token, then something holding a four-digit year (`… 12:08:34 2011`). */
+const FROM_LINE = /^From \S+[ \t].*(?<!\d)\d{4}(?!\d)/;
 
 /**
- * An mbox file, read as a stream and split at `From ` lines: memory holds one batch of messages, never
- * the file. Read-only: the file is never rewritten, so settle() moves nothing and reruns are recognised
- * by each message's key.
+ * An mbox file, read as a stream and split at From_ lines: memory holds one batch of messages, never
+ * the file. A message starts only at a `From <sender> <date>` line that opens the file or follows an
+ * empty line, so a `From …` body line its writer did not quote stays in its message. Read-only: the
+ * file is never rewritten, so settle() moves nothing and reruns are recognised by each message's key.
  */
 export function mboxSource(options: MboxOptions): MailboxSource {
   const quoting = options.quoting ?? 'mboxrd';
@@ -63,7 +66,7 @@ async function* splitMbox(path: string, quoting: MboxQuoting, { batchSize, maxMe
   let offset = 0;
   let carry: Buffer | null = null;
 
-  const start = (at: number, fromLine: Buffer | null): Current => ({
+  const start = (at: number, fromLine: string | null): Current => ({
     offset: at,
     lines: [],
     size: 0,
@@ -72,7 +75,7 @@ async function* splitMbox(path: string, quoting: MboxQuoting, { batchSize, maxMe
     headSize: 0,
     hash: createHash('sha256'),
     heldBlank: null,
-    deliveredAt: fromLine ? fromLineDate(fromLine.toString('latin1')) : null,
+    deliveredAt: fromLine ? fromLineDate(fromLine) : null,
   });
 
   const append = (message: Current, line: Buffer) => {
@@ -115,10 +118,14 @@ async function* splitMbox(path: string, quoting: MboxQuoting, { batchSize, maxMe
   };
 
   const onLine = (line: Buffer, at: number): MailboxMessage | null => {
-    if (startsWith(line, FROM_, 0)) {
-      const done = current ? finish(current) : null;
-      current = start(at, line);
-      return done;
+    // The previous line was empty exactly when a blank is held back; no message yet means the file's start.
+    if (startsWith(line, FROM_, 0) && (current === null || current.heldBlank !== null)) {
+      const text = line.toString('latin1');
+      if (FROM_LINE.test(text)) {
+        const done = current ? finish(current) : null;
+        current = start(at, text);
+        return done;
+      }
     }
     current ??= start(at, null);
     if (isBlank(line)) {

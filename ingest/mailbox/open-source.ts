@@ -28,7 +28,7 @@ export function openMailboxSource(mailbox: MailboxConfig, options: { logger?: Lo
     });
   }
   if (mailbox.maildir) return maildirSource({ path: mailbox.maildir, name: mailbox.name });
-  if (mailbox.mbox) return mboxSource({ path: mailbox.mbox, name: mailbox.name });
+  if (mailbox.mbox) return mboxSource({ path: mailbox.mbox, name: mailbox.name, quoting: mailbox.quoting ?? 'mboxrd' });
   throw new Error(`mailbox ${mailbox.name} has no imap, maildir or mbox`);
 }
 

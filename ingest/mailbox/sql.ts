@@ -9,6 +9,8 @@ export interface MailMessageRow {
   classification: string;
   reason: string | null;
   quarantined: boolean;
+  /** What to keep in mail_message.raw when it differs from message.raw (personal data removed). */
+  storedRaw?: Buffer;
 }
 
 type Queryable = Pick<Session, 'query'>;
@@ -110,7 +112,7 @@ function csvLine(id: number, stream: string, mailbox: string, r: MailMessageRow,
       csvText(pgText(r.message.messageId)),
       r.message.sha256,
       r.message.size,
-      keepRaw && r.message.raw ? byteaCsv(r.message.raw) : '',
+      keepRaw && (r.storedRaw ?? r.message.raw) ? byteaCsv(r.storedRaw ?? r.message.raw!) : '',
       csvText(pgText(r.classification)),
       csvText(pgText(r.reason)),
       r.quarantined ? 't' : 'f',

@@ -5,13 +5,13 @@ import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import type { Logger } from '../../lib/logger.js';
 import type { Clock } from '../../lib/clock.js';
-import { redact } from '../../lib/redact.js';
+import { redact, redactUrl } from '../../lib/redact.js';
 
 /**
  * One HTTP GET of an SNDS export, with the defences a link needs: a deadline for the response to
- * start and one for the whole body, bounded retries with exponential backoff on network errors, 5xx
- * and 429 (Retry-After honoured), and redirects followed by hand so that a hop to a login host is
- * seen for what it is. The body is spooled to a temporary file, never held in memory.
+ * start and one for the whole body, bounded retries with exponential backoff on network errors, 5xx,
+ * 408 and 429 (Retry-After honoured, capped at maxRetryAfterMs), and redirects followed by hand so
+ * that a hop to a login host is seen for what it is. The body is spooled to a temporary file, never held in memory.
  * fetch, the clock and sleep are passed in so tests run against a local server at full speed.
  */
 
@@ -60,6 +60,14 @@ export class FetchFailedError extends Error {
 
 const MAX_REDIRECTS = 5;
 
+/** How many first bytes of a body are kept in `head`. */
+export const HEAD_BYTES = 4096;
+
+/** Statuses worth another attempt: request timeout, too many requests, server errors. */
+export function isRetriedStatus(status: number): boolean {
+  return status === 408 || status === 429 || status >= 500;
+}
+
 /** GET with retries; returns the final response (any status that is not retried) or throws FetchFailedError. */
 export async function fetchExport(url: string, options: FetchOptions): Promise<FetchedBody> {
   const attempts = options.retries + 1;
@@ -69,7 +77,7 @@ export async function fetchExport(url: string, options: FetchOptions): Promise<F
     let waitMs = backoffMs(attempt);
     try {
       const result = await fetchOnce(url, options);
-      if (result.status === 429 || result.status >= 500) {
+      if (isRetriedStatus(result.status)) {
         lastStatus = result.status;
         lastProblem = `HTTP ${result.status}`;
         const retryAfter = parseRetryAfter(result.retryAfter, options.clock.now());
@@ -83,7 +91,7 @@ export async function fetchExport(url: string, options: FetchOptions): Promise<F
       lastProblem = describeNetworkError(error);
     }
     if (attempt < attempts) {
-      options.logger.warn({ url: redact(url), attempt, of: attempts, problem: lastProblem, retryInMs: waitMs }, 'SNDS download failed; retrying');
+      options.logger.warn({ url: redactUrl(url), attempt, of: attempts, problem: lastProblem, retryInMs: waitMs }, 'SNDS download failed; retrying');
       await options.sleep(waitMs);
     }
   }
@@ -157,7 +165,7 @@ async function spool(response: Response, signal: AbortSignal): Promise<Pick<Fetc
       const source = Readable.fromWeb(response.body as import('node:stream/web').ReadableStream<Uint8Array>, { signal });
       source.on('data', (chunk: Buffer) => {
         byteSize += chunk.length;
-        if (head.length < 4096) head = Buffer.concat([head, chunk.subarray(0, 4096 - head.length)]);
+        if (head.length < HEAD_BYTES) head = Buffer.concat([head, chunk.subarray(0, HEAD_BYTES - head.length)]);
       });
       await pipeline(source, out);
     } else {

@@ -10,7 +10,9 @@ import { emptyDaysWarning } from './empty-days.js';
 /**
  * The SNDS job for the REST API (for users whose links keep expiring): a fresh access token from the
  * stored refresh token (the new refresh token stored at once), then one request per day and one for
- * the IP Status list. 404 is "no data that day"; 401/403 or a redirect is "log in again" (exit 3).
+ * the IP Status list. 404 is "no data that day" for a day's IP Data only; the IP Status endpoint has
+ * no day, so a 404 there is a failed download (exit 1) and the previous block list stays current
+ * (recorded as empty, it would unblock every IP). 401/403 or a redirect is "log in again" (exit 3).
  */
 
 /** The feed name API data is stored under. */
@@ -39,7 +41,7 @@ export async function ingestSndsApi(options: IngestSndsApiOptions): Promise<Snds
   if (!refreshToken) throw login('no stored sign-in');
   let accessToken: string;
   try {
-    const tokens = await refreshTokens(options.fetch, api, refreshToken);
+    const tokens = await refreshTokens(options.fetch, api, refreshToken, { connectTimeoutMs: config.snds.connectTimeoutMs, timeoutMs: config.snds.timeoutMs, retries: config.snds.retries });
     // Microsoft has already invalidated the old refresh token: store its replacement before anything else.
     if (tokens.refreshToken) await options.tokenStore.write(tokens.refreshToken);
     accessToken = tokens.accessToken;

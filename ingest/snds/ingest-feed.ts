@@ -4,15 +4,16 @@ import type { Config, SndsFeedConfig } from '../../config/schema.js';
 import type { Clock } from '../../lib/clock.js';
 import { addDays, utcDay } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
-import { redact } from '../../lib/redact.js';
+import { redact, redactUrl } from '../../lib/redact.js';
 import { NeedsPersonError } from '../../cli/exit-codes.js';
 import { recomputeDays } from '../../transform/recompute.js';
 import { fetchExport, FetchFailedError, realSleep, type FetchLike, type Sleep, type FetchedBody } from './fetch-export.js';
-import { classifyResponse } from './classify-response.js';
+import { classifyResponse, NEW_LAYOUT_HINT } from './classify-response.js';
 import { emptyResult, ingestLocalInput, type InputResult } from './ingest-input.js';
 import { finishDownload, storeRawDownload, type RawDownloadInfo } from './raw-store.js';
 import { describeLinkExpiry, linkExpiry, linkFixAdvice, type LinkExpiry } from './link-expiry.js';
 import { emptyDaysWarning } from './empty-days.js';
+import { daysAffectedByStatus } from './load-status-export.js';
 
 /**
  * The SNDS job for one configured feed (automated links): the CLI and the scheduler both call this.
@@ -81,9 +82,17 @@ export async function ingestSndsFeed(options: IngestSndsFeedOptions): Promise<Sn
     );
 
   if (feed.dataUrl) {
-    for (const day of days) {
-      const url = withDateParameter(feed.dataUrl, day);
-      const input = await fetchAndIngest(options, { source: 'url', kind: 'ip_data', feed: feed.name, location: url, requestedDay: day, timezone: feed.timezone }, 'link', broken);
+    if (usesDateParameter(feed)) {
+      for (const day of days) {
+        const url = withDateParameter(feed.dataUrl, day);
+        const input = await fetchAndIngest(options, { source: 'url', kind: 'ip_data', feed: feed.name, location: url, requestedDay: day, timezone: feed.timezone }, 'link', broken);
+        addInput(result, input);
+      }
+    } else {
+      // A link that cannot be asked for a day answers with what the portal has: one request per run.
+      // Asking it once per re-fetched day would fetch the same bytes again and file them under days
+      // they need not belong to (an empty answer would count as several empty days at once).
+      const input = await fetchAndIngest(options, { source: 'url', kind: 'ip_data', feed: feed.name, location: feed.dataUrl, requestedDay: null, timezone: feed.timezone }, 'link', broken);
       addInput(result, input);
     }
   }
@@ -104,12 +113,45 @@ export function refetchDays(today: string, n: number): string[] {
   return Array.from({ length: count }, (_, i) => addDays(today, i - count));
 }
 
+/** The hosts of the legacy automated links (deprecated by Microsoft on 22 June 2026), which take `date=MMDDYY`. */
+const LEGACY_LINK_HOSTS = /^(sendersupport\.olc\.protection\.outlook\.com|postmaster\.live\.com)$/i;
+/** The host of the new portal's links, for which a date parameter is unverified. */
+const NEW_PORTAL_HOSTS = /^substrate\.office\.com$/i;
+
+/**
+ * Whether a feed's IP Data link is asked for each day with `date=MMDDYY`. The parameter is known from
+ * the legacy links only, and even there it is "likely, unverified". A feed may say so itself with
+ * `dateParameter: true|false`; otherwise legacy links (their hosts, or a `/snds/data.aspx` path) get
+ * it, and the new portal's links (substrate.office.com) and any other host do not.
+ */
+export function usesDateParameter(feed: Pick<SndsFeedConfig, 'dataUrl' | 'dateParameter'>): boolean {
+  if (typeof feed.dateParameter === 'boolean') return feed.dateParameter;
+  if (!feed.dataUrl) return false;
+  let url: URL;
+  try {
+    url = new URL(feed.dataUrl);
+  } catch {
+    return false;
+  }
+  if (LEGACY_LINK_HOSTS.test(url.hostname) || /\/snds\/data\.aspx$/i.test(url.pathname)) return true;
+  if (NEW_PORTAL_HOSTS.test(url.hostname)) return false;
+  return DATE_PARAMETER_FOR_OTHER_HOSTS;
+}
+
+/** Hosts that are neither legacy nor the new portal (a proxy, a test server): no `date=` unless the
+ * feed's `dateParameter` asks for it. */
+const DATE_PARAMETER_FOR_OTHER_HOSTS = false;
+
 /** Legacy links take the day as `date=MMDDYY`; a portal that ignores it returns the latest day, which
  * the raw store then recognises as content it already has. */
 export function withDateParameter(url: string, day: string): string {
-  const parsed = new URL(url);
-  parsed.searchParams.set('date', `${day.slice(5, 7)}${day.slice(8, 10)}${day.slice(2, 4)}`);
-  return parsed.toString();
+  // Appended to the query as written: re-encoding it (URLSearchParams) would send the key in another
+  // form than the one configured, and one the redaction would have to know about.
+  const date = `date=${day.slice(5, 7)}${day.slice(8, 10)}${day.slice(2, 4)}`;
+  const hash = url.indexOf('#');
+  const base = hash === -1 ? url : url.slice(0, hash);
+  const withoutDate = base.replace(/([?&])date=[^&]*(&|$)/i, (_, lead: string, tail: string) => (tail ? lead : '')).replace(/[?&]$/, '');
+  return `${withoutDate}${withoutDate.includes('?') ? '&' : '?'}${date}`;
 }
 
 export function newFeedResult(feed: string, link: LinkExpiry = { expiresOn: null, daysLeft: null, state: 'unknown' }): SndsFeedResult {
@@ -129,18 +171,51 @@ export function addInput(result: SndsFeedResult, input: InputResult): void {
   }
 }
 
-export async function recompute(context: Pick<SndsJobContext, 'database' | 'config'>, result: SndsFeedResult): Promise<void> {
-  if (!result.days.length) return;
-  try {
-    await recomputeDays(context.database, context.config, result.days);
-  } catch (error) {
-    result.failures.push(`recomputing facts for ${result.days.length} day(s) failed: ${redact((error as Error).message)}`);
+/**
+ * Whether a result changed what decisions see: IP Data days, or a new IP Status list (which notes the
+ * as-of dates it changes as pending days in its load transaction; the recompute takes those).
+ */
+export function needsRecompute(results: readonly SndsFeedResult[]): boolean {
+  return results.some((r) => r.days.length > 0 || r.inputs.some(changedStatusList));
+}
+
+/** An IP Status input that became the current list of its feed (an empty list too). */
+export function changedStatusList(input: InputResult): boolean {
+  return input.kind === 'ip_status' && (input.outcome === 'loaded' || input.outcome === 'empty');
+}
+
+/**
+ * The days to recompute after an ingest: the IP Data days it loaded or replaced, and for every new IP
+ * Status list the as-of dates it changes. The status load has noted those as pending already, in its
+ * own transaction (recomputeDays would take them anyway); naming them here keeps the summary exact.
+ */
+export async function daysToRecompute(database: Pick<Database, 'query'>, results: readonly SndsFeedResult[]): Promise<string[]> {
+  const days = new Set(results.flatMap((r) => r.days));
+  for (const input of results.flatMap((r) => r.inputs)) {
+    if (!changedStatusList(input) || input.downloadId === null) continue;
+    for (const day of await daysAffectedByStatus(database, input.downloadId)) days.add(day);
   }
+  return [...days].sort();
+}
+
+export async function recompute(context: Pick<SndsJobContext, 'database' | 'config'>, result: SndsFeedResult): Promise<void> {
+  if (!needsRecompute([result])) return;
+  try {
+    await recomputeDays(context.database, context.config, await daysToRecompute(context.database, [result]));
+  } catch (error) {
+    result.failures.push(`recomputing facts and decisions${result.days.length ? ` for ${result.days.length} day(s)` : ''} failed: ${redact((error as Error).message)}`);
+  }
+}
+
+/** The "mostly bad" outcome of a load: rows were rejected and none loaded (over half were bad). */
+function isNotAnExport(input: InputResult): boolean {
+  return input.outcome === 'failed' && input.rowsRejected > 0 && input.rowsLoaded === 0 && input.downloadId !== null;
 }
 
 /**
  * Download one export, store it as received, and load it; a broken link is stored (its page
- * redacted) and thrown as what `broken` makes of the reason.
+ * redacted) and thrown as what `broken` makes of the reason. In link mode a body that is mostly not
+ * SNDS rows is a broken link too.
  */
 export async function fetchAndIngest(
   context: SndsJobContext,
@@ -164,12 +239,12 @@ export async function fetchAndIngest(
     });
   } catch (error) {
     if (!(error instanceof FetchFailedError)) throw error;
-    logger.error({ feed: info.feed, url: redact(info.location), problem: error.message }, 'SNDS download failed');
+    logger.error({ feed: info.feed, url: redactUrl(info.location), problem: error.message }, 'SNDS download failed');
     return emptyResult(info, 'fetch_failed', error.message);
   }
   try {
     const fetched = { ...info, httpStatus: body.status, contentType: body.contentType, fetchedAt: context.clock.now() };
-    const meaning = classifyResponse(body, mode);
+    const meaning = classifyResponse(body, { mode, kind: info.kind });
     if (meaning.kind === 'broken' || meaning.kind === 'failed') {
       // Kept for diagnosis, with anything secret the page may echo (the key in a URL) redacted.
       const page = body.byteSize > 0 ? Buffer.from(redact(readFileSync(body.file).subarray(0, 1024 * 1024).toString('utf8'))) : Buffer.alloc(0);
@@ -179,11 +254,20 @@ export async function fetchAndIngest(
       return emptyResult(info, 'failed', meaning.reason, stored.id);
     }
     if (meaning.kind === 'no_data') {
+      // Only a per-day IP Data request gets here (classifyResponse): an IP Status 404 is a failure, so
+      // that the previous block list stays current.
       const stored = await storeRawDownload(context.database, fetched, []);
       await finishDownload(context.database, stored.id, 'empty', { detail: 'HTTP 404: no data for that day' });
       return emptyResult(info, 'no_data', 'no data for that day', stored.id);
     }
-    return await ingestLocalInput(context.database, fetched, body.file, info.timezone);
+    const input = await ingestLocalInput(context.database, fetched, body.file, info.timezone);
+    if (mode === 'link' && isNotAnExport(input)) {
+      // A link whose body is mostly not SNDS rows (an error text in a format the head did not give away)
+      // is a broken link: a person must refresh it. Files and the API keep it as a failed input (exit 1).
+      await finishDownload(context.database, input.downloadId!, 'link_broken', { rowsLoaded: 0, rowsRejected: input.rowsRejected, detail: input.detail });
+      throw broken(`the link answered with something that is not an SNDS export (${input.detail ?? 'most lines are not SNDS rows'}; ${NEW_LAYOUT_HINT})`);
+    }
+    return input;
   } finally {
     body.dispose();
   }

@@ -1,8 +1,23 @@
-import { createReadStream } from 'node:fs';
+import { createReadStream, mkdtempSync, rmSync } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Database } from '../../db/connection.js';
-import { redact } from '../../lib/redact.js';
-import { hashFile, mayBeDuplicate, registerDownload, storeChunks, storedLocation, finishDownload, type RawDownloadInfo, type RawOutcome, type SndsKind, type RawSource } from './raw-store.js';
+import { REDACTED, redact, registeredSecretBytes } from '../../lib/redact.js';
+import {
+  hashFile,
+  mayBeDuplicate,
+  mustScanForSecrets,
+  registerDownload,
+  SecretInBodyError,
+  storeChunks,
+  storedLocation,
+  finishDownload,
+  type RawDownloadInfo,
+  type RawOutcome,
+  type SndsKind,
+  type RawSource,
+} from './raw-store.js';
 import { loadDataExport } from './load-data-export.js';
 import { loadStatusExport } from './load-status-export.js';
 import type { SndsRowError } from './parse-data-export.js';
@@ -59,16 +74,97 @@ export async function ingestLocalInput(database: Database, info: RawDownloadInfo
   if (stored.duplicateOf !== null) {
     return emptyResult(info, 'duplicate', `same content as download ${stored.duplicateOf}; not parsed again`, stored.id);
   }
+  // A download is searched for registered secrets while its bytes are stored (no extra read). A real
+  // export never holds one; a body that does (a server echoing the link with its key) is stored,
+  // parsed and reported as a redacted copy instead, its rows and bytes from the first try rolled back.
+  const scan = mustScanForSecrets(info.source);
+  try {
+    return await storeAndLoad(database, info, stored.id, path, timezone, byteSize, digest, scan);
+  } catch (error) {
+    if (!(error instanceof SecretInBodyError)) throw error;
+    return await loadRedactedCopy(database, info, stored.id, path, timezone);
+  }
+}
+
+/** Said in raw_download.detail and the result when the stored bytes are a redacted copy. */
+export const REDACTED_BODY_NOTE = 'the body held a secret (the link key or a token, e.g. a server echoing the link); the stored bytes are a copy with it redacted';
+
+async function storeAndLoad(
+  database: Database,
+  info: RawDownloadInfo,
+  id: number,
+  path: string,
+  timezone: string,
+  byteSize: number,
+  digest: { sha256: string; byteSize: number } | null,
+  scanForSecrets: boolean,
+): Promise<InputResult> {
   // The bytes are stored in their own transaction. On PostgreSQL that runs on a second connection
   // while the rows load (the load commits only after the bytes have); PGlite is one session, so there
   // the bytes go first.
-  const storing = storeChunks(database, stored.id, createReadStream(path, { highWaterMark: 1024 * 1024 }), digest);
+  const storing = storeChunks(database, id, createReadStream(path, { highWaterMark: 1024 * 1024 }), digest, { scanForSecrets });
   storing.catch(() => undefined);
   if (database.kind === 'pglite') await storing;
   try {
-    return await parseAndLoad(database, info, stored.id, path, timezone, byteSize, () => storing);
+    return await parseAndLoad(database, info, id, path, timezone, byteSize, () => storing);
   } finally {
     await storing;
+  }
+}
+
+async function loadRedactedCopy(database: Database, info: RawDownloadInfo, id: number, path: string, timezone: string): Promise<InputResult> {
+  const copy = await redactedCopy(path);
+  try {
+    // The record now describes the copy: its hash and size are taken while it is stored.
+    await database.query(`update repwatch.raw_download set sha256 = '', byte_size = $2, outcome = 'received', detail = null where id = $1`, [id, copy.byteSize]);
+    const result = await storeAndLoad(database, info, id, copy.file, timezone, copy.byteSize, null, false);
+    const detail = redact(result.detail ? `${REDACTED_BODY_NOTE}; ${result.detail}` : REDACTED_BODY_NOTE);
+    await database.query('update repwatch.raw_download set detail = $2 where id = $1', [id, detail]);
+    return { ...result, detail };
+  } finally {
+    copy.dispose();
+  }
+}
+
+/**
+ * A copy of a body with every registered secret replaced by [REDACTED], byte for byte (the file is
+ * read as latin1, so nothing is re-encoded), and the text patterns of redact() applied line by line.
+ */
+export async function redactedCopy(path: string): Promise<{ file: string; byteSize: number; dispose(): void }> {
+  const secrets = registeredSecretBytes().map((bytes) => bytes.toString('latin1'));
+  const keep = Math.max(0, ...secrets.map((secret) => secret.length - 1));
+  const dir = mkdtempSync(join(tmpdir(), 'repwatch-redacted-'));
+  const file = join(dir, 'body');
+  const dispose = () => rmSync(dir, { recursive: true, force: true });
+  let byteSize = 0;
+  try {
+    const out = await open(file, 'w', 0o600);
+    try {
+      const write = async (text: string) => {
+        if (!text) return;
+        const bytes = Buffer.from(redact(text), 'latin1');
+        byteSize += bytes.length;
+        await out.write(bytes);
+      };
+      let carry = '';
+      for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 })) {
+        let text = carry + (chunk as Buffer).toString('latin1');
+        for (const secret of secrets) if (text.includes(secret)) text = text.split(secret).join(REDACTED);
+        // Cut after a line break so that the text patterns see whole lines; a very long line is cut
+        // anywhere short of the longest secret (registered secrets are already replaced whole).
+        let cut = text.lastIndexOf('\n') + 1;
+        if (cut === 0 && text.length > 4 * 1024 * 1024) cut = text.length - keep;
+        await write(text.slice(0, cut));
+        carry = text.slice(cut);
+      }
+      await write(carry);
+    } finally {
+      await out.close();
+    }
+    return { file, byteSize, dispose };
+  } catch (error) {
+    dispose();
+    throw error;
   }
 }
 
@@ -82,12 +178,14 @@ async function parseAndLoad(
   stored: () => Promise<void>,
 ): Promise<InputResult> {
   const location = storedLocation(info);
-  if (byteSize === 0) {
+  // An empty IP Status list is a list (nothing blocked): it goes through the status load, which notes
+  // the days whose decisions it changes.
+  if (byteSize === 0 && info.kind !== 'ip_status') {
     await stored();
     await finishDownload(database, downloadId, 'empty', { rowsLoaded: 0, rowsRejected: 0, detail: 'empty body: no data' });
     return emptyResult(info, 'empty', 'empty body: no data', downloadId);
   }
-  const head = await readHead(path);
+  const head = byteSize === 0 ? '' : await readHead(path);
   if (looksLikeHtml(head)) {
     const detail = 'the content is an HTML page, not an SNDS CSV export';
     await finishDownload(database, downloadId, 'failed', { rowsLoaded: 0, rowsRejected: 0, detail });
@@ -107,7 +205,7 @@ async function parseAndLoad(
       ...emptyResult(info, result.outcome, result.detail, downloadId),
       rowsLoaded: result.rangesLoaded,
       rowsRejected: result.rowsRejected,
-      sampleErrors: result.sampleErrors,
+      sampleErrors: redactSamples(result.sampleErrors),
     };
   }
   const result = await loadDataExport(database, createReadStream(path, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>, {
@@ -123,8 +221,13 @@ async function parseAndLoad(
     rowsReplaced: result.rowsReplaced,
     rowsRejected: result.rowsRejected,
     days: result.days,
-    sampleErrors: result.sampleErrors,
+    sampleErrors: redactSamples(result.sampleErrors),
   };
+}
+
+/** Rejected lines quote the input, which may hold a secret. */
+function redactSamples(samples: readonly SndsRowError[]): SndsRowError[] {
+  return samples.map((sample) => ({ ...sample, reason: redact(sample.reason), raw: redact(sample.raw) }));
 }
 
 /** UTF-8 bytes to text across chunk boundaries; a leading BOM is removed by the decoder. */

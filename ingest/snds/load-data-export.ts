@@ -6,6 +6,7 @@ import { cleanDataLine, complaintBandBounds, dataRecordParser, isMostlyBad, type
 import { detach, timestampParser } from './parse-timestamp.js';
 import { RejectionSpool } from './rejection-spool.js';
 import { notePendingDays } from '../../transform/recompute.js';
+import { redact } from '../../lib/redact.js';
 
 /**
  * Load one stored IP Data input into repwatch.snds_row in one transaction, streaming: bytes are cut at
@@ -113,13 +114,15 @@ export async function loadDataExport(database: Database, bytes: AsyncIterable<Bu
 
 /** A failed input keeps its raw bytes and one rejection that says why (its rows were rolled back). */
 export async function markFailed(database: Database, options: { downloadId: number; location: string }, detail: string, rejected: number, source = 'snds_data'): Promise<void> {
+  // The detail quotes input text, which may hold a secret (a body echoing the link's key).
+  const reason = redact(detail);
   await database.transaction(async (session) => {
-    await markDownload(session, options.downloadId, 'failed', { rowsLoaded: 0, rowsRejected: rejected, detail });
+    await markDownload(session, options.downloadId, 'failed', { rowsLoaded: 0, rowsRejected: rejected, detail: reason });
     await session.query('insert into repwatch.rejection (source, input_id, location, line_no, reason, raw) values ($1, $2, $3, null, $4, null)', [
       source,
       options.downloadId,
       options.location,
-      detail,
+      reason,
     ]);
   });
 }
@@ -132,7 +135,7 @@ export async function markDownload(
 ): Promise<void> {
   await session.query(
     `update repwatch.raw_download set outcome = $2, rows_loaded = $3, days_loaded = $4, rows_replaced = $5, rows_rejected = $6, detail = $7 where id = $1`,
-    [id, outcome, counts.rowsLoaded ?? null, counts.daysLoaded ?? null, counts.rowsReplaced ?? null, counts.rowsRejected ?? null, counts.detail ?? null],
+    [id, outcome, counts.rowsLoaded ?? null, counts.daysLoaded ?? null, counts.rowsReplaced ?? null, counts.rowsRejected ?? null, counts.detail ? redact(counts.detail) : null],
   );
 }
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import type { Database } from '../../db/connection.js';
-import { redact } from '../../lib/redact.js';
+import { redact, redactUrl, SecretScanner } from '../../lib/redact.js';
 
 /**
  * Every download or file is kept exactly as received, before it is parsed: a row in raw_download
@@ -41,7 +41,21 @@ const CHUNK_BYTES = 1024 * 1024;
 /** A URL carries its key: redacted. A file path is no secret, and redacting its long segments
  * (temporary folders look like keys) would only make it useless. */
 export function storedLocation(info: Pick<RawDownloadInfo, 'source' | 'location'>): string {
-  return info.source === 'file' || info.source === 'stdin' ? info.location : redact(info.location);
+  return info.source === 'file' || info.source === 'stdin' ? info.location : redactUrl(info.location);
+}
+
+/** Downloaded bytes are checked for a registered secret before they are kept: a server can echo the
+ * link (with its key) or a token in a body that is not HTML. */
+export function mustScanForSecrets(source: RawSource): boolean {
+  return source === 'url' || source === 'api';
+}
+
+/** Thrown by storeChunks (its transaction rolled back, nothing kept) when the bytes hold a registered secret. */
+export class SecretInBodyError extends Error {
+  constructor() {
+    super('the body holds a secret (the link key or a token); its bytes were not stored');
+    this.name = 'SecretInBodyError';
+  }
 }
 
 /**
@@ -87,11 +101,18 @@ export async function registerDownload(database: Database, info: RawDownloadInfo
 /**
  * The bytes of a registered download, in their own transaction. With `expected`, they must hash to
  * what was registered (a file changed between the passes is refused); without, their hash and size
- * are recorded now.
+ * are recorded now. With `scanForSecrets`, the bytes are searched for registered secrets on their way
+ * in (no extra read); one found rolls the transaction back and throws SecretInBodyError.
  */
-export async function storeChunks(database: Database, id: number, body: AsyncIterable<Buffer | Uint8Array>, expected: { sha256: string; byteSize: number } | null): Promise<void> {
+export async function storeChunks(
+  database: Database,
+  id: number,
+  body: AsyncIterable<Buffer | Uint8Array>,
+  expected: { sha256: string; byteSize: number } | null,
+  options: { scanForSecrets?: boolean } = {},
+): Promise<void> {
   await database.transaction(async (session) => {
-    const written = await writeChunks(session.query.bind(session), id, body);
+    const written = await writeChunks(session.query.bind(session), id, body, options.scanForSecrets ? new SecretScanner() : null);
     if (!expected) {
       await session.query('update repwatch.raw_download set sha256 = $2, byte_size = $3 where id = $1', [id, written.sha256, written.byteSize]);
     } else if (written.sha256 !== expected.sha256 || written.byteSize !== expected.byteSize) {
@@ -123,7 +144,13 @@ async function insertDownload(query: Query, info: RawDownloadInfo, sha256: strin
 }
 
 /** The bytes in 1 MiB slices, as received, hashing them on the way. */
-async function writeChunks(query: Query, id: number, body: AsyncIterable<Buffer | Uint8Array> | Iterable<Buffer | Uint8Array>): Promise<{ sha256: string; byteSize: number }> {
+async function writeChunks(
+  query: Query,
+  id: number,
+  body: AsyncIterable<Buffer | Uint8Array> | Iterable<Buffer | Uint8Array>,
+  scanner: SecretScanner | null = null,
+): Promise<{ sha256: string; byteSize: number }> {
+  const scan = scanner && !scanner.idle ? scanner : null;
   const hash = createHash('sha256');
   let byteSize = 0;
   let seq = 0;
@@ -138,6 +165,7 @@ async function writeChunks(query: Query, id: number, body: AsyncIterable<Buffer 
   };
   for await (const piece of body) {
     const buffer = Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
+    if (scan?.push(buffer)) throw new SecretInBodyError();
     hash.update(buffer);
     byteSize += buffer.length;
     pending.push(buffer);

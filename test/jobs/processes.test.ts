@@ -46,8 +46,9 @@ describe.skipIf(!postgres.available)(title, () => {
     });
     const dir = tempDir();
     const mbox = writeMbox(dir, messages, addDays(today, -3));
-    const feeds = [{ name: 'main', dataUrl: `${snds.url}/data?key=${KEY}`, linkCreatedOn: addDays(today, -10) }];
-    if (options.expiredFeed) feeds.push({ name: 'old', dataUrl: `${snds.url}/old?key=${KEY}`, linkCreatedOn: addDays(today, -40) });
+    // The loopback server answers per day: ask it with date= like a legacy link.
+    const feeds = [{ name: 'main', dataUrl: `${snds.url}/data?key=${KEY}`, linkCreatedOn: addDays(today, -10), dateParameter: true }];
+    if (options.expiredFeed) feeds.push({ name: 'old', dataUrl: `${snds.url}/old?key=${KEY}`, linkCreatedOn: addDays(today, -40), dateParameter: true });
     const config = writeConfig(dir, {
       jmrp: { mailboxes: [{ name: 'complaints', mbox }] },
       snds: { feeds, refetchDays: 3 },

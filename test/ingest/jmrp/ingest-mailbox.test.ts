@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { configSchema, type Config } from '../../../config/schema.js';
 import { ingestJmrpMailbox } from '../../../ingest/jmrp/ingest-mailbox.js';
-import { hashRecipient } from '../../../ingest/jmrp/store-reports.js';
+import { hashRecipient, protectRecipient } from '../../../ingest/jmrp/store-reports.js';
+import { parseReport } from '../../../ingest/jmrp/parse-report.js';
+import { createHash } from 'node:crypto';
 import { emlSource } from '../../../ingest/mailbox/eml-source.js';
 import { mboxSource } from '../../../ingest/mailbox/mbox-source.js';
 import { buildReport, generateReports, mboxEntry, type ReportShape } from '../../../bench/generate-reports.js';
@@ -61,9 +63,10 @@ describeEachBackend('ingestJmrpMailbox', (db) => {
     ]);
     expect(result.days.length).toBeGreaterThan(5);
 
-    // Raw messages are kept byte for byte.
+    // Raw messages are kept byte for byte, but for the complainer's address, kept as its hash.
     const [first] = await db().query<{ raw: Uint8Array }>(`select raw from repwatch.mail_message order by id limit 1`);
-    const original = [...generateReports({ count: 1, shapes: ['arf'] })][0]!.eml.replace(/\r\n/g, '\n');
+    const generated = [...generateReports({ count: 1, shapes: ['arf'] })][0]!;
+    const original = generated.eml.replace(/\r\n/g, '\n').split(generated.spec.recipient).join(hashRecipient(generated.spec.recipient, 'test-salt-123456'));
     expect(Buffer.from(first!.raw).toString()).toBe(original.endsWith('\n') ? original : `${original}\n`);
 
     const again = await ingestJmrpMailbox({ database: db(), config: config(), mailbox: mboxSource({ path, name: 'test-box' }) });
@@ -93,12 +96,33 @@ describeEachBackend('ingestJmrpMailbox', (db) => {
     expect(row!.recipient).toBe(hashRecipient('person@hotmail.com', 'test-salt-123456'));
     expect(row!.fields['original-rcpt-to']).toBe(row!.recipient);
     expect(JSON.stringify(row)).not.toMatch(/person@hotmail/i);
+    // The kept bytes carry the hash too, wherever the address appeared; key and sha256 are the received bytes'.
+    const everything = async () =>
+      (await db().query<{ all: string }>(`select string_agg(m::text, ' ') || ' ' || string_agg(convert_from(m.raw, 'UTF8'), ' ') as all from repwatch.mail_message m`))[0]!.all;
+    const kept = await everything();
+    expect(kept).not.toMatch(/person@hotmail/i);
+    expect(kept.split(row!.recipient).length - 1).toBeGreaterThanOrEqual(2);
+    const [message] = await db().query<{ sha256: string; raw: Uint8Array }>('select sha256, raw from repwatch.mail_message');
+    expect(message!.sha256).toBe(createHash('sha256').update(raw.replace(/\r\n/g, '\n')).digest('hex')); // of the bytes received (line ends normalised)
+    // Reading the kept bytes again gives the same stored values (a rebuild changes nothing).
+    const again = parseReport(Buffer.from(message!.raw));
+    expect(again.kind === 'arf' && protectRecipient(again.report.recipients[0], 'hash', 'test-salt-123456')).toBe(row!.recipient);
 
     await db().query(`truncate repwatch.feedback_report, repwatch.mail_message cascade`);
     await ingestJmrpMailbox({ database: db(), config: config({ recipients: 'drop' }), mailbox: emlSource({ paths: [dir] }) });
     const [dropped] = await db().query<{ recipient: string | null; fields: Record<string, unknown> }>('select recipient, fields from repwatch.feedback_report');
     expect(dropped!.recipient).toBeNull();
     expect(dropped!.fields['original-rcpt-to']).toBeUndefined();
+    const droppedKept = await everything();
+    expect(droppedKept).not.toMatch(/person@hotmail/i);
+    expect(droppedKept).toContain('[recipient removed]');
+
+    await db().query(`truncate repwatch.feedback_report, repwatch.mail_message cascade`);
+    await ingestJmrpMailbox({ database: db(), config: config({ recipients: 'plain' }), mailbox: emlSource({ paths: [dir] }) });
+    const [plain] = await db().query<{ recipient: string | null; fields: Record<string, unknown> }>('select recipient, fields from repwatch.feedback_report');
+    expect(plain!.recipient).toBe('Person@hotmail.com'); // domains compare case-insensitively: stored lower-cased
+    const [plainMessage] = await db().query<{ raw: Uint8Array }>('select raw from repwatch.mail_message');
+    expect(Buffer.from(plainMessage!.raw).equals(Buffer.from(raw))).toBe(true);
   });
 
   it('without a configured salt one is generated once and kept', async () => {

@@ -2,11 +2,13 @@ import { ImapFlow } from 'imapflow';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { configSchema } from '../../../config/schema.js';
 import { ingestJmrpMailbox } from '../../../ingest/jmrp/ingest-mailbox.js';
-import { imapSource, type ImapSourceOptions } from '../../../ingest/mailbox/imap-source.js';
+import { imapClientOptions, imapSource, type ImapSourceOptions } from '../../../ingest/mailbox/imap-source.js';
+import { messageKey } from '../../../ingest/mailbox/message-key.js';
 import type { MailboxSource } from '../../../ingest/mailbox/types.js';
 import { generateReports, type ReportShape } from '../../../bench/generate-reports.js';
 import { describeEachBackend } from '../../support/backends.js';
 import { dovecotAvailable, dovecotSkipReason, startDovecot, type DovecotServer } from '../../support/dovecot.js';
+import { startImapProxy, type CutRule, type ImapProxy } from '../../support/imap-proxy.js';
 
 const SHAPES: ReportShape[] = ['arf', 'arf2026', 'legacy', 'not_a_report', 'malformed'];
 const config = (maxMessageBytes = 10 * 1024 * 1024) => configSchema.parse({ jmrp: { recipientSalt: 'imap-test-salt', maxMessageBytes } });
@@ -34,6 +36,69 @@ function kickAfterBatch(source: MailboxSource, at: number, server: DovecotServer
   };
 }
 
+/** A source that drops the IMAP connection (doveadm kick) just before its settle number `at`. */
+function kickBeforeSettle(source: MailboxSource, at: number, server: DovecotServer): MailboxSource {
+  let n = 0;
+  return {
+    kind: source.kind,
+    name: source.name,
+    archives: source.archives,
+    batches: (options) => source.batches(options),
+    async settle(outcome) {
+      n += 1;
+      if (n === at) {
+        await server.kick();
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      return source.settle(outcome);
+    },
+    flush: () => source.flush!(),
+    close: () => source.close(),
+  };
+}
+
+describe('imapClientOptions: how the secure setting reaches imapflow', () => {
+  const base: ImapSourceOptions = {
+    name: 'm',
+    host: 'imap.example.com',
+    secure: true,
+    user: 'u',
+    password: 'p',
+    folder: 'INBOX',
+    archiveFolder: 'a',
+    quarantineFolder: 'q',
+  };
+
+  it('secure: true is TLS from the first byte on 993, certificates checked', () => {
+    const o = imapClientOptions(base);
+    expect(o).toMatchObject({ host: 'imap.example.com', port: 993, secure: true, auth: { user: 'u', pass: 'p' }, tls: { rejectUnauthorized: true } });
+    // imapflow refuses secure together with doSTARTTLS: true
+    expect(o.doSTARTTLS).toBeUndefined();
+  });
+
+  it("secure: 'starttls' is port 143 with the upgrade required (no plain-text fallback)", () => {
+    expect(imapClientOptions({ ...base, secure: 'starttls' })).toMatchObject({ port: 143, secure: false, doSTARTTLS: true, tls: { rejectUnauthorized: true } });
+  });
+
+  it('secure: false is plain text on 143 and never tries STARTTLS', () => {
+    expect(imapClientOptions({ ...base, secure: false })).toMatchObject({ port: 143, secure: false, doSTARTTLS: false });
+  });
+
+  it('an explicit port and tlsRejectUnauthorized: false are passed through for every mode', () => {
+    for (const secure of [true, 'starttls', false] as const) {
+      const o = imapClientOptions({ ...base, secure, port: 1143, tlsRejectUnauthorized: false });
+      expect(o).toMatchObject({ port: 1143, secure: secure === true, tls: { rejectUnauthorized: false } });
+    }
+  });
+
+  it('the config default is TLS', () => {
+    const parsed = configSchema.parse({ jmrp: { mailboxes: [{ name: 'm', imap: { host: 'imap.example.com', user: 'u', password: 'p' } }] } });
+    const imap = parsed.jmrp.mailboxes[0]!.imap!;
+    expect(imap.secure).toBe(true);
+    expect(imapClientOptions({ ...base, secure: imap.secure, port: imap.port, tlsRejectUnauthorized: imap.tlsRejectUnauthorized })).toMatchObject({ port: 993, secure: true, tls: { rejectUnauthorized: true } });
+  });
+});
+
 describe.skipIf(!dovecotAvailable)(`IMAP mailboxes on a real Dovecot${dovecotAvailable ? '' : ` [${dovecotSkipReason}]`}`, () => {
   let server: DovecotServer;
   let client: ImapFlow | undefined;
@@ -48,11 +113,15 @@ describe.skipIf(!dovecotAvailable)(`IMAP mailboxes on a real Dovecot${dovecotAva
     return client;
   };
 
+  let proxy: ImapProxy;
+
   beforeAll(async () => {
     server = await startDovecot();
+    proxy = await startImapProxy(server);
   });
   afterAll(async () => {
     await client?.logout().catch(() => undefined);
+    await proxy?.close();
     await server?.stop();
   });
 
@@ -83,6 +152,31 @@ describe.skipIf(!dovecotAvailable)(`IMAP mailboxes on a real Dovecot${dovecotAva
     const status = await c.status(folder, { messages: true });
     return status ? (status.messages ?? 0) : 0;
   };
+  /** Something of every message in a folder (read by the test's own connection). */
+  const inFolder = async <T>(folder: string, query: { source?: boolean; envelope?: boolean }, pick: (m: { source?: Buffer; envelope?: { messageId?: string } }) => T): Promise<T[]> => {
+    const c = await admin();
+    const lock = await c.getMailboxLock(folder);
+    try {
+      if (!c.mailbox || c.mailbox.exists === 0) return [];
+      return (await c.fetchAll('1:*', query)).map(pick);
+    } finally {
+      lock.release();
+    }
+  };
+  const keysIn = (folder: string) => inFolder(folder, { source: true }, (m) => messageKey(m.source!).key);
+  const messageIdsIn = (folder: string) => inFolder(folder, { envelope: true }, (m) => m.envelope?.messageId ?? null);
+
+  it('TLS and required STARTTLS against a plain-text server fail before the password is sent (no fallback)', async () => {
+    for (const secure of ['starttls', true] as const) {
+      const from = proxy.clientText.length;
+      const source = imapSource(options({ port: proxy.port, secure, reconnectAttempts: 0 }));
+      await expect(source.backlog!()).rejects.toThrow();
+      await source.close();
+      const sent = proxy.clientText.slice(from);
+      expect(sent).not.toContain(server.password);
+      expect(sent).not.toMatch(/LOGIN|AUTHENTICATE/i);
+    }
+  });
 
   it('logs in with a wrong password as a problem for a person, without the password in the message', async () => {
     const source = imapSource(options({ password: 'wrong-password-here', reconnectAttempts: 0 }));
@@ -162,12 +256,88 @@ describe.skipIf(!dovecotAvailable)(`IMAP mailboxes on a real Dovecot${dovecotAva
       await (await admin()).append('INBOX', `Message-ID: <big@test>\r\nFrom: x@y.example\r\nSubject: big\r\n\r\n${'z'.repeat(60_000)}\r\n`);
       const result = await ingestJmrpMailbox({ database: db(), config: config(20_000), mailbox: imapSource(options()) });
       expect(result).toMatchObject({ seen: 4, oversize: 1 });
-      const [row] = await db().query<{ raw: unknown; reason: string; message_id: string }>(`select raw, reason, message_id from repwatch.mail_message where classification = 'oversize'`);
-      expect(row).toMatchObject({ raw: null, message_id: '<big@test>' });
-      expect(row!.reason).toMatch(/20000-byte cap/);
+      const rows = await db().query<{ raw: unknown; reason: string; message_id: string; quarantined: boolean }>(
+        `select raw, reason, message_id, quarantined from repwatch.mail_message where classification = 'oversize'`,
+      );
+      expect(rows).toHaveLength(1);
+      expect(rows[0]).toMatchObject({ raw: null, message_id: '<big@test>', quarantined: true });
+      expect(rows[0]!.reason).toMatch(/larger than the 20000-byte cap \(maxMessageBytes\)/);
       expect(await messages('INBOX')).toBe(0);
+      // Moved to the quarantine folder, and only there.
+      expect(await messageIdsIn('repwatch.quarantine')).toContain('<big@test>');
+      expect(await messageIdsIn('repwatch.archive')).not.toContain('<big@test>');
+      expect((await messages('repwatch.archive')) + (await messages('repwatch.quarantine'))).toBe(4);
       const again = await ingestJmrpMailbox({ database: db(), config: config(20_000), mailbox: imapSource(options()) });
       expect(again.seen).toBe(0);
     });
+
+    /** Every delivered message is in the archive or the quarantine folder exactly once, the one its
+     * mail_message row says, INBOX is empty, and the database holds each message once. */
+    const expectEachOnce = async (total: number) => {
+      expect(await messages('INBOX')).toBe(0);
+      const archived = (await keysIn('repwatch.archive')).sort();
+      const quarantined = (await keysIn('repwatch.quarantine')).sort();
+      expect(new Set(archived).size).toBe(archived.length);
+      expect(new Set(quarantined).size).toBe(quarantined.length);
+      const rows = await db().query<{ message_key: string; quarantined: boolean }>(`select message_key, quarantined from repwatch.mail_message`);
+      expect(rows).toHaveLength(total);
+      expect(new Set(rows.map((r) => r.message_key)).size).toBe(total);
+      expect(archived).toEqual(rows.filter((r) => !r.quarantined).map((r) => r.message_key).sort());
+      expect(quarantined).toEqual(rows.filter((r) => r.quarantined).map((r) => r.message_key).sort());
+      const [reports] = await db().query<{ n: number; refs: number }>(`select count(*)::int as n, count(distinct message_ref)::int as refs from repwatch.feedback_report`);
+      // arf, arf2026 and legacy of every five shapes are reports; malformed ones are quarantined.
+      expect(reports).toEqual({ n: (total * 3) / 5, refs: (total * 3) / 5 });
+      expect(quarantined).toHaveLength(total / 5);
+    };
+
+    // Moves every 50 messages (batches of 25: a MOVE to the archive and one to the quarantine after
+    // every second batch) so that drops land between, inside and around mid-run moves and fetches.
+    const BODY_FETCH = /UID FETCH .*BODY\.PEEK\[\]/i;
+    const dropCases: { name: string; reconnects: boolean; cut?: CutRule; kickBeforeSettle?: number }[] = [
+      { name: 'a MOVE that never reaches the server (second flush, quarantine MOVE)', reconnects: true, cut: { command: /UID MOVE/i, nth: 4, replyBytes: null } },
+      { name: 'a MOVE the server ran whose reply is lost (second flush, after its archive MOVE)', reconnects: true, cut: { command: /UID MOVE/i, nth: 4, replyBytes: 0 } },
+      { name: 'a MOVE the server ran whose reply is lost, without reconnects', reconnects: false, cut: { command: /UID MOVE/i, nth: 3, replyBytes: 0 } },
+      { name: 'doveadm kick just before the second move flush, without reconnects', reconnects: false, kickBeforeSettle: 4 },
+      { name: 'doveadm kick just before the third move flush', reconnects: true, kickBeforeSettle: 6 },
+      { name: 'a cut 20 kB into the reply of a batch FETCH', reconnects: true, cut: { command: BODY_FETCH, nth: 3, replyBytes: 20_000 } },
+      { name: 'a cut 20 kB into the reply of a batch FETCH, without reconnects', reconnects: false, cut: { command: BODY_FETCH, nth: 5, replyBytes: 20_000 } },
+      { name: 'a cut in the middle of the listing FETCH', reconnects: true, cut: { command: /FETCH 1:\* /i, nth: 1, replyBytes: 3_000 } },
+    ];
+    for (const drop of dropCases) {
+      it(`moving every 50 of 300: ${drop.name}; after a rerun every message is stored and moved exactly once`, async () => {
+        await deliver(300);
+        const cutsBefore = proxy.cuts;
+        const connectionsBefore = proxy.connections;
+        if (drop.cut) proxy.cutAt(drop.cut);
+        let source = imapSource(options({ port: proxy.port, moveEvery: 50, reconnectAttempts: drop.reconnects ? 5 : 0 }));
+        if (drop.kickBeforeSettle) source = kickBeforeSettle(source, drop.kickBeforeSettle, server);
+        const first = await ingestJmrpMailbox({ database: db(), config: config(), mailbox: source, batchSize: 25 });
+        if (drop.cut) {
+          // The cut happened, at the command aimed at, before the server's reply to it was complete.
+          expect(proxy.cuts).toBe(cutsBefore + 1);
+          expect(proxy.lastCut!.command).toMatch(drop.cut.command);
+          expect(proxy.lastCut).toMatchObject({ replyBytes: drop.cut.replyBytes ?? 0, completed: false });
+        }
+        // One connection, and one reconnect after the drop when allowed (so the drop did happen).
+        expect(proxy.connections - connectionsBefore).toBe(drop.reconnects ? 2 : 1);
+        if (drop.reconnects) {
+          expect(first.error).toBeUndefined();
+          expect(first).toMatchObject({ seen: 300, stored: 300, duplicates: 0, archived: 300, settleFailures: 0 });
+        } else {
+          expect(first.error).toMatch(/imap-test/);
+          expect(first.stored).toBeGreaterThan(0);
+          expect(first.stored).toBeLessThan(300);
+          expect(first.duplicates).toBe(0);
+        }
+        const left = await messages('INBOX');
+        // A MOVE whose reply was lost did happen: the server moved more than the run could count.
+        if (!drop.reconnects && drop.cut?.replyBytes === 0) expect(left).toBeLessThan(300 - first.archived);
+        const second = await ingestJmrpMailbox({ database: db(), config: config(), mailbox: imapSource(options()), batchSize: 25 });
+        expect(second.error).toBeUndefined();
+        // The rerun sees what the first run could not move: what it stored is recognised by key.
+        expect(second).toMatchObject({ seen: left, stored: 300 - first.stored, duplicates: left - (300 - first.stored), failed: 0, settleFailures: 0 });
+        await expectEachOnce(300);
+      });
+    }
   });
 });

@@ -4,6 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { mboxSource } from '../../../ingest/mailbox/mbox-source.js';
+import { openMailboxSource } from '../../../ingest/mailbox/open-source.js';
+import { configSchema } from '../../../config/schema.js';
+import { parseConfig, ConfigError } from '../../../config/load-config.js';
 import { messageKey } from '../../../ingest/mailbox/message-key.js';
 import type { MailboxMessage } from '../../../ingest/mailbox/types.js';
 import { generateReports, mboxEntry } from '../../../bench/generate-reports.js';
@@ -36,6 +39,50 @@ describe('mboxSource', () => {
     expect(o.raw!.toString()).toBe('Subject: q\n\nFrom here\n>>From there\n> From not quoted\nFrom-less\n');
   });
 
+  it('starts a message only at a From_ line (sender, then a date with a year) that follows an empty line', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'repwatch-mbox-'));
+    const path = join(dir, 'loose.mbox');
+    const one = 'Subject: one\n\nDear all,\n\nFrom the desk of bob\nregards\nFrom the desk of alice, no blank line before\n';
+    const two = 'Subject: two\n\nHi\nFrom foo@example.com Sat Nov 28 07:00:00 2026\n(a From_ line, but no blank line before it)\n';
+    const three = 'Subject: three\n\nlast\n';
+    const text = `From MAILER-DAEMON Fri Jul  8 12:08:34 2011\n${one}\nFrom foo@example.com Sat Nov 28 07:00:00 2026\n${two}\nFrom a@b Sun Nov 29 06:00:00 2026\n${three}`;
+    await writeFile(path, text);
+    const messages = (await readAll(path)).flat();
+    expect(messages.map((m) => m.raw!.toString())).toEqual([one, two, three]);
+    expect(messages.map((m) => m.deliveredAt?.toISOString())).toEqual(['2011-07-08T12:08:34.000Z', '2026-11-28T07:00:00.000Z', '2026-11-29T06:00:00.000Z']);
+    // Locations are the byte offsets of the From_ lines that start them.
+    expect(messages.map((m) => Number(/byte (\d+)$/.exec(m.location)![1]))).toEqual([
+      0,
+      text.indexOf('\nFrom foo@example.com') + 1,
+      text.indexOf('\nFrom a@b') + 1,
+    ]);
+    messages.forEach((m) => expect(m.key).toBe(messageKey(m.raw!).key));
+  });
+
+  it('the same with CRLF line ends', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'repwatch-mbox-'));
+    const path = join(dir, 'crlf.mbox');
+    await writeFile(path, 'From x@y Sat Nov 28 05:35:31 2026\r\nSubject: a\r\n\r\nFrom the desk of bob\r\n\r\nFrom z@y Sat Nov 28 05:36:00 2026\r\nSubject: b\r\n');
+    const messages = (await readAll(path)).flat();
+    expect(messages.map((m) => m.raw!.toString())).toEqual(['Subject: a\r\n\r\nFrom the desk of bob\r\n', 'Subject: b\r\n']);
+  });
+
+  it('the first line: a From_ line starts the first message; a "From " line without the From_ shape is content', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'repwatch-mbox-'));
+    const first = join(dir, 'first.mbox');
+    await writeFile(first, 'From MAILER-DAEMON Fri Jul  8 12:08:34 2011\nSubject: x\n\nbody\n');
+    const [[m]] = (await readAll(first)) as [[MailboxMessage]];
+    expect(m).toMatchObject({ location: `${first} byte 0` });
+    expect(m.raw!.toString()).toBe('Subject: x\n\nbody\n');
+    expect(m.deliveredAt?.toISOString()).toBe('2011-07-08T12:08:34.000Z');
+
+    const loose = join(dir, 'loose-first.mbox');
+    await writeFile(loose, 'From the desk of bob\nSubject: y\n\nbody\n\nFrom a@b Sun Nov 29 06:00:00 2026\nSubject: z\n');
+    const messages = (await readAll(loose)).flat();
+    expect(messages.map((x) => x.raw!.toString())).toEqual(['From the desk of bob\nSubject: y\n\nbody\n', 'Subject: z\n']);
+    expect(messages[0]).toMatchObject({ location: `${loose} byte 0`, deliveredAt: null });
+  });
+
   it('round-trips generated reports: each message has the key of its original bytes', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'repwatch-mbox-'));
     const path = join(dir, 'r.mbox');
@@ -64,5 +111,39 @@ describe('mboxSource', () => {
     expect(huge).toMatchObject({ raw: null, messageId: '<huge@x>' });
     expect(huge.size).toBeGreaterThan(3_000_000);
     expect(huge.sha256).toMatch(/^[0-9a-f]{64}$/);
+  });
+});
+
+describe('configured mbox mailbox: quoting', () => {
+  const parse = (mailbox: Record<string, unknown>) => parseConfig({ jmrp: { mailboxes: [{ name: 'box', ...mailbox }] } }, { env: {} });
+
+  it('accepts quoting mboxrd or mboxo on an mbox mailbox; absent means mboxrd', () => {
+    expect(parse({ mbox: '/x.mbox', quoting: 'mboxo' }).jmrp.mailboxes[0]).toEqual({ name: 'box', mbox: '/x.mbox', quoting: 'mboxo' });
+    expect(parse({ mbox: '/x.mbox', quoting: 'mboxrd' }).jmrp.mailboxes[0]!.quoting).toBe('mboxrd');
+    expect(parse({ mbox: '/x.mbox' }).jmrp.mailboxes[0]).toEqual({ name: 'box', mbox: '/x.mbox' });
+    expect(configSchema.parse({ bounces: { mailboxes: [{ name: 'b', mbox: '/b.mbox', quoting: 'mboxo' }] } }).bounces.mailboxes[0]!.quoting).toBe('mboxo');
+  });
+
+  it('rejects another quoting style, and quoting on a Maildir or IMAP mailbox, naming the key', () => {
+    expect(() => parse({ mbox: '/x.mbox', quoting: 'mboxcl2' })).toThrow(ConfigError);
+    expect(() => parse({ mbox: '/x.mbox', quoting: 'mboxcl2' })).toThrow(/jmrp\.mailboxes\[0\]\.quoting/);
+    expect(() => parse({ maildir: '/var/mail/fbl', quoting: 'mboxo' })).toThrow(/jmrp\.mailboxes\[0\]\.quoting: quoting applies to an mbox mailbox only/);
+    expect(() => parse({ imap: { host: 'h', user: 'u', password: 'p' }, quoting: 'mboxrd' })).toThrow(/quoting applies to an mbox mailbox only/);
+  });
+
+  it('openMailboxSource reads with the configured quoting (default mboxrd)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'repwatch-mbox-'));
+    const path = join(dir, 'q.mbox');
+    await writeFile(path, 'From x Sat Nov 28 05:35:31 2026\nSubject: q\n\n>From here\n>>From there\n');
+    const read = async (mailbox: Record<string, unknown>) => {
+      const source = openMailboxSource(parse({ mbox: path, ...mailbox }).jmrp.mailboxes[0]!);
+      const messages: MailboxMessage[] = [];
+      for await (const batch of source.batches({ batchSize: 10, maxMessageBytes: 1 << 20 })) messages.push(...batch);
+      expect(source).toMatchObject({ kind: 'mbox', name: 'box' });
+      return messages.map((m) => m.raw!.toString());
+    };
+    expect(await read({ quoting: 'mboxo' })).toEqual(['Subject: q\n\nFrom here\n>>From there\n']);
+    expect(await read({ quoting: 'mboxrd' })).toEqual(['Subject: q\n\nFrom here\n>From there\n']);
+    expect(await read({})).toEqual(['Subject: q\n\nFrom here\n>From there\n']);
   });
 });

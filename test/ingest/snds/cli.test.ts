@@ -1,7 +1,8 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { backends, type TestDatabase } from '../../support/backends.js';
 import { runCliCaptured } from '../../support/run-cli.js';
 import { fixedClock } from '../../../lib/clock.js';
@@ -9,6 +10,7 @@ import { openDatabase, type Database } from '../../../db/connection.js';
 import { dataExport, SIGN_IN_PAGE, startServer, type TestServer } from './snds-server.js';
 
 const KEY = 'Zq8-live-SNDS-key-d41d8cd98f00b204e980';
+const API_ACCESS = 'cli-access-token-0123456789abcdef';
 const clock = fixedClock('2026-11-27T06:00:00Z');
 const fixture = (name: string) => new URL(`../../fixtures/snds/${name}`, import.meta.url).pathname;
 
@@ -19,6 +21,13 @@ beforeAll(async () => {
     '/status': (_req, res) => res.writeHead(200).end('10.7.0.0,10.7.0.255,True,Blocked due to user complaints or other evidence of spamming\r\n'),
     '/signin': (req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end(`${SIGN_IN_PAGE}<form action="${req.url}">`),
     '/down': (_req, res) => res.writeHead(500).end(),
+    // An expired link answering with a JSON error that echoes the request (key included).
+    '/json': (req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'InvalidKey', request: req.url })),
+    '/status-once': (_req, res) => res.writeHead(200).end('10.7.9.0,10.7.9.15,Yes,SpamHaus SBL/XBL\r\n'),
+    // The REST API: the token refresh works, the data endpoint refuses the token.
+    '/token': (_req, res) =>
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ access_token: API_ACCESS, refresh_token: 'cli-refresh-token-rotated-0123', expires_in: 3600 })),
+    '/api/report/data/2026-11-26': (_req, res) => res.writeHead(401).end(),
   });
 });
 afterAll(() => server.close());
@@ -66,7 +75,7 @@ for (const backend of backends()) {
 
     const feeds = (names: [string, string][], createdOn = '2026-11-10') => ({
       snds: {
-        feeds: names.map(([name, path]) => ({ name, dataUrl: `${server.url}${path}?key=${KEY}`, statusUrl: `${server.url}/status?key=${KEY}`, linkCreatedOn: createdOn })),
+        feeds: names.map(([name, path]) => ({ name, dataUrl: `${server.url}${path}?key=${KEY}`, statusUrl: `${server.url}/status?key=${KEY}`, linkCreatedOn: createdOn, dateParameter: true })),
         refetchDays: 1,
         retries: 0,
         connectTimeoutMs: 2000,
@@ -114,13 +123,74 @@ for (const backend of backends()) {
       expect(server.requests.length).toBe(before);
     });
 
+    it('exits 3 when a configured link answers 200 with a JSON error, naming the feed, the expiry date and the fix', async () => {
+      const result = await cli(['ingest', 'snds', '--format', 'json'], feeds([['jsonerr', '/json']]));
+      expect(result.code).toBe(3);
+      expect(result.stderr).toMatch(/SNDS feed "jsonerr": the link answered \(HTTP 200, application\/json\) with something that is not an SNDS IP Data export/);
+      expect(result.stderr).toMatch(/should expire on 2026-12-10/);
+      expect(result.stderr).toMatch(/Automated Data Access page/);
+    });
+
+    it('exits 1 for a file that is mostly not SNDS rows (a file is not a link)', async () => {
+      const path = join(dir, 'not-snds.csv');
+      writeFileSync(path, '{"error":"this is not an export"}\n{"more":"json"}\n');
+      const result = await cli(['ingest', 'snds', '--file', path, '--feed', 'junk']);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(/probably not an SNDS IP Data export/);
+    });
+
+    it('--status-url pulls an IP Status export once, and it becomes the block list of its feed', async () => {
+      const result = await cli(['ingest', 'snds', '--status-url', `${server.url}/status-once?key=${KEY}`, '--feed', 'adhoc-status', '--format', 'json']);
+      expect(result.code).toBe(0);
+      expect(JSON.parse(result.stdout).results[0].inputs.map((i: { kind: string; outcome: string }) => [i.kind, i.outcome])).toEqual([['ip_status', 'loaded']]);
+      const ranges = await inspect((db) =>
+        db.query(`select host(r.first_ip) as first_ip, host(r.last_ip) as last_ip from repwatch.snds_status_range r join repwatch.current_status_download c on c.id = r.download_id where c.feed = 'adhoc-status'`),
+      );
+      expect(ranges).toEqual([{ first_ip: '10.7.9.0', last_ip: '10.7.9.15' }]);
+    });
+
+    it('--status-file - reads stdin, and the decisions of the latest day say blocked at once', async () => {
+      const data = join(dir, 'today.csv');
+      writeFileSync(data, dataExport('2026-11-27', ['10.6.0.1', '10.6.0.2']));
+      expect((await cli(['ingest', 'snds', '--file', data, '--feed', 'stdin-test'])).code).toBe(0);
+      const blocked = () => inspect((db) => db.query<{ ip: string; blocked: boolean }>(`select host(ip) as ip, blocked from analytics.ip_flag where as_of = '2026-11-27' and ip <<= '10.6.0.0/24' order by ip`));
+      expect(await blocked()).toEqual([
+        { ip: '10.6.0.1', blocked: false },
+        { ip: '10.6.0.2', blocked: false },
+      ]);
+      const stdin = vi.spyOn(process, 'stdin', 'get').mockReturnValue(Readable.from([Buffer.from('10.6.0.1,10.6.0.1,Yes,E-mail address harvesting\r\n')]) as unknown as typeof process.stdin);
+      try {
+        const result = await cli(['ingest', 'snds', '--status-file', '-', '--feed', 'stdin-test', '--format', 'json']);
+        expect(result.code).toBe(0);
+        expect(JSON.parse(result.stdout).results[0].inputs.map((i: { source: string; location: string; outcome: string }) => [i.source, i.location, i.outcome])).toEqual([['stdin', 'stdin', 'loaded']]);
+      } finally {
+        stdin.mockRestore();
+      }
+      expect(await blocked()).toEqual([
+        { ip: '10.6.0.1', blocked: true },
+        { ip: '10.6.0.2', blocked: false },
+      ]);
+    });
+
+    it('exits 3 when the REST API refuses the token: log in again', async () => {
+      const tokenFile = join(dir, 'api-refresh-token');
+      writeFileSync(tokenFile, 'cli-refresh-token-original-0123\n', { mode: 0o600 });
+      const config = { snds: { refetchDays: 1, retries: 0, api: { baseUrl: `${server.url}/api`, tokenUrl: `${server.url}/token`, authorizeUrl: `${server.url}/authorize`, tokenFile } } };
+      const result = await cli(['ingest', 'snds', '--format', 'json'], config);
+      expect(result.code).toBe(3);
+      expect(result.stderr).toMatch(/SNDS API: the SNDS API refused the token \(HTTP 401\): log in again\. Run `repwatch snds login`/);
+      expect(result.stderr + result.stdout).not.toContain(API_ACCESS);
+      // The rotated refresh token was stored before the API was asked.
+      expect(readFileSync(tokenFile, 'utf8').trim()).toBe('cli-refresh-token-rotated-0123');
+    });
+
     it('snds links lists expiry date and days left, as a table and as JSON', async () => {
       const config = {
         snds: {
           feeds: [
-            { name: 'fresh', dataUrl: `${server.url}/data?key=${KEY}`, linkCreatedOn: '2026-11-20' },
-            { name: 'soon', dataUrl: `${server.url}/data?key=${KEY}`, linkCreatedOn: '2026-11-01' },
-            { name: 'nodate', dataUrl: `${server.url}/data?key=${KEY}` },
+            { name: 'fresh', dataUrl: `${server.url}/data?key=${KEY}`, dateParameter: true, linkCreatedOn: '2026-11-20' },
+            { name: 'soon', dataUrl: `${server.url}/data?key=${KEY}`, dateParameter: true, linkCreatedOn: '2026-11-01' },
+            { name: 'nodate', dataUrl: `${server.url}/data?key=${KEY}`, dateParameter: true },
           ],
         },
       };
@@ -141,6 +211,7 @@ for (const backend of backends()) {
       expect(all.length).toBeGreaterThan(1000);
       expect(all).toContain('[REDACTED]');
       expect(all).not.toContain(KEY);
+      expect(all).not.toContain(API_ACCESS);
       const stored = await inspect(async (db) => {
         const downloads = await db.query<{ row: string }>('select d::text as row from repwatch.raw_download d');
         const rejections = await db.query<{ row: string }>('select r::text as row from repwatch.rejection r');

@@ -153,3 +153,78 @@ describeEachBackend('SNDS REST API ingest', (db) => {
     auth.apiStatus = 200;
   });
 });
+
+/** An API whose answers the test sets per endpoint: 'data' (the day's export), 'status' (a block list), or an HTTP status. */
+describeEachBackend('SNDS REST API: answers that are not data', (db) => {
+  let api: TestServer;
+  const answer = { data: 'data' as 'data' | number, status: 'status' as 'status' | number };
+  beforeAll(async () => {
+    const reply = (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse, what: string | number, body: () => string) => {
+      if (req.headers.authorization !== `Bearer ${auth.access}`) return res.writeHead(401).end();
+      if (what === 302) return res.writeHead(302, { location: 'https://login.microsoftonline.com/consumers/oauth2/v2.0/authorize?client_id=x' }).end();
+      if (typeof what === 'number') return res.writeHead(what).end();
+      res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(body());
+    };
+    api = await startServer({
+      '/api/report/data/2026-11-26': (req, res) => reply(req, res, answer.data, () => dataExport('2026-11-26', ['10.4.0.1'])),
+      '/api/report/status/ip': (req, res, _b, n) => reply(req, res, answer.status, () => `10.4.0.0,10.4.0.${n},Yes,E-mail address harvesting\r\n`),
+    });
+  });
+  afterAll(() => api.close());
+  const run = async () => {
+    const cfg = parseConfig({ snds: { refetchDays: 1, retries: 0, api: { baseUrl: `${api.url}/api`, tokenUrl: `${server.url}/token`, authorizeUrl: `${server.url}/authorize` } } });
+    const store = databaseTokenStore(db());
+    if (!(await store.read())) await store.write(auth.refresh);
+    return ingestSndsApi({ database: db(), config: cfg, api: cfg.snds.api!, tokenStore: store, fetch, clock, logger: silentLogger(), skipRecompute: true });
+  };
+  const currentList = () => db().query<{ first_ip: string; last_ip: string }>(`select host(first_ip) as first_ip, host(last_ip) as last_ip from analytics.ip_status`);
+
+  it('an IP Status 404 is a failure (exit 1) and the previous block list stays current', async () => {
+    answer.data = 'data';
+    answer.status = 'status';
+    const first = await run();
+    expect(first.failures).toEqual([]);
+    const before = await currentList();
+    expect(before).toHaveLength(1);
+
+    answer.status = 404;
+    const second = await run();
+    expect(second.inputs.map((i) => [i.kind, i.outcome])).toEqual([
+      ['ip_data', expect.stringMatching(/loaded|duplicate/)],
+      ['ip_status', 'failed'],
+    ]);
+    expect(second.failures.join('\n')).toMatch(/IP Status .*HTTP 404 from the IP Status endpoint/);
+    expect(await currentList()).toEqual(before);
+    const [latest] = await db().query<{ outcome: string; http_status: number }>(
+      `select outcome, http_status from repwatch.raw_download where feed = 'api' and kind = 'ip_status' order by id desc limit 1`,
+    );
+    expect(latest).toEqual({ outcome: 'failed', http_status: 404 });
+  });
+
+  it('a per-day IP Data 404 stays "no data that day"', async () => {
+    answer.data = 404;
+    answer.status = 'status';
+    const result = await run();
+    expect(result.inputs.map((i) => [i.kind, i.outcome])).toEqual([
+      ['ip_data', 'no_data'],
+      ['ip_status', 'loaded'],
+    ]);
+    expect(result.failures).toEqual([]);
+  });
+
+  it('403 from the API means "log in again" (exit 3)', async () => {
+    answer.data = 403;
+    const error = await run().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SndsNeedsPersonError);
+    expect((error as Error).message).toMatch(/refused the token \(HTTP 403\): log in again.*repwatch snds login/s);
+    expect((error as Error).message).not.toContain(auth.access);
+  });
+
+  it('a redirect to a login host means "log in again" (exit 3), and the login host is not fetched', async () => {
+    answer.data = 302;
+    const error = await run().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SndsNeedsPersonError);
+    expect((error as Error).message).toMatch(/redirected to a sign-in page \(login\.microsoftonline\.com\).*repwatch snds login/s);
+    answer.data = 'data';
+  });
+});
