@@ -20,9 +20,19 @@ const RECIPIENT_FIELDS = ['original-rcpt-to', 'removal-recipient', 'redacted-add
 export function hashRecipient(address: string, salt: string): string {
   const already = PROTECTED.exec(address.trim().replace(/^<|>$/g, ''));
   if (already) return already[0];
-  const bare = extractAddress(address) ?? address.trim();
-  return `hmac-sha256:${createHmac('sha256', salt).update(bare.toLowerCase()).digest('hex')}`;
+  const bare = (extractAddress(address) ?? address.trim()).toLowerCase();
+  // The same address is hashed for the column, the fields and the kept bytes of one report.
+  const key = `${salt}\u0000${bare}`;
+  let hash = recentHashes.get(key);
+  if (hash === undefined) {
+    hash = `hmac-sha256:${createHmac('sha256', salt).update(bare).digest('hex')}`;
+    if (recentHashes.size >= 10_000) recentHashes.clear();
+    recentHashes.set(key, hash);
+  }
+  return hash;
 }
+
+const recentHashes = new Map<string, string>();
 
 const PROTECTED = /^hmac-sha256:[0-9a-f]{64}$/;
 
@@ -50,13 +60,28 @@ export function protectRawReport(raw: Buffer, report: FeedbackReport, mode: Reci
     if (value !== undefined) (Array.isArray(value) ? value : [value]).forEach(add);
   }
   if (addresses.size === 0) return undefined;
-  // latin1 maps each byte to one character and back, so bytes outside the addresses pass unchanged.
-  let text = raw.toString('latin1');
+  // latin1 maps each byte to one character and back, so bytes outside the addresses pass unchanged;
+  // lower-casing it keeps every position (no Latin-1 character changes length), so matches found in
+  // the lower-cased copy are cut from the original.
+  const text = raw.toString('latin1');
+  const lower = text.toLowerCase();
+  if (lower.length !== text.length) throw new Error('lower-casing changed the length of Latin-1 text'); // cannot happen; never cut wrong
+  const hits: [start: number, end: number, replacement: string][] = [];
   for (const address of addresses) {
-    const pattern = new RegExp(address.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'gi');
-    text = text.replace(pattern, mode === 'hash' ? hashRecipient(address, salt) : REMOVED_RECIPIENT);
+    const replacement = mode === 'hash' ? hashRecipient(address, salt) : REMOVED_RECIPIENT;
+    for (let at = lower.indexOf(address); at !== -1; at = lower.indexOf(address, at + address.length)) hits.push([at, at + address.length, replacement]);
   }
-  return Buffer.from(text, 'latin1');
+  if (hits.length === 0) return undefined;
+  hits.sort((a, b) => a[0] - b[0]);
+  const pieces: Buffer[] = [];
+  let from = 0;
+  for (const [start, end, replacement] of hits) {
+    if (start < from) continue; // overlapping addresses: the first wins
+    pieces.push(raw.subarray(from, start), Buffer.from(replacement, 'latin1'));
+    from = end;
+  }
+  pieces.push(raw.subarray(from));
+  return Buffer.concat(pieces);
 }
 
 export function protectRecipient(address: string | undefined, mode: RecipientMode, salt: string): string | null {
