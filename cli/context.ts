@@ -19,6 +19,8 @@ export interface CommandContext {
   clock: Clock;
   env: NodeJS.ProcessEnv;
   stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  /** Where `-` inputs and pasted answers are read from. */
+  stdin: NodeJS.ReadableStream;
   /** Opens the database and brings its schema up to date on first use. */
   database(): Promise<Database>;
   close(): Promise<void>;
@@ -35,6 +37,7 @@ export interface ContextOverrides {
   clock?: Clock;
   stdout?: NodeJS.WritableStream & { isTTY?: boolean };
   stderr?: NodeJS.WritableStream;
+  stdin?: NodeJS.ReadableStream;
   fetch?: typeof fetch;
 }
 
@@ -64,6 +67,7 @@ export function createContext(options: GlobalOptions, overrides: ContextOverride
     clock: overrides.clock ?? systemClock,
     env,
     stdout: overrides.stdout ?? process.stdout,
+    stdin: overrides.stdin ?? process.stdin,
     database() {
       database ??= (async () => {
         const db = await openDatabase({ url: databaseUrl, home });

@@ -78,7 +78,7 @@ async function ingestSnds(ctx: CommandContext, options: Options): Promise<number
     ];
     for (const file of files) if (file.path !== '-') checkReadable(resolve(file.path));
     if (files.length) {
-      await attempt(() => ingestSndsFiles({ database, config: ctx.config, clock: ctx.clock, feed: feedName, timezone, files, skipRecompute: true }));
+      await attempt(() => ingestSndsFiles({ database, config: ctx.config, clock: ctx.clock, feed: feedName, timezone, files, stdin: ctx.stdin, skipRecompute: true }));
     }
     if (options.url || options.statusUrl) {
       await attempt(() => ingestOneOffUrls(job, feedName, timezone, options));

@@ -80,7 +80,7 @@ async function login(ctx: CommandContext, options: { paste?: boolean; port?: num
       redirectUri = 'http://localhost';
       ctx.stdout.write(`Open this address in a browser, sign in with the account that sees your IPs in SNDS:\n\n${buildAuthorizeUrl(api, { redirectUri, pkce, state })}\n\n`);
       ctx.stdout.write('The browser then fails to load a http://localhost/?code=… page. Paste that whole address here and press Enter:\n');
-      code = codeFromRedirect(await readLine(), state);
+      code = codeFromRedirect(await readLine(ctx.stdin), state);
     } else {
       const waited = await loopbackCode(ctx, { port: options.port ?? 0, timeoutMs: options.timeout * 1000, pkce, state, api });
       redirectUri = waited.redirectUri;
@@ -138,13 +138,18 @@ async function loopbackCode(
   }
 }
 
-function readLine(): Promise<string> {
-  const rl = createInterface({ input: process.stdin, terminal: false });
+function readLine(input: NodeJS.ReadableStream): Promise<string> {
+  const rl = createInterface({ input, terminal: false });
   return new Promise((resolve, reject) => {
+    // 'close' also fires when we close after a line: settle with the line first.
+    let answered = false;
     rl.once('line', (line) => {
-      rl.close();
+      answered = true;
       resolve(line);
+      rl.close();
     });
-    rl.once('close', () => reject(new OAuthError('no address was pasted', true)));
+    rl.once('close', () => {
+      if (!answered) reject(new OAuthError('no address was pasted', true));
+    });
   });
 }

@@ -100,6 +100,39 @@ describe('repwatch snds login (loopback redirect, PKCE)', () => {
     expect(printed).not.toContain(auth.refresh);
   });
 
+  it('--paste: prints the address, takes the pasted redirect from stdin, stores the token; a pasted address from another login exits 3', async () => {
+    const tokenFile = join(dir, 'token-pasted');
+    const configPath = join(dir, 'login-paste.yaml');
+    writeFileSync(configPath, JSON.stringify({ snds: { api: { authorizeUrl: `${server.url}/authorize`, tokenUrl: `${server.url}/token`, tokenFile } } }));
+    const paste = async (tamper: (address: string) => string) => {
+      const stdout = new PassThrough();
+      const stdin = new PassThrough();
+      let printed = '';
+      stdout.on('data', async (chunk: Buffer) => {
+        printed += chunk.toString('utf8');
+        const match = /(http:\/\/127\.0\.0\.1:\d+\/authorize\?\S+)/.exec(printed);
+        if (!match || !printed.includes('Paste')) return;
+        stdout.removeAllListeners('data');
+        // Another machine's browser: it ends on http://localhost/?code=…, which the user pastes.
+        const redirect = await fetch(match[1]!, { redirect: 'manual' });
+        stdin.write(`${tamper(redirect.headers.get('location')!)}\n`);
+      });
+      const stderr = new PassThrough();
+      let errors = '';
+      stderr.on('data', (c: Buffer) => (errors += c.toString('utf8')));
+      const code = await runCli(['snds', 'login', '--paste'], { env: { REPWATCH_CONFIG: configPath, REPWATCH_HOME: dir }, clock, stdout, stderr, stdin });
+      return { code, printed, errors };
+    };
+    const good = await paste((address) => address);
+    expect(good.code, good.errors).toBe(0);
+    expect(auth.redirectUri).toBe('http://localhost');
+    expect(readFileSync(tokenFile, 'utf8').trim()).toBe(auth.refresh);
+    expect(good.printed).not.toContain(auth.refresh);
+    const forged = await paste((address) => address.replace(/state=[^&]+/, 'state=someone-else'));
+    expect(forged.code).toBe(3);
+    expect(forged.errors).toMatch(/state mismatch/);
+  });
+
   it('takes a pasted redirect address and refuses one from another login', () => {
     expect(codeFromRedirect('http://localhost/?code=abcdef123&state=s1', 's1')).toBe('abcdef123');
     expect(() => codeFromRedirect('http://localhost/?code=abcdef123&state=other', 's1')).toThrow(/state mismatch/);
