@@ -179,6 +179,19 @@ describe('property: the parser never throws and accounts for every line', () => 
     );
   });
 
+  it('every non-empty line becomes a row or a row error when each line closes its own quotes', () => {
+    const balanced = (l: string) => (l.match(/"/g)?.length ?? 0) % 2 === 0;
+    fc.assert(
+      fc.property(fc.array(anyLine.filter(balanced), { maxLength: 30 }), fc.constantFrom('\n', '\r\n'), (lines, eol) => {
+        const { rows, errors } = parseDataExport(lines.join(eol), { timezone: 'UTC' });
+        const lineNumbers = [...rows.map((r) => r.line), ...errors.map((e) => e.line)].sort((a, b) => a - b);
+        const expected = lines.flatMap((l, i) => (l.replace(/\r$/, '').trim() === '' || (i === 0 && /^[a-z][a-z _]*$/i.test(l.split(',')[0]!.trim()) && l.split(',')[0]!.toLowerCase().includes('ip')) ? [] : [i + 1]));
+        expect(lineNumbers).toEqual(expected);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it('never throws on anything, quotes included, and never reports a line twice', () => {
     fc.assert(
       fc.property(fc.array(anyLine, { maxLength: 30 }), (lines) => {
