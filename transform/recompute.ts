@@ -83,10 +83,15 @@ async function asOfDatesToRecompute(session: Pick<Session, 'query'>, days: reado
        from (select day from repwatch.ip_day_fact where has_snds or complaints > 0
              union all select day from repwatch.block_evidence) d
      ),
+     -- A full rebuild: every date that has data in the 28 days before it (a lone report from years ago
+     -- adds 28 dates, not every day since).
+     data_day as (
+       select distinct day from repwatch.ip_day_fact where $1::date[] is null and (has_snds or complaints > 0)
+       union select distinct day from repwatch.block_evidence where $1::date[] is null
+     ),
      candidate as (
-       select known.first_day + k as as_of
-       from known, generate_series(0, known.last_day - known.first_day) as k
-       where $1::date[] is null
+       select (d.day + k)::date as as_of
+       from data_day d, generate_series(0, ${POPULATION_DAYS - 1}) as k
        union
        select (t.day + k)::date
        from unnest($1::date[]) as t(day), generate_series(0, ${POPULATION_DAYS - 1}) as k

@@ -210,6 +210,17 @@ describeEachBackend('decisions', (db) => {
     expect((await recompute(db(), config, { days: [] })).days).toEqual([]);
   });
 
+  it('a full rebuild decides only the dates with data in the 28 days before them, not every day since a lone old report', async () => {
+    await fx.complaint({ ip: '203.0.113.5', day: '2013-04-30', incidents: 1 });
+    await fx.snds({ ip: '203.0.113.5', day: AS_OF, recipients: 100 });
+    const summary = await rebuildAll(db(), config);
+    // 2013-04-30 … 2013-05-27 (28 dates), then AS_OF: not the thirteen years in between.
+    expect(summary.asOfDates).toHaveLength(29);
+    expect(summary.asOfDates[0]).toBe('2013-04-30');
+    expect(summary.asOfDates[27]).toBe('2013-05-27');
+    expect(summary.asOfDates[28]).toBe(AS_OF);
+  });
+
   it('keeps rolling trends per IP and totals per configured pool', async () => {
     await seedDataset(fx);
     await rebuildAll(db(), config);
