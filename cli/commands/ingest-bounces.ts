@@ -20,6 +20,7 @@ interface Options {
 
 /**
  * `repwatch ingest bounces`: NDRs from our own MTAs → bounces, block evidence, recomputed decisions.
+ * Without a source option every configured `bounces.mailboxes[]` entry is drained.
  * Exit 0 when every message was stored or recognised (quarantined messages are recorded, not errors),
  * 1 when the run stopped early (database or mailbox failure), 2 for usage, 3 when a login must be fixed.
  */
@@ -30,37 +31,40 @@ export function registerIngestBounces(ingest: Command, run: CommandRunner): void
     .option('--mbox <path>', 'an mbox file (read only)')
     .option('--maildir <path>', 'a Maildir (messages move to .repwatch.archive after commit)')
     .option('--eml <paths...>', '.eml files or folders of them (read only)')
-    .option('--mailbox <name>', 'a mailbox configured under bounces.mailboxes')
+    .option('--mailbox <name>', 'a mailbox configured under bounces.mailboxes (default: all of them)')
     .option('--format <format>', 'table or json (default: table on a terminal, else json)')
     .action((options: Options) =>
       run(async (ctx) => {
         const given = [options.mbox, options.maildir, options.eml, options.mailbox].filter((x) => x !== undefined).length;
-        if (given !== 1) throw new UsageError('give exactly one of --mbox, --maildir, --eml or --mailbox');
+        if (given > 1) throw new UsageError('give one of --mbox, --maildir, --eml or --mailbox');
         const format = parseFormat(options.format, ['table', 'json'], ctx.stdout.isTTY);
-        let source: MailboxSource;
-        let batchSize = 500;
-        if (options.mailbox) {
-          const configured = ctx.config.bounces.mailboxes.find((m) => m.name === options.mailbox);
-          if (!configured) {
-            const names = ctx.config.bounces.mailboxes.map((m) => m.name);
+        // Without a source option, every configured bounces.mailboxes[] entry, like `ingest jmrp`.
+        const targets: { source: MailboxSource; batchSize: number }[] = [];
+        const configured = ctx.config.bounces.mailboxes;
+        if (options.mailbox || given === 0) {
+          const chosen = options.mailbox ? configured.filter((m) => m.name === options.mailbox) : configured;
+          if (options.mailbox && chosen.length === 0) {
+            const names = configured.map((m) => m.name);
             throw new UsageError(`no mailbox named ${options.mailbox} under bounces.mailboxes${names.length ? ` (configured: ${names.join(', ')})` : ''}`);
           }
-          source = openMailboxSource(configured, { logger: ctx.logger });
-          batchSize = batchSizeOf(configured);
+          if (chosen.length === 0) throw new UsageError('no bounce mailbox configured (bounces.mailboxes) and none given (--mbox, --maildir, --eml)');
+          for (const mailbox of chosen) targets.push({ source: openMailboxSource(mailbox, { logger: ctx.logger }), batchSize: batchSizeOf(mailbox) });
         } else if (options.mbox) {
-          source = mboxSource({ path: resolve(options.mbox), name: `mbox:${basename(options.mbox)}` });
+          targets.push({ source: mboxSource({ path: resolve(options.mbox), name: `mbox:${basename(options.mbox)}` }), batchSize: 500 });
         } else if (options.maildir) {
-          source = maildirSource({ path: resolve(options.maildir), name: `maildir:${basename(resolve(options.maildir))}` });
+          targets.push({ source: maildirSource({ path: resolve(options.maildir), name: `maildir:${basename(resolve(options.maildir))}` }), batchSize: 500 });
         } else {
-          source = emlSource({ paths: options.eml!.map((p) => resolve(p)) });
+          targets.push({ source: emlSource({ paths: options.eml!.map((p) => resolve(p)) }), batchSize: 500 });
         }
         const database = await ctx.database();
-        const summary = await ingestBounces({ database, config: ctx.config, clock: ctx.clock, logger: ctx.logger }, source, { batchSize });
-        ctx.stdout.write(format === 'json' ? toJson(summary) : renderSummary(summary));
-        if (summary.error) {
-          return /login .* failed/i.test(summary.error) ? ExitCode.needsPerson : ExitCode.failed;
+        const summaries: BounceIngestSummary[] = [];
+        for (const { source, batchSize } of targets) {
+          summaries.push(await ingestBounces({ database, config: ctx.config, clock: ctx.clock, logger: ctx.logger }, source, { batchSize }));
         }
-        return ExitCode.ok;
+        ctx.stdout.write(format === 'json' ? toJson(summaries.length === 1 ? summaries[0] : summaries) : summaries.map(renderSummary).join('\n'));
+        const errors = summaries.flatMap((s) => (s.error ? [s.error] : []));
+        if (errors.some((e) => /login .* failed/i.test(e))) return ExitCode.needsPerson;
+        return errors.length ? ExitCode.failed : ExitCode.ok;
       }),
     );
 }
