@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig, ConfigError } from '../config/load-config.js';
-import type { Config } from '../config/schema.js';
+import { isPostgresUrl, type Config } from '../config/schema.js';
 import { openDatabase, defaultHome, type Database } from '../db/connection.js';
 import { migrate, SchemaTooNewError } from '../db/migrate.js';
-import { createLogger, type Logger } from '../lib/logger.js';
+import { createLogger, LOG_LEVELS, isLogLevel, type Logger } from '../lib/logger.js';
 import { systemClock, type Clock } from '../lib/clock.js';
 import { registerSecretUrl } from '../lib/redact.js';
 import { CliError, ExitCode } from './exit-codes.js';
@@ -54,9 +54,9 @@ export function createContext(options: GlobalOptions, overrides: ContextOverride
   const home = defaultHome(env, cwd);
   const config = loaded.config;
   config.reports.outDir ??= join(home, 'reports');
-  const logger = createLogger({ level: options.logLevel, destination: overrides.stderr ?? process.stderr });
+  const logger = createLogger({ level: logLevel(options.logLevel, env), destination: overrides.stderr ?? process.stderr });
   let database: Promise<Database> | undefined;
-  const databaseUrl = env.DATABASE_URL || readDatabaseUrlFile(env.DATABASE_URL_FILE) || config.database?.url;
+  const databaseUrl = checkDatabaseUrl(env.DATABASE_URL, 'DATABASE_URL') || checkDatabaseUrl(readDatabaseUrlFile(env.DATABASE_URL_FILE), 'DATABASE_URL_FILE') || config.database?.url;
   registerSecretUrl(databaseUrl);
 
   return {
@@ -89,6 +89,21 @@ export function createContext(options: GlobalOptions, overrides: ContextOverride
       if (database) await (await database.catch(() => undefined))?.close();
     },
   };
+}
+
+/** --log-level, else REPWATCH_LOG_LEVEL (from this context's environment), else info: exit 2 if not a level. */
+function logLevel(option: string | undefined, env: NodeJS.ProcessEnv): string {
+  const [level, source] = option !== undefined ? [option, '--log-level'] : [env.REPWATCH_LOG_LEVEL || 'info', 'REPWATCH_LOG_LEVEL'];
+  if (!isLogLevel(level)) throw new CliError(`${source}: log level must be one of ${LOG_LEVELS.join(', ')}`, ExitCode.usage);
+  return level;
+}
+
+/** A database URL from the environment must be postgres://…; the value is never printed (it may hold a password). */
+function checkDatabaseUrl(url: string | undefined, source: string): string | undefined {
+  if (!url) return url;
+  registerSecretUrl(url);
+  if (!isPostgresUrl(url)) throw new CliError(`${source} is not a postgres:// URL, such as postgres://user@host:5432/database`, ExitCode.usage);
+  return url;
 }
 
 /** Containers pass secrets as files: DATABASE_URL_FILE names one. */

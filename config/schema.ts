@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { isDay } from '../lib/clock.js';
 import { validate as validateCron } from 'node-cron';
+import ipaddr from 'ipaddr.js';
 
 /**
  * The configuration file's shape. Every object is strict: an unknown key is an error naming its path,
@@ -19,6 +20,50 @@ const timezone = z.string().refine((tz) => {
 }, 'must be an IANA time zone such as UTC or America/Los_Angeles');
 /** Five fields (minute hour day-of-month month day-of-week), checked by node-cron, which runs them. */
 const cron = z.string().min(1).refine((expression) => validateCron(expression.trim()), 'must be a cron expression such as "15 6 * * *"');
+
+/** A dotted quad or an IPv6 address, strictly (ipaddr.js alone also takes inet_aton shorthands like "10.1"). */
+function isStrictIp(text: string): boolean {
+  return text.includes(':') ? ipaddr.IPv6.isValid(text) : ipaddr.IPv4.isValidFourPartDecimal(text);
+}
+
+/** An IP address (its own /32 or /128) or a CIDR range: what a pool entry may be. */
+export function isIpOrCidr(entry: string): boolean {
+  const text = entry.trim();
+  const [address = '', prefix, ...rest] = text.split('/');
+  if (rest.length > 0 || !isStrictIp(address)) return false;
+  if (prefix === undefined) return true;
+  if (!/^\d{1,3}$/.test(prefix)) return false;
+  try {
+    ipaddr.parseCIDR(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A DNS server as node:dns takes it: `IP`, `IP:port` or `[IPv6]:port` (a bare IPv6 address too). Host
+ * names are refused: node's Resolver.setServers takes addresses only.
+ */
+export function isResolverAddress(value: string): boolean {
+  const text = value.trim();
+  const port = (p: string | undefined) => p === undefined || (/^\d{1,5}$/.test(p) && Number(p) >= 1 && Number(p) <= 65535);
+  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(text);
+  if (bracketed) return ipaddr.IPv6.isValid(bracketed[1]!) && port(bracketed[2]);
+  if (ipaddr.IPv6.isValid(text) && text.includes(':') && !ipaddr.IPv4.isValidFourPartDecimal(text)) return true;
+  const [host = '', p, ...rest] = text.split(':');
+  return rest.length === 0 && ipaddr.IPv4.isValidFourPartDecimal(host) && port(p);
+}
+export const RESOLVER_HINT = 'must be an IP address, IP:port or [IPv6]:port, such as 127.0.0.1:53 (not a host name)';
+
+/** postgres:// or postgresql://, parseable as a URL. The value is never echoed: it may hold a password. */
+export function isPostgresUrl(value: string): boolean {
+  try {
+    return ['postgres:', 'postgresql:'].includes(new URL(value).protocol);
+  } catch {
+    return false;
+  }
+}
 
 export const sndsFeedSchema = z
   .strictObject({
@@ -152,7 +197,7 @@ export const scheduleSchema = z.strictObject({
 
 export const blocklistsSchema = z.strictObject({
   zones: z.array(z.string().min(1)).optional(),
-  resolver: z.string().optional(),
+  resolver: z.string().refine(isResolverAddress, RESOLVER_HINT).optional(),
   timeoutMs: z.number().int().positive().default(3000),
   concurrency: z.number().int().positive().default(8),
 });
@@ -163,13 +208,15 @@ export const authChecksSchema = z.strictObject({
 });
 
 export const configSchema = z.strictObject({
-  database: z.strictObject({ url: z.string().optional(), urlFile: z.string().optional() }).optional(),
+  database: z.strictObject({ url: z.string().refine(isPostgresUrl, 'must be a postgres:// URL').optional(), urlFile: z.string().optional() }).optional(),
   snds: sndsSchema.default(sndsSchema.parse({})),
   jmrp: jmrpSchema.default(jmrpSchema.parse({})),
   bounces: bouncesSchema.default(bouncesSchema.parse({})),
   thresholds: thresholdsSchema.default(thresholdsSchema.parse({})),
   /** Named lists of CIDR ranges; "all" (every IP) is always there. */
-  pools: z.record(z.string(), z.array(z.string().min(3))).default({}),
+  pools: z
+    .record(z.string(), z.array(z.string().refine(isIpOrCidr, 'must be an IPv4/IPv6 address or a CIDR range such as 203.0.113.0/24')))
+    .default({}),
   reports: reportsSchema.default(reportsSchema.parse({})),
   schedule: scheduleSchema.default(scheduleSchema.parse({})),
   blocklists: blocklistsSchema.default(blocklistsSchema.parse({})),

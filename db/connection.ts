@@ -8,6 +8,9 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { PGlite, type Transaction as PGliteTransaction } from '@electric-sql/pglite';
 import { PGliteDialect } from 'kysely-pglite-dialect';
 import type { Schema } from './schema/index.js';
+import { DEFAULT_LOCK_STALE_MS, DEFAULT_LOCK_WAIT_MS, lockDataDir } from './embedded-lock.js';
+
+export { EmbeddedDatabaseBusyError } from './embedded-lock.js';
 
 export type BackendKind = 'postgres' | 'pglite';
 
@@ -58,6 +61,16 @@ export interface OpenOptions {
   loadDataDir?: Blob | File;
   poolSize?: number;
   applicationName?: string;
+  /**
+   * PGlite on disk only: the data directory serves one process at a time. A second process waits this
+   * long for it (default 10 000 ms) and then fails with EmbeddedDatabaseBusyError.
+   */
+  lockWaitMs?: number | undefined;
+  /**
+   * PGlite on disk only: a lock on the data directory not refreshed for this long belongs to a dead
+   * process and is taken over (default 20 000 ms). Every process on one directory must agree.
+   */
+  lockStaleMs?: number | undefined;
 }
 
 const OID = { INT8: 20, NUMERIC: 1700, DATE: 1082 } as const;
@@ -158,16 +171,27 @@ function isConnectionError(error: unknown): boolean {
 async function openPglite(options: OpenOptions): Promise<Database> {
   const dataDir = options.memory ? undefined : join(options.home ?? defaultHome(), 'db');
   if (dataDir) mkdirSync(dataDir, { recursive: true });
+  // PGlite is single-process: a second process on the same files corrupts them silently. Hold an
+  // exclusive inter-process lock on the directory from before PGlite starts until close().
+  const unlock = dataDir
+    ? await lockDataDir(dataDir, { waitMs: options.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS, staleMs: options.lockStaleMs ?? DEFAULT_LOCK_STALE_MS })
+    : async () => undefined;
   const parsers = {
     [OID.INT8]: (v: string) => Number(v),
     [OID.NUMERIC]: (v: string) => Number(v),
     [OID.DATE]: (v: string) => v,
   };
-  const pglite = await PGlite.create({
-    ...(dataDir ? { dataDir } : {}),
-    ...(options.loadDataDir ? { loadDataDir: options.loadDataDir } : {}),
-    parsers,
-  });
+  let pglite: PGlite;
+  try {
+    pglite = await PGlite.create({
+      ...(dataDir ? { dataDir } : {}),
+      ...(options.loadDataDir ? { loadDataDir: options.loadDataDir } : {}),
+      parsers,
+    });
+  } catch (error) {
+    await unlock();
+    throw error;
+  }
   const db = new Kysely<Schema>({ dialect: new PGliteDialect(pglite) });
 
   const sessionFor = (tx: PGliteTransaction | PGlite): Session => ({
@@ -212,9 +236,13 @@ async function openPglite(options: OpenOptions): Promise<Database> {
     dumpDataDir: async () => (await pglite.dumpDataDir('none')) as Blob,
     close: async () => {
       // Kysely closes its driver only if it was used; PGlite must be closed in any case or its
-      // file system keeps the process alive.
-      await db.destroy();
-      if (!pglite.closed) await pglite.close();
+      // file system keeps the process alive. The directory lock goes last, once the files are at rest.
+      try {
+        await db.destroy();
+        if (!pglite.closed) await pglite.close();
+      } finally {
+        await unlock();
+      }
     },
   };
 }

@@ -53,10 +53,17 @@ export interface DelistDraftResult {
   cases: DelistCase[];
 }
 
-/** The as-of date a draft uses by default: the latest computed decisions, else the latest SNDS day. */
+/**
+ * The as-of date a draft uses by default: the latest day with SNDS data, the same default as `repwatch
+ * flags` (so a draft and the decisions table agree). Not the latest stored as-of date, which any run with
+ * --as-of can move. Only without SNDS data (bounce evidence alone, where flags has no default) the latest
+ * computed decisions are used, never later than today; else today.
+ */
 export async function defaultAsOf(database: Database, today: string): Promise<string> {
-  const rows = await database.query<{ as_of: string | null }>('select max(as_of)::text as as_of from repwatch.ip_flag');
-  return rows[0]?.as_of ?? (await latestSndsDay(database)) ?? today;
+  const snds = await latestSndsDay(database);
+  if (snds) return snds;
+  const rows = await database.query<{ as_of: string | null }>('select max(as_of)::text as as_of from repwatch.ip_flag where as_of <= $1::date', [today]);
+  return rows[0]?.as_of ?? today;
 }
 
 export async function buildDelistDrafts(database: Database, config: Config, ip: string, asOf: string, contact: DraftContact = {}): Promise<DelistDraftResult> {

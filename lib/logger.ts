@@ -4,6 +4,21 @@ import { redactValue, redact } from './redact.js';
 
 export type { Logger };
 
+/** pino's levels, lowest first, and "silent". */
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+
+/** A log level that is not one of LOG_LEVELS (pino would throw its own, less helpful, error). */
+export class LogLevelError extends Error {
+  constructor(readonly level: string, source: string) {
+    super(`${source}: log level must be one of ${LOG_LEVELS.join(', ')} (got "${level}")`);
+    this.name = 'LogLevelError';
+  }
+}
+
+export function isLogLevel(level: string): level is (typeof LOG_LEVELS)[number] {
+  return (LOG_LEVELS as readonly string[]).includes(level);
+}
+
 export interface LoggerOptions {
   level?: string;
   /** Where log lines go; stderr by default so stdout carries only results. */
@@ -20,6 +35,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const destination = options.destination ?? process.stderr;
   const isTty = Boolean((destination as { isTTY?: boolean }).isTTY);
   const level = options.level ?? process.env.REPWATCH_LOG_LEVEL ?? 'info';
+  if (!isLogLevel(level)) throw new LogLevelError(level, options.level !== undefined ? 'log level' : 'REPWATCH_LOG_LEVEL');
   const hooks = {
     logMethod(this: Logger, args: Parameters<Logger['info']>, method: (...a: unknown[]) => void) {
       method.apply(this, args.map((arg) => (typeof arg === 'string' ? redact(arg) : redactValue(arg))));

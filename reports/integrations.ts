@@ -57,10 +57,14 @@ export function toFixFor(item: DecisionItem): string[] {
   return item.reasons.map((r) => FIXES[r] ?? r);
 }
 
-/** Days left of each SNDS automated-access link, with the same rule and advice as the ingest uses. */
-export function linkStates(config: Config, asOf: string): WeeklyReportData['sndsLinks'] {
+/**
+ * Days left of each SNDS automated-access link, with the same rule and advice as the ingest uses.
+ * `today` is the run's clock day (as in `status` and `snds links`), never the report's as-of date: a
+ * report for an earlier week must still warn about the link as it stands when the report is generated.
+ */
+export function linkStates(config: Config, today: string): WeeklyReportData['sndsLinks'] {
   return config.snds.feeds.map((feed) => {
-    const expiry = linkExpiry(feed, asOf, config.snds.linkLifetimeDays, config.snds.linkWarnDays);
+    const expiry = linkExpiry(feed, today, config.snds.linkLifetimeDays, config.snds.linkWarnDays);
     return {
       feed: feed.name,
       createdOn: feed.linkCreatedOn ?? null,

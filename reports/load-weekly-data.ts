@@ -1,7 +1,7 @@
 import { loadDelistingOverview } from '../delisting/report-data.js';
 import type { Database } from '../db/connection.js';
 import type { Config } from '../config/schema.js';
-import { addDays } from '../lib/clock.js';
+import { addDays, utcDay } from '../lib/clock.js';
 import type { ReportPeriod } from './week.js';
 import {
   ACTION_STATUSES,
@@ -129,7 +129,7 @@ export async function loadWeeklyData(database: Database, config: Config, period:
     blockList,
     topCampaigns,
     topFromDomains,
-    sndsLinks: linkStates(config, period.to),
+    sndsLinks: linkStates(config, utcDay(now)),
     freshness,
     rejections,
     quarantined,

@@ -1,4 +1,3 @@
-import { escapeHtml } from './escape.js';
 import { fmtChange, fmtInt, fmtRate, fmtReasons, STATUS_LABELS } from './format.js';
 import { ALL_STATUSES, type DecisionItem, type WeeklyReportData } from './weekly-data.js';
 
@@ -7,11 +6,22 @@ const MD_ROWS_PER_STATUS = 25;
 
 /**
  * Markdown for e-mail and chat. Chat tools and mail clients render Markdown to HTML, often with raw HTML
- * allowed, so values from outside are HTML-escaped first and then Markdown punctuation is neutralised.
+ * allowed, so values from outside are made inert: Markdown punctuation is backslash-escaped, then the three
+ * characters that can start raw HTML or an entity (`<`, `>`, `&`) become entities. Quotes and apostrophes
+ * are plain text in Markdown (no attribute can be opened once `<` is an entity), so they stay as they are:
+ * an entity there would show literally wherever a renderer does not decode it. The order matters: escaping
+ * punctuation after inserting entities would break them (`&#39;` became `&\#39;`).
  */
 export function md(value: unknown): string {
-  return escapeHtml(value).replace(/[\\`*_[\]{}()#+!|~]/g, '\\$&').replace(/\r?\n/g, ' ');
+  if (value === null || value === undefined) return '';
+  const text = value instanceof Date ? value.toISOString() : String(value);
+  return text
+    .replace(/\r\n?|\n/g, ' ')
+    .replace(/[\\`*_[\]{}()#+!|~]/g, '\\$&')
+    .replace(/[&<>]/g, (c) => MD_ENTITIES[c]!);
 }
+
+const MD_ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;' };
 
 export function renderMarkdown(data: WeeklyReportData): string {
   const p = data.period;

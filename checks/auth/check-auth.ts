@@ -122,7 +122,7 @@ export async function checkDomain(target: DomainToCheck, selectors: readonly str
   const meets = spfResult === 'pass' || spfResult === 'published' ? dkimResult === 'pass' && dmarcResult === 'pass' : false;
   const over = target.dailyVolume !== null && target.dailyVolume > threshold;
   if (target.authBounces > 0) problems.push(`${target.authBounces} bounce(s) with 5.7.515 in the last 28 days: Outlook.com already rejects mail from ${domain}`);
-  return {
+  const result: AuthCheckResult = {
     domain,
     origin: target.origin,
     spf: { result: spfResult, record: spfRecords[0] ?? null, ips: spfIps },
@@ -133,6 +133,10 @@ export async function checkDomain(target: DomainToCheck, selectors: readonly str
     flagged: (!meets && over) || target.authBounces > 0,
     problems,
   };
+  // A DNS outage says nothing about the domain's records: not flagged (stored and shown as not checked),
+  // unless Outlook.com's own 5.7.515 bounces already say so.
+  if (dnsFailure(result) && target.authBounces === 0) result.flagged = false;
+  return result;
 }
 
 const SPF_SEVERITY = ['fail', 'permerror', 'softfail', 'temperror', 'neutral', 'none', 'pass'];
@@ -208,3 +212,24 @@ export async function runAuthCheck(
   ctx.logger?.info({ check: 'auth', domains: results.length, flagged: results.filter((r) => r.flagged).length }, 'sending domains checked');
   return results.sort((a, b) => Number(b.flagged) - Number(a.flagged) || a.domain.localeCompare(b.domain));
 }
+
+const DNS_FAILURE = /\b(ECONNREFUSED|ETIMEOUT|ESERVFAIL|EREFUSED|ECANCELLED|ECONNRESET|EAI_AGAIN)\b/;
+
+/**
+ * Why a domain could not be judged (a DNS outage, not a failing record), or null when every lookup got an
+ * answer. A lookup that failed says nothing about the domain's records, so it must not read as "fails".
+ */
+export function dnsFailure(r: Pick<AuthCheckResult, 'spf' | 'dkim' | 'dmarc' | 'problems'>): string | null {
+  const reasons = new Set<string>();
+  if (r.spf.result === 'temperror') {
+    const code = r.problems.map((p) => /SPF lookup failed for \S+ \(([^)]+)\)/.exec(p)?.[1]).find(Boolean);
+    reasons.add(`SPF ${code ?? 'temporary error'}`);
+  }
+  for (const [selector, outcome] of Object.entries(r.dkim.selectors)) {
+    const code = DNS_FAILURE.exec(outcome)?.[1];
+    if (code) reasons.add(`DKIM ${selector} ${code}`);
+  }
+  if (r.dmarc.result === 'temperror') reasons.add('DMARC temporary error');
+  return reasons.size ? [...reasons].join(', ') : null;
+}
+

@@ -4,7 +4,14 @@ import type { CommandRunner } from '../command-runner.js';
 import { ExitCode, UsageError } from '../exit-codes.js';
 import { parseFormat, toJson, toTable } from '../output.js';
 import { runBlocklistCheck } from '../../checks/dnsbl/check-blocklists.js';
-import { runAuthCheck } from '../../checks/auth/check-auth.js';
+import { dnsFailure, runAuthCheck, type AuthCheckResult } from '../../checks/auth/check-auth.js';
+import { isResolverAddress, RESOLVER_HINT } from '../../config/schema.js';
+
+const RESOLVER_HELP = 'DNS server to ask, as IP, IP:port or [IPv6]:port (default: blocklists.resolver, else the system resolver)';
+
+function checkResolverOption(resolver: string | undefined): void {
+  if (resolver !== undefined && !isResolverAddress(resolver)) throw new UsageError(`--resolver ${RESOLVER_HINT}`);
+}
 
 /**
  * `repwatch check blocklists | auth`: the seed article's "check the IP is on no other blacklist" and
@@ -20,7 +27,7 @@ export function registerCheck(program: Command, run: CommandRunner): void {
     .option('--ip <ips...>', 'IPs to check')
     .option('--all', 'every IP with SNDS data, complaints or bounces in the last 28 days (the default)')
     .option('--zones <zones>', 'comma-separated zones (default: blocklists.zones, else the documented default list)')
-    .option('--resolver <host:port>', 'DNS server to ask (default: blocklists.resolver, else the system resolver)')
+    .option('--resolver <ip:port>', RESOLVER_HELP)
     .option('--format <format>', 'table or json (default: table on a terminal, else json)')
     .action((o: { ip?: string[]; all?: boolean; zones?: string; resolver?: string; format?: string }) =>
       run(async (ctx) => {
@@ -29,7 +36,7 @@ export function registerCheck(program: Command, run: CommandRunner): void {
         if (bad.length > 0) throw new UsageError(`--ip: not an IP address: ${bad.join(', ')}`);
         const zones = o.zones?.split(',').map((z) => z.trim().toLowerCase()).filter(Boolean);
         if (zones && zones.length === 0) throw new UsageError('--zones: give at least one zone');
-        if (o.resolver && !/^(\[[0-9a-f:]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/i.test(o.resolver)) throw new UsageError('--resolver must be host:port');
+        checkResolverOption(o.resolver);
         const fmt = parseFormat(o.format, ['table', 'json'], ctx.stdout.isTTY);
         const database = await ctx.database();
         const result = await runBlocklistCheck(
@@ -57,28 +64,39 @@ export function registerCheck(program: Command, run: CommandRunner): void {
     .command('auth')
     .description('SPF, DKIM and DMARC of our sending domains (Outlook.com bulk-sender rules); failing domains above the daily volume are flagged')
     .option('--domain <domains...>', 'only these domains (default: auth.domains and the From domains seen in complaints and bounces)')
-    .option('--resolver <host:port>', 'DNS server to ask (default: blocklists.resolver, else the system resolver)')
+    .option('--resolver <ip:port>', RESOLVER_HELP)
     .option('--format <format>', 'table or json')
+    .addHelpText('after', '\nExit codes: 0 checked (failing domains are results), 1 no domain could be checked (every one hit a DNS error), 2 usage.')
     .action((o: { domain?: string[]; resolver?: string; format?: string }) =>
       run(async (ctx) => {
         const fmt = parseFormat(o.format, ['table', 'json'], ctx.stdout.isTTY);
+        checkResolverOption(o.resolver);
         const database = await ctx.database();
-        const results = await runAuthCheck(
+        const checked = await runAuthCheck(
           { database, config: ctx.config, clock: ctx.clock, logger: ctx.logger },
           { ...(o.domain ? { domains: o.domain } : {}), ...(o.resolver ? { resolver: o.resolver } : {}) },
         );
+        // A domain whose lookups failed is "could not check", never FLAGGED or "fails": a DNS outage is not a broken record.
+        const results = checked.map((r) => {
+          const dnsError = dnsFailure(r);
+          return { ...r, checked: dnsError === null, dnsError, flagged: dnsError === null ? r.flagged : false };
+        });
         if (fmt === 'json') ctx.stdout.write(toJson(results));
         else if (results.length === 0) ctx.stdout.write('no sending domains known: configure auth.domains or give --domain\n');
         else {
           ctx.stdout.write(
             toTable(
-              results.map((r) => ({ domain: r.domain, spf: r.spf.result, dkim: r.dkim.result, dmarc: r.dmarc.policy ? `${r.dmarc.result} p=${r.dmarc.policy}` : r.dmarc.result, volume: r.dailyVolume, flag: r.flagged ? 'FLAGGED' : r.meetsRequirement ? 'ok' : 'fails' })),
+              results.map((r) => ({ domain: r.domain, spf: r.spf.result, dkim: r.dkim.result, dmarc: r.dmarc.policy ? `${r.dmarc.result} p=${r.dmarc.policy}` : r.dmarc.result, volume: r.dailyVolume, flag: r.dnsError ? `could not check (DNS: ${r.dnsError})` : r.flagged ? 'FLAGGED' : r.meetsRequirement ? 'ok' : 'fails' })),
               [{ key: 'domain', max: 20 }, { key: 'spf', max: 9 }, { key: 'dkim', max: 14 }, { key: 'dmarc', max: 14 }, { key: 'volume', align: 'right' }, { key: 'flag' }],
             ),
           );
           for (const r of results.filter((x) => x.problems.length > 0)) ctx.stdout.write(`\n${r.domain}:\n${r.problems.map((p) => wrap(`- ${p}`, 80, '  ', '    ')).join('\n')}\n`);
         }
-        return ExitCode.ok;
+        const unchecked = results.filter((r) => !r.checked);
+        if (unchecked.length > 0) {
+          ctx.logger.warn({ job: 'auth', unchecked: unchecked.map((r) => r.domain) }, `${unchecked.length} of ${results.length} domain(s) could not be checked: DNS lookups failed (is the resolver reachable?)`);
+        }
+        return results.length > 0 && unchecked.length === results.length ? ExitCode.failed : ExitCode.ok;
       }),
     );
 }

@@ -8,6 +8,7 @@ import { parseFormat, toJson, toTable } from '../output.js';
 import { isDay, utcDay } from '../../lib/clock.js';
 import { recomputeDays } from '../../transform/recompute.js';
 import { buildDelistDrafts, defaultAsOf, renderDraft, storedNdr } from '../../delisting/drafts.js';
+import { assertNotFuture } from './flags.js';
 import { assertRoute, assertState, CaseInputError, listCases, noteCase, openCase, type DelistCase } from '../../delisting/cases.js';
 
 /**
@@ -21,7 +22,7 @@ export function registerDelist(program: Command, run: CommandRunner): void {
     .command('draft')
     .description('what to send or do for a blocked IP, per route (refused for fix_first IPs, with what to fix)')
     .requiredOption('--ip <ip>', 'the blocked IP')
-    .option('--as-of <date>', 'decisions of this date (default: the latest computed)')
+    .option('--as-of <date>', 'decisions of this date, not after today (default: the latest day with SNDS data, as for flags)')
     .option('--contact-name <name>', 'fill the form\'s contact name')
     .option('--contact-email <email>', 'fill the form\'s contact email (replies go there)')
     .option('--company <text>', 'company description for the form')
@@ -32,6 +33,7 @@ export function registerDelist(program: Command, run: CommandRunner): void {
       run(async (ctx) => {
         if (!isStrictIp(o.ip)) throw new UsageError(`--ip: not an IP address: ${o.ip}`);
         if (o.asOf && !isDay(o.asOf)) throw new UsageError('--as-of must be a date as YYYY-MM-DD');
+        if (o.asOf) assertNotFuture(`--as-of ${o.asOf}`, o.asOf, ctx.clock.now());
         if (o.format && !['text', 'json'].includes(o.format)) throw new UsageError('--format must be text or json');
         const database = await ctx.database();
         const asOf = o.asOf ?? (await defaultAsOf(database, utcDay(ctx.clock.now())));

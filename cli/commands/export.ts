@@ -1,8 +1,10 @@
+import { stat } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { CommandRunner } from '../command-runner.js';
-import { UsageError } from '../exit-codes.js';
+import { CliError, UsageError } from '../exit-codes.js';
 import { isDay } from '../../lib/clock.js';
-import { exportTable } from '../../reports/export/export-table.js';
+import { ExportFileError, exportTable } from '../../reports/export/export-table.js';
 import { EXPORT_TABLE_NAMES, type ExportTableName } from '../../reports/export/tables.js';
 import { EXPORT_FORMATS, type ExportFormat } from '../../reports/export/writers.js';
 
@@ -15,6 +17,14 @@ interface ExportCliOptions {
   batchSize: string;
 }
 
+/** --out's folder must exist and be a folder (export creates no folders): exit 1 before any database work. */
+async function checkOutFolder(out: string): Promise<void> {
+  const folder = dirname(resolve(out));
+  const info = await stat(folder).catch(() => undefined);
+  if (!info) throw new CliError(`cannot write ${out}: its folder ${folder} does not exist`);
+  if (!info.isDirectory()) throw new CliError(`cannot write ${out}: ${folder} is not a folder`);
+}
+
 /** `repwatch export`: stream an analytics view into a Parquet, Arrow IPC or CSV file. */
 export function registerExport(program: Command, run: CommandRunner): void {
   program
@@ -24,7 +34,7 @@ export function registerExport(program: Command, run: CommandRunner): void {
     .option('--table <table>', EXPORT_TABLE_NAMES.join('|'), 'ip_day')
     .option('--from <YYYY-MM-DD>', 'first day (day, or as_of for ip_flag)')
     .option('--to <YYYY-MM-DD>', 'last day')
-    .requiredOption('--out <file>', 'output file')
+    .requiredOption('--out <file>', 'output file (its folder must exist)')
     .option('--batch-size <rows>', 'rows per fetch, record batch and row group', '10000')
     .action((options: ExportCliOptions) =>
       run(async (ctx) => {
@@ -36,6 +46,7 @@ export function registerExport(program: Command, run: CommandRunner): void {
         if (options.from && options.to && options.from > options.to) throw new UsageError('--from is after --to');
         const batchSize = Number(options.batchSize);
         if (!Number.isInteger(batchSize) || batchSize < 1) throw new UsageError('--batch-size must be a positive integer');
+        await checkOutFolder(options.out);
         const database = await ctx.database();
         const t0 = Date.now();
         const result = await exportTable(database, {
@@ -45,6 +56,8 @@ export function registerExport(program: Command, run: CommandRunner): void {
           to: options.to,
           out: options.out,
           batchSize,
+        }).catch((error: unknown) => {
+          throw error instanceof ExportFileError ? new CliError(error.message) : error;
         });
         ctx.logger.info({ job: 'export', table: options.table, format: options.format, rows: result.rows, ms: Date.now() - t0 }, 'export written');
         ctx.stdout.write(`${result.path}\t${result.rows} rows\n`);

@@ -2,7 +2,7 @@ import { Option, type Command } from 'commander';
 import type { CommandRunner } from '../command-runner.js';
 import { CliError, ExitCode, UsageError } from '../exit-codes.js';
 import { parseFormat, toCsv, toJson } from '../output.js';
-import { isDay } from '../../lib/clock.js';
+import { isDay, utcDay } from '../../lib/clock.js';
 import { computeDecisions, FLAG_KEYS, latestSndsDay, latestStatusDownloadDay, toFlagRecord } from '../../transform/decisions.js';
 import { decisionsTable } from '../../transform/decisions-table.js';
 
@@ -16,6 +16,7 @@ export function registerFlags(program: Command, run: CommandRunner): void {
     .action((options: { asOf?: string; format?: string }) =>
       run(async (ctx) => {
         if (options.asOf !== undefined && !isDay(options.asOf)) throw new UsageError(`--as-of must be a date as YYYY-MM-DD, got "${options.asOf}"`);
+        if (options.asOf !== undefined) assertNotFuture(`--as-of ${options.asOf}`, options.asOf, ctx.clock.now());
         const format = parseFormat(options.format, ['table', 'json', 'csv'], Boolean(ctx.stdout.isTTY));
         const database = await ctx.database();
         const asOf = options.asOf ?? (await latestSndsDay(database));
@@ -41,4 +42,17 @@ export function registerFlags(program: Command, run: CommandRunner): void {
         }
       }),
     );
+}
+
+/**
+ * Refuse a decision date after today (the clock's UTC day): decisions computed for a future date are
+ * stored in the decision history, and from then on become the latest as-of date that other commands
+ * default to and that every recompute extends to. Usage error (exit 2); shared by flags, report weekly
+ * and delist draft.
+ */
+export function assertNotFuture(what: string, day: string, now: Date): void {
+  const today = utcDay(now);
+  if (day > today) {
+    throw new UsageError(`${what} is after today (${today}, UTC): decisions are only made for days that have come; give ${today} or an earlier day`);
+  }
 }

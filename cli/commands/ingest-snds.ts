@@ -41,10 +41,11 @@ export function registerIngestSnds(ingest: Command, run: CommandRunner): void {
     .option('--format <format>', 'summary as table or json (default: table on a terminal, else json)')
     .addHelpText(
       'after',
-      '\nExit codes: 0 data loaded (rows may have been rejected), 1 a download or input failed (a file that is\n' +
+      '\n"-" reads stdin, for one --file or --status-file only.\n' +
+        '\nExit codes: 0 data loaded (rows may have been rejected), 1 a download or input failed (a file that is\n' +
         'mostly not SNDS rows too), 3 an SNDS link is expired or broken whatever it returns (a sign-in page, a\n' +
         'JSON or text error, a 4xx, a redirect to a login host), or the API needs a new login (the message says\n' +
-        'what to do).',
+        'what to do), 2 bad options (a malformed --url, "-" given twice).',
     )
     .action((options: Options) => run((ctx) => ingestSnds(ctx, options)));
 }
@@ -53,6 +54,7 @@ async function ingestSnds(ctx: CommandContext, options: Options): Promise<number
   const format = parseFormatOrUsage(options.format, ctx.stdout.isTTY ?? false);
   const days = requestedDays(options, utcDay(ctx.clock.now()));
   if (options.timezone) checkTimezone(options.timezone);
+  checkOneOffInputs(options);
   const oneOff = Boolean(options.file?.length || options.statusFile?.length || options.url || options.statusUrl);
   const database = await ctx.database();
   const job: SndsJobContext = { database, config: ctx.config, fetch: globalThis.fetch, clock: ctx.clock, logger: ctx.logger, sleep: realSleep };
@@ -150,6 +152,23 @@ function requestedDays(options: Options, today: string): string[] | undefined {
     return days;
   }
   return undefined;
+}
+
+/** Usage errors in --file/--status-file/--url/--status-url, found before any database or network work. */
+function checkOneOffInputs(options: Options): void {
+  const stdinUses = [...(options.file ?? []), ...(options.statusFile ?? [])].filter((path) => path === '-').length;
+  if (stdinUses > 1) throw new UsageError('"-" (stdin) can be given only once across --file and --status-file: save the other export to a file');
+  for (const [flag, url] of [['--url', options.url], ['--status-url', options.statusUrl]] as const) {
+    if (url === undefined) continue;
+    let protocol: string | undefined;
+    try {
+      protocol = new URL(url).protocol;
+    } catch {
+      protocol = undefined;
+    }
+    // The value is not echoed: an SNDS link holds its access key.
+    if (protocol !== 'https:' && protocol !== 'http:') throw new UsageError(`${flag} is not an http(s):// URL`);
+  }
 }
 
 function checkTimezone(zone: string): void {

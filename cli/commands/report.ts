@@ -6,6 +6,7 @@ import { redactError } from '../../lib/redact.js';
 import { lastCompleteWeekEnd, sundayOfIsoWeek } from '../../reports/week.js';
 import { buildWeeklyReport, writeWeeklyReport, REPORT_FORMATS, type ReportFormat } from '../../reports/weekly-report.js';
 import { sendWeeklyReport } from '../../reports/email.js';
+import { assertNotFuture } from './flags.js';
 
 interface WeeklyOptions {
   week?: string;
@@ -21,7 +22,7 @@ export function registerReport(program: Command, run: CommandRunner): void {
     .command('weekly')
     .description('the weekly report for the ISO week ending with the as-of date (default: the last complete week)')
     .option('--week <YYYY-Www>', 'ISO week, e.g. 2026-W47')
-    .option('--as-of <YYYY-MM-DD>', 'last day of the seven-day period')
+    .option('--as-of <YYYY-MM-DD>', 'last day of the seven-day period (today or earlier)')
     .option('--out <dir>', 'output directory (default: reports.outDir)')
     .option('--format <list>', `comma-separated subset of ${REPORT_FORMATS.join(',')}`, REPORT_FORMATS.join(','))
     .action((options: WeeklyOptions) =>
@@ -50,10 +51,13 @@ function resolveAsOf(options: WeeklyOptions, now: Date): string {
   if (options.week) {
     const sunday = sundayOfIsoWeek(options.week);
     if (!sunday) throw new UsageError(`--week must be an ISO week such as 2026-W47 (got ${options.week})`);
+    // The week's last day is the as-of date: a week not yet over would store decisions for a future day.
+    assertNotFuture(`--week ${options.week} (ending ${sunday})`, sunday, now);
     return sunday;
   }
   if (options.asOf) {
     if (!isDay(options.asOf)) throw new UsageError(`--as-of must be a date as YYYY-MM-DD (got ${options.asOf})`);
+    assertNotFuture(`--as-of ${options.asOf}`, options.asOf, now);
     return options.asOf;
   }
   return lastCompleteWeekEnd(now);

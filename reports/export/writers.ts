@@ -1,5 +1,6 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
+import { finished } from 'node:stream/promises';
 import Papa from 'papaparse';
 import {
   Bool, DateDay, Field, Float64, Int32, Int64, List, makeData, RecordBatch, RecordBatchFileWriter, Schema, Struct,
@@ -18,10 +19,52 @@ export interface BatchWriter {
 export const EXPORT_FORMATS = ['parquet', 'arrow', 'csv'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
 
-export function createBatchWriter(format: ExportFormat, path: string, columns: readonly ExportColumn[]): BatchWriter {
-  if (format === 'arrow') return arrowWriter(path, columns);
+/** Open the file before any row is read: a missing folder or a path that is not writable fails here, at once. */
+export async function createBatchWriter(format: ExportFormat, path: string, columns: readonly ExportColumn[]): Promise<BatchWriter> {
   if (format === 'parquet') return parquetWriter(path, columns);
-  return csvWriter(path, columns);
+  const out = await openFile(path);
+  return format === 'arrow' ? arrowWriter(out, columns) : csvWriter(out, columns);
+}
+
+/**
+ * A write stream whose errors are never lost: it is open (or its error thrown) before it is returned, and
+ * a later error (disk full) rejects the next write or the finish instead of leaving a promise unsettled.
+ */
+interface OpenFile {
+  stream: WriteStream;
+  /** Throws the stream's error, if it had one. */
+  check(): void;
+  /** Wait for 'drain', or throw the stream's error. */
+  drain(): Promise<void>;
+  /** End the stream (unless a pipe ends it) and wait until the file is written (or throw the stream's error). */
+  close(options?: { endedByPipe?: boolean }): Promise<void>;
+}
+
+async function openFile(path: string): Promise<OpenFile> {
+  const stream = createWriteStream(path);
+  let failure: Error | undefined;
+  stream.on('error', (error) => {
+    failure ??= error;
+  });
+  await once(stream, 'open'); // rejects with the open error (ENOENT, ENOTDIR, EACCES…)
+  const check = () => {
+    if (failure) throw failure;
+  };
+  return {
+    stream,
+    check,
+    async drain() {
+      check();
+      if (stream.writableNeedDrain) await Promise.race([once(stream, 'drain'), finished(stream)]);
+      check();
+    },
+    async close({ endedByPipe = false } = {}) {
+      check();
+      if (!endedByPipe && !stream.writableEnded) stream.end();
+      await finished(stream);
+      check();
+    },
+  };
 }
 
 /** A day 'YYYY-MM-DD' as the Date at its UTC midnight (what Arrow DateDay and Parquet DATE take). */
@@ -58,12 +101,11 @@ function arrowType(type: ColumnType): DataType {
   }
 }
 
-function arrowWriter(path: string, columns: readonly ExportColumn[]): BatchWriter {
+function arrowWriter(out: OpenFile, columns: readonly ExportColumn[]): BatchWriter {
   const fields = columns.map((c) => new Field(c.name, arrowType(c.type), c.nullable));
   const schema = new Schema(fields);
-  const out = createWriteStream(path);
   const writer = new RecordBatchFileWriter();
-  writer.pipe(out);
+  writer.pipe(out.stream);
   let batches = 0;
   const toBatch = (rows: ExportRow[]) => {
     const children = columns.map((c, i) => {
@@ -77,15 +119,17 @@ function arrowWriter(path: string, columns: readonly ExportColumn[]): BatchWrite
   };
   return {
     async write(rows) {
+      out.check();
       writer.write(toBatch(rows));
       batches++;
-      if (out.writableNeedDrain) await once(out, 'drain');
+      await out.drain();
     },
     async finish() {
+      out.check();
       if (batches === 0) writer.write(toBatch([])); // an empty table still carries its schema
       await writer.finish();
-      writer.close();
-      if (!out.writableFinished) await once(out, 'finish');
+      writer.close(); // ends the piped file stream once the footer is through
+      await out.close({ endedByPipe: true });
     },
   };
 }
@@ -127,12 +171,12 @@ function parquetWriter(path: string, columns: readonly ExportColumn[]): BatchWri
 
 // ---- CSV (papaparse): a header, then each batch appended; arrays joined with ';' as elsewhere.
 
-function csvWriter(path: string, columns: readonly ExportColumn[]): BatchWriter {
-  const out: WriteStream = createWriteStream(path);
+function csvWriter(out: OpenFile, columns: readonly ExportColumn[]): BatchWriter {
   const fields = columns.map((c) => c.name);
   let first = true;
   const put = async (text: string) => {
-    if (!out.write(text)) await once(out, 'drain');
+    out.check();
+    if (!out.stream.write(text)) await out.drain();
   };
   const cell = (c: ExportColumn, v: unknown) => {
     if (v === null || v === undefined) return '';
@@ -148,8 +192,7 @@ function csvWriter(path: string, columns: readonly ExportColumn[]): BatchWriter 
     },
     async finish() {
       if (first) await put(`${Papa.unparse({ fields, data: [] }, { newline: '\n' })}\n`);
-      out.end();
-      await once(out, 'finish');
+      await out.close();
     },
   };
 }

@@ -4,7 +4,7 @@ import { startDnsServer, type DnsServer } from '../support/dns-server.js';
 import { describeEachBackend } from '../support/backends.js';
 import { configSchema } from '../../config/schema.js';
 import { fixedClock } from '../../lib/clock.js';
-import { runAuthCheck } from '../../checks/auth/check-auth.js';
+import { dnsFailure, runAuthCheck } from '../../checks/auth/check-auth.js';
 
 const publicKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'der' }).toString('base64');
 
@@ -72,5 +72,25 @@ describeEachBackend('bulk-sender authentication', (db) => {
       { domain: 'good.example', flagged: false },
       { domain: 'small.example', flagged: false },
     ]);
+  });
+
+  it('a DNS outage is not a failing domain: not flagged, stored as not flagged, the reason kept', async () => {
+    const database = db();
+    // down.example sends 8,000 a day from 203.0.113.30: above the threshold, so a real failure would flag it.
+    await database.query(`insert into repwatch.ip_day_fact (ip, day, message_recipients, has_snds) values ('203.0.113.30', '2026-11-24', 8000, true) on conflict do nothing`);
+    await database.query(`insert into repwatch.mail_message (stream, mailbox, message_key, sha256, byte_size, classification) values ('bounces', 't', 'k-down', 'w', 1, 'dsn')`);
+    await database.query(
+      `insert into repwatch.bounce (message_ref, seq, mailbox, format, day, ip, sender_domain, ms_codes)
+       select id, 0, 't', 'dsn', '2026-11-24', '203.0.113.30'::inet, 'down.example', '{}' from repwatch.mail_message where message_key = 'k-down'`,
+    );
+    const config = configSchema.parse({ auth: { domains: ['down.example'], dkimSelectors: { 'down.example': ['s1'] } } });
+    // Nothing listens on port 1: every lookup fails.
+    const results = await runAuthCheck({ database, config, clock: fixedClock('2026-11-24T12:00:00Z') }, { resolver: '127.0.0.1:1', domains: ['down.example'] });
+    const down = results.find((r) => r.domain === 'down.example')!;
+    expect(down.dailyVolume).toBe(8000);
+    expect(down.flagged).toBe(false);
+    expect(dnsFailure(down)).toMatch(/SPF|DMARC|DKIM/);
+    const [stored] = await database.query<{ flagged: boolean }>(`select flagged from analytics.auth_latest where domain = 'down.example'`);
+    expect(stored).toEqual({ flagged: false });
   });
 });

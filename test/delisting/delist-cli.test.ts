@@ -142,7 +142,7 @@ for (const backend of backends()) {
       expect(cases[0]!.messages.map((m) => m.state)).toEqual(['requested', 'mitigated', 'relisted']);
       expect(cases[0]!.messages[1]).toMatchObject({ direction: 'in', body: 'Dear sender, We have completed our review... Mitigated.' });
 
-      const flags = await runCliCaptured(['flags', '--as-of', '2026-11-26', '--format', 'json'], { env, clock });
+      const flags = await runCliCaptured(['flags', '--as-of', '2026-11-26', '--format', 'json'], { env, clock: fixedClock('2026-11-26T12:00:00Z') });
       const flag = (JSON.parse(flags.stdout) as { ip: string; reasons: string[]; status: string }[]).find((f) => f.ip === '203.0.113.13');
       expect(flag?.reasons).toContain('relisted');
 
@@ -167,6 +167,23 @@ for (const backend of backends()) {
       for (const line of result.stdout.trimEnd().split('\n')) expect(line.length, line).toBeLessThanOrEqual(80);
       expect(result.stdout).toMatch(/^shop\.example +none +not_configured +none +\d[\d,]* +FLAGGED$/m);
       expect(result.stdout).toMatch(/no SPF record at shop\.example/);
+    });
+
+    it('refuses an as-of date after today (exit 2) and defaults to the latest SNDS day, as flags does', async () => {
+      const today = fixedClock('2026-11-28T09:00:00Z');
+      const future = await runCliCaptured(['delist', 'draft', '--ip', '203.0.113.13', '--as-of', '2026-12-15'], { env, clock: today });
+      expect(future.code).toBe(2);
+      expect(future.stderr).toMatch(/--as-of 2026-12-15 is after today \(2026-11-28, UTC\)/);
+      expect((await runCliCaptured(['flags', '--as-of', '2026-11-29'], { env, clock: today })).code).toBe(2);
+
+      // Decisions stored for a later date than the SNDS data (allowed: not in the future) must not
+      // become the draft's default; the default is the latest day with SNDS data, as for flags.
+      expect((await runCliCaptured(['flags', '--as-of', '2026-11-28', '--format', 'json'], { env, clock: today })).code).toBe(0);
+      const flags = await runCliCaptured(['flags', '--format', 'table'], { env, clock: today });
+      expect(flags.code).toBe(0);
+      expect(flags.stdout).toMatch(/^Decisions as of 2026-11-26 /);
+      const draft = await runCliCaptured(['delist', 'draft', '--ip', '203.0.113.13', '--format', 'json'], { env, clock: today });
+      expect((JSON.parse(draft.stdout) as { asOf: string }).asOf).toBe('2026-11-26');
     });
 
     it('exits 2 on bad input and 1 when no DNS query is answered', async () => {

@@ -106,6 +106,13 @@ for (const backend of backends()) {
         const result = await runCliCaptured(['report', 'weekly', ...args], { env, clock });
         expect(result.code, args.join(' ')).toBe(2);
       }
+      // After today (the clock's day, 2026-11-25): decisions for a future date would be stored and stick.
+      const future = await runCliCaptured(['report', 'weekly', '--as-of', '2026-11-26'], { env, clock });
+      expect(future.code).toBe(2);
+      expect(future.stderr).toMatch(/--as-of 2026-11-26 is after today \(2026-11-25, UTC\)/);
+      const unfinished = await runCliCaptured(['report', 'weekly', '--week', '2026-W48'], { env, clock });
+      expect(unfinished.code).toBe(2);
+      expect(unfinished.stderr).toMatch(/--week 2026-W48 \(ending 2026-11-29\) is after today/);
     });
 
     it('sends the report by e-mail: HTML part, plain-text part, decisions attached; the SMTP password never shows', async () => {

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -110,6 +110,17 @@ describeEachBackend('export of the analytics views', (db) => {
     }
     expect(tableFromIPC(readFileSync(join(dir, 'empty.arrow'))).schema.fields.map((f) => f.name)).toEqual(EXPORT_TABLES.ip_flag.columns.map((c) => c.name));
   });
+
+  it('rejects (never hangs) in every format when the file cannot be created, and leaves no file', async () => {
+    const aFile = join(dir, 'a-file');
+    writeFileSync(aFile, 'x');
+    for (const format of EXPORT_FORMATS) {
+      for (const out of [join(dir, 'no-such-folder', `x.${format}`), join(aFile, `x.${format}`)]) {
+        await expect(exportTable(db(), { table: 'ip_day', format, out }), `${format} ${out}`).rejects.toThrow(`cannot write ${out}`);
+        expect(existsSync(out)).toBe(false);
+      }
+    }
+  });
 });
 
 describe('repwatch export (CLI)', () => {
@@ -123,6 +134,24 @@ describe('repwatch export (CLI)', () => {
     ]) {
       const result = await runCliCaptured(['export', ...args], { env: { REPWATCH_HOME: '/nonexistent/never-created' } });
       expect(result.code, args.join(' ')).toBe(2);
+    }
+  });
+
+  it('exits 1 with a message naming --out when its folder is missing or is a file, in every format', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'repwatch-export-cli-'));
+    try {
+      const aFile = join(dir, 'a-file');
+      writeFileSync(aFile, 'x');
+      for (const format of EXPORT_FORMATS) {
+        for (const out of [join(dir, 'nodir', `x.${format}`), join(aFile, `x.${format}`)]) {
+          const result = await runCliCaptured(['export', '--format', format, '--out', out], { env: { REPWATCH_HOME: join(dir, 'home') } });
+          expect(result.code, `${format} ${out}`).toBe(1);
+          // (the random part of the temp folder's name may be redacted in messages)
+          expect(result.stderr).toMatch(new RegExp(`cannot write \\S*/${out.split('/').slice(-2).join('/').replace(/\./g, '\\.')}: `));
+        }
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

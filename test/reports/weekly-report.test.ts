@@ -90,7 +90,8 @@ describeEachBackend('weekly report content', (db) => {
 
   it('reports link expiry, freshness, gaps, rejected rows and quarantined messages', () => {
     const [main, other] = report.data.sndsLinks;
-    expect(main).toMatchObject({ feed: 'main', createdOn: '2026-10-28', expiresOn: '2026-11-27', daysLeft: 5, state: 'warn' });
+    // Counted from the day the report is generated (2026-11-23), not from the as-of date.
+    expect(main).toMatchObject({ feed: 'main', createdOn: '2026-10-28', expiresOn: '2026-11-27', daysLeft: 4, state: 'warn' });
     expect(main!.advice).toMatch(/refresh the link/);
     expect(other).toMatchObject({ feed: 'other', createdOn: null, expiresOn: null, daysLeft: null, state: 'unknown' });
     expect(other!.advice).toMatch(/linkCreatedOn/);
@@ -125,6 +126,10 @@ describeEachBackend('weekly report content', (db) => {
     for (const value of Object.values(HOSTILE)) expect(report.markdown).not.toContain(value);
     expect(report.markdown).toMatch(/### Start delisting \(1\)/);
     expect(report.markdown).toContain('&lt;script&gt;');
+    expect(report.markdown).not.toMatch(/<[a-z]/i);
+    // Apostrophes and quotes are plain text in Markdown: no entity (broken as &\#39; before) shows literally.
+    expect(report.markdown).toContain('onerror="window.\\_\\_pwned=\'img\'"');
+    expect(report.markdown).not.toMatch(/&\\?#39;|&quot;/);
     expect(report.markdown.indexOf('Start delisting (1)')).toBeLessThan(report.markdown.indexOf('Fix first (1)'));
   });
 
@@ -136,6 +141,31 @@ describeEachBackend('weekly report content', (db) => {
       [IPS.risk, 'at_risk', 'yellow_filter'],
     ]);
     expect(JSON.parse(report.json)).toEqual(JSON.parse(JSON.stringify(report.data)));
+  });
+});
+
+describeEachBackend('weekly report of an earlier week', (db) => {
+  it('computes SNDS link expiry from the clock\'s day, not from the report\'s as-of date', async () => {
+    const linked = configSchema.parse({
+      snds: {
+        feeds: [
+          { name: 'main', dataUrl: 'https://example.invalid/a', linkCreatedOn: '2026-11-20' }, // expires 12-20
+          { name: 'soon', dataUrl: 'https://example.invalid/b', linkCreatedOn: '2026-11-01' }, // expires 12-01
+          { name: 'gone', dataUrl: 'https://example.invalid/c', linkCreatedOn: '2026-10-01' }, // expired 10-31
+        ],
+      },
+    });
+    // The week ending 22 November, generated on 28 November.
+    const report = await buildWeeklyReport(db(), linked, AS_OF, new Date('2026-11-28T09:00:00Z'));
+    expect(report.data.sndsLinks.map((l) => [l.feed, l.expiresOn, l.daysLeft, l.state])).toEqual([
+      ['main', '2026-12-20', 22, 'ok'],
+      ['soon', '2026-12-01', 3, 'warn'],
+      ['gone', '2026-10-31', -28, 'expired'],
+    ]);
+    expect(report.data.sndsLinks[1]!.advice).toMatch(/refresh the link/);
+    expect(report.markdown).toContain('- SNDS link main: 22 days left (ok)');
+    expect(report.markdown).toMatch(/- SNDS link soon: 3 days left \(warn\) — refresh the link/);
+    expect(report.markdown).toContain('- SNDS link gone: -28 days left (expired)');
   });
 });
 

@@ -10,6 +10,7 @@ import { runCliCaptured } from '../support/run-cli.js';
 import { Fixture } from './fixture.js';
 import { AS_OF, EXPECTED_FLAGS, seedDataset } from './dataset.js';
 import { FLAG_KEYS } from '../../transform/decisions.js';
+import { fixedClock } from '../../lib/clock.js';
 
 /** The CLI against each backend: PostgreSQL through DATABASE_URL, PGlite through REPWATCH_HOME. */
 for (const backend of backends()) {
@@ -71,6 +72,17 @@ for (const backend of backends()) {
       expect(result.stdout).toMatch(/198\.51\.100\.9 +fix_first .*\n +why: trap_hits, red_filter; route: outlook_form\n/);
       expect(result.stdout).toMatch(/198\.51\.100\.15 +ok +0 +2 +- +0 +0 +0\n/);
       expect(result.stdout).toMatch(/note: IP Status list of 2026-11-21 is newer than 2026-11-20: not used here;\n +run with --as-of 2026-11-21/);
+    });
+
+    it('refuses an as-of date after today (the clock\'s UTC day) with exit 2, and accepts today', async () => {
+      const clock = fixedClock(`${AS_OF}T23:30:00Z`);
+      const future = await runCliCaptured(['flags', '--as-of', '2026-11-21', '--format', 'json'], { env, clock });
+      expect(future.code).toBe(2);
+      expect(future.stdout).toBe('');
+      expect(future.stderr).toMatch(new RegExp(`--as-of 2026-11-21 is after today \\(${AS_OF}, UTC\\)`));
+      const today = await runCliCaptured(['flags', '--as-of', AS_OF, '--format', 'json'], { env, clock });
+      expect(today.code).toBe(0);
+      expect(JSON.parse(today.stdout)).toEqual(EXPECTED_FLAGS);
     });
 
     it('exits 2 on a bad date or format, and transform without a scope', async () => {

@@ -1,0 +1,35 @@
+import { describe, expect, it } from 'vitest';
+import { md } from '../../reports/render-markdown.js';
+import { escapeHtml } from '../../reports/escape.js';
+import { HOSTILE } from './fixture.js';
+
+describe('Markdown escaping', () => {
+  it('leaves apostrophes and quotes as they are: no HTML entity shows literally', () => {
+    expect(md("Decisions weren't stored")).toBe("Decisions weren't stored");
+    expect(md('the "main" feed')).toBe('the "main" feed');
+    expect(md("weren't")).not.toMatch(/&\\?#39;|&#x27;|&quot;/);
+  });
+
+  it('still neutralises Markdown punctuation, raw HTML and entities', () => {
+    expect(md('# *bold* _em_ [link](x) `code` | ~s~ !')).toBe('\\# \\*bold\\* \\_em\\_ \\[link\\]\\(x\\) \\`code\\` \\| \\~s\\~ \\!');
+    expect(md('<b>x</b> & y')).toBe('&lt;b&gt;x&lt;/b&gt; &amp; y');
+    // An entity in the input is shown as typed, not decoded; the entities md inserts stay intact.
+    expect(md('&#39; &lt;')).toBe('&amp;\\#39; &amp;lt;');
+    expect(md('a\\b')).toBe('a\\\\b');
+    expect(md('line1\nline2\r\nline3')).toBe('line1 line2 line3');
+    expect(md(null)).toBe('');
+  });
+
+  it('keeps every hostile value inert', () => {
+    for (const value of Object.values(HOSTILE)) {
+      const out = md(value);
+      expect(out).not.toMatch(/</);
+      expect(out).not.toContain(value);
+    }
+    expect(md(HOSTILE.subject)).toBe('&lt;img src=x onerror="window.\\_\\_pwned=\'img\'"&gt;');
+  });
+
+  it('does not change the HTML escaping, which still encodes quotes for attributes', () => {
+    expect(escapeHtml(`it's "x" <b>`)).toBe('it&#39;s &quot;x&quot; &lt;b&gt;');
+  });
+});
