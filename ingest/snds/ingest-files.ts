@@ -5,7 +5,8 @@ import { pipeline } from 'node:stream/promises';
 import type { Database } from '../../db/connection.js';
 import type { Config } from '../../config/schema.js';
 import type { Clock } from '../../lib/clock.js';
-import { ingestLocalInput } from './ingest-input.js';
+import { stat } from 'node:fs/promises';
+import { emptyResult, ingestLocalInput } from './ingest-input.js';
 import { addInput, newFeedResult, recompute, type SndsFeedResult } from './ingest-feed.js';
 import type { SndsKind } from './raw-store.js';
 
@@ -45,6 +46,13 @@ export async function ingestSndsFiles(options: IngestSndsFilesOptions): Promise<
       await pipeline(options.stdin ?? process.stdin, createWriteStream(path));
     } else {
       path = resolve(options.cwd ?? process.cwd(), path);
+      // Not a readable regular file (missing, a folder): say so, and record no download for it.
+      const problem = await notARegularFile(path);
+      if (problem) {
+        const info = { source: 'file' as const, kind: file.kind, feed: options.feed, location: path, fetchedAt: options.clock.now() };
+        addInput(result, emptyResult(info, 'failed', problem));
+        continue;
+      }
     }
     try {
       const input = await ingestLocalInput(
@@ -60,4 +68,13 @@ export async function ingestSndsFiles(options: IngestSndsFilesOptions): Promise<
   }
   if (!options.skipRecompute) await recompute(options, result);
   return result;
+}
+
+async function notARegularFile(path: string): Promise<string | null> {
+  try {
+    const info = await stat(path);
+    return info.isFile() ? null : info.isDirectory() ? 'is a folder, not an export file' : 'is not a regular file';
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message;
+  }
 }

@@ -149,6 +149,19 @@ describeEachBackend('SNDS loading', (db) => {
     expect(parsed).toEqual(rows);
   });
 
+  it('a folder or a missing path given as a file fails with the reason and records no download', async () => {
+    const result = await load('notafile', [
+      { kind: 'ip_data', path: dir },
+      { kind: 'ip_status', path: join(dir, 'missing.csv') },
+    ]);
+    expect(result.inputs.map((i) => [i.location, i.outcome, i.detail])).toEqual([
+      [dir, 'failed', 'is a folder, not an export file'],
+      [join(dir, 'missing.csv'), 'failed', 'no such file'],
+    ]);
+    expect(result.failures).toHaveLength(2);
+    expect(await count(`select count(*)::int as n from repwatch.raw_download where feed = 'notafile'`)).toBe(0);
+  });
+
   it('reads stdin ("-"), spooled to a file first, and records the source as stdin', async () => {
     const stdin = Readable.from([Buffer.from(dataExport('2026-11-07', ['10.4.0.1']).slice(0, 20)), Buffer.from(dataExport('2026-11-07', ['10.4.0.1']).slice(20))]);
     const result = await ingestSndsFiles({ database: db(), config, clock, feed: 'piped', timezone: 'UTC', files: [{ kind: 'ip_data', path: '-' }], stdin });
