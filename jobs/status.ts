@@ -41,6 +41,9 @@ export interface FeedStatus {
   daysWithoutData: number | null;
   /** Days of the last week (up to yesterday) without any row from this feed. */
   missingDays: string[];
+  /** When the feed's link last answered like a broken link (and nothing has loaded since), and why. */
+  brokenSince: Date | null;
+  brokenDetail: string | null;
 }
 
 export interface MailboxStatus {
@@ -153,7 +156,12 @@ export async function collectStatus(
   const today = utcDay(now);
   const feeds = await feedStatuses(database, config, today, linkStates);
   for (const feed of feeds) {
-    if (feed.linkState === 'expired') {
+    if (feed.linkState === 'broken') {
+      problems.push(
+        `SNDS feed ${feed.feed}: its link answered like a broken link on ${feed.brokenSince!.toISOString()}${feed.brokenDetail ? ` (${feed.brokenDetail})` : ''}; ` +
+          "refresh the link on the SNDS portal's Automated Data Access page, then update snds.feeds[].linkCreatedOn",
+      );
+    } else if (feed.linkState === 'expired') {
       problems.push(`SNDS feed ${feed.feed}: the automated-access link expired on ${feed.expiresOn}; refresh it on the SNDS portal's Automated Data Access page, then update snds.feeds[].linkCreatedOn`);
     } else if (feed.daysLeft !== null && feed.daysLeft <= config.snds.linkWarnDays) {
       warnings.push(`SNDS feed ${feed.feed}: the link expires on ${feed.expiresOn} (${feed.daysLeft} days left); refresh it on the SNDS portal and update linkCreatedOn`);
@@ -189,8 +197,16 @@ async function feedStatuses(database: Database, config: Config, today: string, l
   const recent = await database.query<{ feed: string; day: string }>('select distinct feed, day from repwatch.snds_row where day >= $1', [weekStart]);
   const lastByFeed = new Map(last.map((r) => [r.feed, r.last_day]));
   const links = new Map(linkStates(config, today).map((l) => [l.feed, l]));
+  // The feed's latest link download: a broken link shows here before its expiry date says so.
+  const latest = await database.query<{ feed: string; outcome: string; fetched_at: Date; detail: string | null }>(
+    `select distinct on (feed) feed, outcome, fetched_at, detail from repwatch.raw_download
+      where source = 'url' and outcome <> 'duplicate' order by feed, fetched_at desc, id desc`,
+  );
+  const latestByFeed = new Map(latest.map((r) => [r.feed, r]));
   return config.snds.feeds.map((feed) => {
     const link = links.get(feed.name);
+    const fetched = latestByFeed.get(feed.name);
+    const broken = fetched?.outcome === 'link_broken' ? fetched : null;
     const lastDataDay = lastByFeed.get(feed.name) ?? null;
     const present = new Set(recent.filter((r) => r.feed === feed.name).map((r) => r.day));
     const missingDays: string[] = [];
@@ -199,10 +215,12 @@ async function feedStatuses(database: Database, config: Config, today: string, l
       feed: feed.name,
       expiresOn: link?.expiresOn ?? null,
       daysLeft: link?.daysLeft ?? null,
-      linkState: link?.state ?? 'unknown',
+      linkState: broken && link?.state !== 'expired' ? 'broken' : (link?.state ?? 'unknown'),
       lastDataDay,
       daysWithoutData: lastDataDay ? Math.max(0, daysBetween(lastDataDay, yesterday)) : null,
       missingDays,
+      brokenSince: broken?.fetched_at ?? null,
+      brokenDetail: broken?.detail ?? null,
     };
   });
 }

@@ -66,7 +66,7 @@ describeEachBackend('status: staleness, links, days without data, backlog', (db)
     });
     const report = await collectStatus(db(), config, [], new Date('2026-11-28T08:00:00Z'), { linkStates: sndsLinkStates });
     expect(report.feeds).toEqual([
-      { feed: 'old', expiresOn: '2026-11-19', daysLeft: -9, linkState: 'expired', lastDataDay: null, daysWithoutData: null, missingDays: expect.any(Array) },
+      { feed: 'old', expiresOn: '2026-11-19', daysLeft: -9, linkState: 'expired', lastDataDay: null, daysWithoutData: null, missingDays: expect.any(Array), brokenSince: null, brokenDetail: null },
       {
         feed: 'soon',
         expiresOn: '2026-12-03',
@@ -75,12 +75,30 @@ describeEachBackend('status: staleness, links, days without data, backlog', (db)
         lastDataDay: '2026-11-25',
         daysWithoutData: 2,
         missingDays: ['2026-11-21', '2026-11-23', '2026-11-26', '2026-11-27'],
+        brokenSince: null,
+        brokenDetail: null,
       },
-      { feed: 'unknown', expiresOn: null, daysLeft: null, linkState: 'unknown', lastDataDay: null, daysWithoutData: null, missingDays: expect.any(Array) },
+      { feed: 'unknown', expiresOn: null, daysLeft: null, linkState: 'unknown', lastDataDay: null, daysWithoutData: null, missingDays: expect.any(Array), brokenSince: null, brokenDetail: null },
     ]);
     expect(report.ok).toBe(false);
     expect(report.problems).toEqual([expect.stringMatching(/SNDS feed old: the automated-access link expired on 2026-11-19/)]);
     expect(report.warnings).toEqual([expect.stringMatching(/SNDS feed soon: the link expires on 2026-12-03 \(5 days left\)/)]);
+  });
+
+  it('a link whose latest download answered like a broken one is a problem before its expiry date, until a download loads again', async () => {
+    const config = configSchema.parse({ snds: { feeds: [{ name: 'cut', dataUrl: 'https://snds.example/cut', linkCreatedOn: '2026-11-20' }] } });
+    const download = (outcome: string, at: string, detail: string | null) =>
+      db().query(`insert into repwatch.raw_download (source, kind, feed, location, sha256, byte_size, outcome, fetched_at, detail) values ('url', 'ip_data', 'cut', 'x', md5(random()::text), 1, $1, $2, $3)`, [outcome, new Date(at), detail]);
+    await download('loaded', '2026-11-26T06:00:00Z', null);
+    await download('link_broken', '2026-11-27T06:00:00Z', 'HTTP 403');
+    const broken = await collectStatus(db(), config, [], new Date('2026-11-28T08:00:00Z'), { linkStates: sndsLinkStates });
+    expect(broken.feeds[0]).toMatchObject({ feed: 'cut', linkState: 'broken', daysLeft: 22, brokenDetail: 'HTTP 403' });
+    expect(broken.ok).toBe(false);
+    expect(broken.problems).toEqual([expect.stringMatching(/SNDS feed cut: its link answered like a broken link on 2026-11-27T06:00:00.000Z \(HTTP 403\); refresh/)]);
+    await download('loaded', '2026-11-28T06:00:00Z', null);
+    const fixed = await collectStatus(db(), config, [], new Date('2026-11-28T08:00:00Z'), { linkStates: sndsLinkStates });
+    expect(fixed.feeds[0]).toMatchObject({ linkState: 'ok', brokenSince: null });
+    expect(fixed.ok).toBe(true);
   });
 
   it('mailboxes: a Maildir backlog is counted, an mbox has none', async () => {
