@@ -83,7 +83,7 @@ export async function openCase(database: Database, input: { target: string; rout
 }
 
 /**
- * Record a state change and/or a message on a case. Closing states set closed_at; `relisted` also
+ * Record a state change and/or a message on a case. Closing states set closed_at, reopening clears it; `relisted` also
  * writes the relisted warning evidence (the caller recomputes that day's decisions).
  */
 export async function noteCase(
@@ -107,7 +107,9 @@ export async function noteCase(
       `update repwatch.delist_case
        set state = $2::text,
            state_changed_at = case when state is distinct from $2::text then $3::timestamptz else state_changed_at end,
-           closed_at = case when $2::text = any($4::text[]) then coalesce(closed_at, $3::timestamptz) else closed_at end,
+           -- Closing sets closed_at; reopening (any active state) clears it; relisted keeps when it was closed.
+           closed_at = case when $2::text = any($4::text[]) then coalesce(closed_at, $3::timestamptz)
+                            when $2::text = 'relisted' then closed_at else null end,
            relisted_at = case when $2::text = 'relisted' then $3::timestamptz else relisted_at end
        where id = $1::bigint`,
       [input.caseId, input.state, input.at, CLOSED_STATES],

@@ -56,6 +56,19 @@ describeEachBackend('delisting cases and relistings', (db) => {
     expect(await listCases(database, { ip: '198.51.100.1' })).toEqual([]);
   });
 
+  it('reopening a closed case clears its closing time, so a later block is not taken for a relisting', async () => {
+    const database = db();
+    const c = await openCase(database, { target: '198.51.100.50', route: 'office365_portal', at: new Date('2026-11-01T09:00:00Z') });
+    const closed = await noteCase(database, { caseId: c.id, state: 'mitigated', at: new Date('2026-11-02T15:00:00Z') });
+    expect(closed.case.closedAt).toEqual(new Date('2026-11-02T15:00:00Z'));
+    const reopened = await noteCase(database, { caseId: c.id, state: 'escalated', body: 'Microsoft answered: not yet', direction: 'in', at: new Date('2026-11-03T10:00:00Z') });
+    expect(reopened.case).toMatchObject({ state: 'escalated', closedAt: null });
+    await database.query(`insert into repwatch.block_evidence (ip, day, kind, route, source) values ('198.51.100.50', '2026-11-04', 'block', 'office365_portal', 'bounce')`);
+    expect((await database.transaction((s) => detectRelistings(s, new Date('2026-11-05T06:00:00Z')))).cases).not.toContain(c.id);
+    const closedAgain = await noteCase(database, { caseId: c.id, state: 'delisted', at: new Date('2026-11-06T09:00:00Z') });
+    expect(closedAgain.case.closedAt).toEqual(new Date('2026-11-06T09:00:00Z'));
+  });
+
   it('a bounce block only counts after the day the case closed; relisted by hand writes evidence once', async () => {
     const database = db();
     const c = await openCase(database, { target: '198.51.100.40', route: 'office365_portal', at: new Date('2026-11-01T09:00:00Z') });
