@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import type { Database } from '../../db/connection.js';
 import type { Config, SndsFeedConfig } from '../../config/schema.js';
 import type { Clock } from '../../lib/clock.js';
@@ -9,7 +9,7 @@ import { NeedsPersonError } from '../../cli/exit-codes.js';
 import { recomputeDays } from '../../transform/recompute.js';
 import { fetchExport, FetchFailedError, realSleep, type FetchLike, type Sleep, type FetchedBody } from './fetch-export.js';
 import { classifyResponse, NEW_LAYOUT_HINT } from './classify-response.js';
-import { emptyResult, ingestLocalInput, type InputResult } from './ingest-input.js';
+import { emptyResult, ingestLocalInput, redactedCopy, type InputResult } from './ingest-input.js';
 import { finishDownload, storeRawDownload, type RawDownloadInfo } from './raw-store.js';
 import { describeLinkExpiry, linkExpiry, linkFixAdvice, type LinkExpiry } from './link-expiry.js';
 import { emptyDaysWarning } from './empty-days.js';
@@ -246,9 +246,15 @@ export async function fetchAndIngest(
     const fetched = { ...info, httpStatus: body.status, contentType: body.contentType, fetchedAt: context.clock.now() };
     const meaning = classifyResponse(body, { mode, kind: info.kind });
     if (meaning.kind === 'broken' || meaning.kind === 'failed') {
-      // Kept for diagnosis, with anything secret the page may echo (the key in a URL) redacted.
-      const page = body.byteSize > 0 ? Buffer.from(redact(readFileSync(body.file).subarray(0, 1024 * 1024).toString('utf8'))) : Buffer.alloc(0);
-      const stored = await storeRawDownload(context.database, fetched, [page]);
+      // Kept for diagnosis, with anything secret the page may echo (the key in a URL) redacted: the
+      // same redacted copy a data body that echoes its key gets.
+      const page = await redactedCopy(body.file);
+      let stored;
+      try {
+        stored = await storeRawDownload(context.database, fetched, createReadStream(page.file));
+      } finally {
+        page.dispose();
+      }
       await finishDownload(context.database, stored.id, meaning.kind === 'broken' ? 'link_broken' : 'failed', { detail: meaning.reason });
       if (meaning.kind === 'broken') throw broken(meaning.reason);
       return emptyResult(info, 'failed', meaning.reason, stored.id);
