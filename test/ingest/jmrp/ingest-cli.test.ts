@@ -8,7 +8,7 @@ import { migrate } from '../../../db/migrate.js';
 import { messageKey } from '../../../ingest/mailbox/message-key.js';
 import { buildReport, generateReports, type ReportShape } from '../../../bench/generate-reports.js';
 import { backends, type TestDatabase } from '../../support/backends.js';
-import { runCliCaptured } from '../../support/run-cli.js';
+import { inspectCliDatabase, runCliCaptured } from '../../support/run-cli.js';
 
 interface Summary {
   mailbox: string;
@@ -68,16 +68,7 @@ for (const backend of backends()) {
       expect(result.code).toBe(0);
       return JSON.parse(result.stdout) as Summary[];
     };
-    // The CLI opens its own connection and closes it; the test reads the same database afterwards.
-    const inspect = async <T>(fn: (db: Database) => Promise<T>): Promise<T> => {
-      if (handle) return fn(handle.database);
-      const db = await openDatabase({ home: dir });
-      try {
-        return await fn(db);
-      } finally {
-        await db.close();
-      }
-    };
+    const inspect = <T>(fn: (db: Database) => Promise<T>): Promise<T> => inspectCliDatabase(handle, dir, fn);
     const counts = (mailbox: string) =>
       inspect(async (db) => {
         const [row] = await db.query<{ messages: number; complaints: number; quarantined: number }>(

@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { backends, type TestDatabase } from '../../support/backends.js';
-import { runCliCaptured } from '../../support/run-cli.js';
+import { inspectCliDatabase, runCliCaptured } from '../../support/run-cli.js';
 import { fixedClock } from '../../../lib/clock.js';
-import { openDatabase, type Database } from '../../../db/connection.js';
+import type { Database } from '../../../db/connection.js';
 import { dataExport, SIGN_IN_PAGE, startServer, type TestServer } from './snds-server.js';
 
 const KEY = 'Zq8-live-SNDS-key-d41d8cd98f00b204e980';
@@ -50,16 +50,7 @@ for (const backend of backends()) {
       output.push(result.stdout, result.stderr);
       return result;
     };
-    // The CLI opens its own connection; the test reads the same database afterwards.
-    const inspect = async <T>(fn: (db: Database) => Promise<T>): Promise<T> => {
-      if (handle) return fn(handle.database);
-      const db = await openDatabase({ home: dir });
-      try {
-        return await fn(db);
-      } finally {
-        await db.close();
-      }
-    };
+    const inspect = <T>(fn: (db: Database) => Promise<T>): Promise<T> => inspectCliDatabase(handle, dir, fn);
 
     beforeAll(async () => {
       if (backend.name === 'postgres') {

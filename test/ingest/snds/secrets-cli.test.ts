@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backends, type TestDatabase } from '../../support/backends.js';
-import { runCliCaptured } from '../../support/run-cli.js';
+import { inspectCliDatabase, runCliCaptured } from '../../support/run-cli.js';
 import { fixedClock } from '../../../lib/clock.js';
 import { clearRegisteredSecrets } from '../../../lib/redact.js';
-import { openDatabase, type Database } from '../../../db/connection.js';
+import type { Database } from '../../../db/connection.js';
 import { dataExport, startServer, type TestServer } from './snds-server.js';
 
 /**
@@ -76,15 +76,7 @@ for (const backend of backends()) {
       output.push(result.stdout, result.stderr);
       return result;
     };
-    const inspect = async <T>(fn: (db: Database) => Promise<T>): Promise<T> => {
-      if (handle) return fn(handle.database);
-      const db = await openDatabase({ home: dir });
-      try {
-        return await fn(db);
-      } finally {
-        await db.close();
-      }
-    };
+    const inspect = <T>(fn: (db: Database) => Promise<T>): Promise<T> => inspectCliDatabase(handle, dir, fn);
     const snds = (feeds: object[]) => ({ snds: { feeds, refetchDays: 1, retries: 0, connectTimeoutMs: 2000, timeoutMs: 5000 } });
 
     beforeAll(async () => {
