@@ -8,6 +8,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { PGlite, type Transaction as PGliteTransaction } from '@electric-sql/pglite';
 import { PGliteDialect } from 'kysely-pglite-dialect';
 import type { Schema } from './schema/index.js';
+import { COPY_BINARY_HEADER, COPY_BINARY_TRAILER } from './copy-binary.js';
 import { DEFAULT_LOCK_STALE_MS, DEFAULT_LOCK_WAIT_MS, lockDataDir } from './embedded-lock.js';
 
 export { EmbeddedDatabaseBusyError } from './embedded-lock.js';
@@ -30,6 +31,12 @@ export interface Session {
    * NULL) into `table (columns)`. The source is a stream of CSV chunks; returns rows copied.
    */
   copyCsv(table: string, columns: readonly string[], source: AsyncIterable<string | Buffer>): Promise<number>;
+  /**
+   * Bulk-load tuples already in binary COPY format (db/copy-binary.ts, without header or trailer: the
+   * session frames each statement) into `table (columns)`; returns rows copied. Each chunk holds whole
+   * tuples, and column types must match the table's exactly.
+   */
+  copyBinary(table: string, columns: readonly string[], tuples: AsyncIterable<Buffer>): Promise<number>;
 }
 
 export interface Database {
@@ -121,6 +128,11 @@ async function openPostgres(url: string, options: OpenOptions): Promise<Database
         await pipeline(Readable.from(source), stream);
         return Number(stream.rowCount ?? 0);
       },
+      copyBinary: async (table, columns, tuples) => {
+        const stream = client.query(copyFrom(`COPY ${table} (${columns.join(', ')}) FROM STDIN WITH (FORMAT binary)`));
+        await pipeline(Readable.from(framedBinary(tuples)), stream);
+        return Number(stream.rowCount ?? 0);
+      },
     };
   };
 
@@ -201,28 +213,9 @@ async function openPglite(options: OpenOptions): Promise<Database> {
     exec: async (text) => {
       await tx.exec(text);
     },
-    copyCsv: async (table, columns, source) => {
-      // PGlite reads COPY input from an in-memory blob: feed it in slices so memory stays bounded.
-      let copied = 0;
-      let buffered: (string | Buffer)[] = [];
-      let size = 0;
-      const flush = async () => {
-        if (size === 0) return;
-        const blob = new Blob(buffered as unknown as ConstructorParameters<typeof Blob>[0]);
-        buffered = [];
-        size = 0;
-        const result = await tx.query(`COPY ${table} (${columns.join(', ')}) FROM '/dev/blob' WITH (FORMAT csv)`, [], { blob });
-        copied += result.affectedRows ?? 0;
-      };
-      // Callers send whole CSV records per chunk, so any chunk boundary is a safe place to cut.
-      for await (const chunk of source) {
-        buffered.push(chunk);
-        size += chunk.length;
-        if (size >= 8 * 1024 * 1024) await flush();
-      }
-      await flush();
-      return copied;
-    },
+    copyCsv: (table, columns, source) => copyViaBlobs(tx, `COPY ${table} (${columns.join(', ')}) FROM '/dev/blob' WITH (FORMAT csv)`, source, [], []),
+    copyBinary: (table, columns, tuples) =>
+      copyViaBlobs(tx, `COPY ${table} (${columns.join(', ')}) FROM '/dev/blob' WITH (FORMAT binary)`, tuples, [COPY_BINARY_HEADER], [COPY_BINARY_TRAILER]),
   });
 
   // PGlite is one session: a "session" is the instance itself, serialised by PGlite's own queue.
@@ -245,6 +238,39 @@ async function openPglite(options: OpenOptions): Promise<Database> {
       }
     },
   };
+}
+
+/** A binary COPY input: the header, the tuples, the trailer. */
+async function* framedBinary(tuples: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  yield COPY_BINARY_HEADER;
+  for await (const chunk of tuples) yield chunk;
+  yield COPY_BINARY_TRAILER;
+}
+
+/**
+ * PGlite reads COPY input from an in-memory blob: feed it in slices of about 8 MB, one COPY statement
+ * each, so memory stays bounded. Callers send whole records per chunk, so any chunk boundary is a safe
+ * place to cut; `head` and `tail` frame every slice (binary COPY's header and trailer).
+ */
+async function copyViaBlobs(tx: PGliteTransaction | PGlite, statement: string, source: AsyncIterable<string | Buffer>, head: Buffer[], tail: Buffer[]): Promise<number> {
+  let copied = 0;
+  let buffered: (string | Buffer)[] = [];
+  let size = 0;
+  const flush = async () => {
+    if (size === 0) return;
+    const blob = new Blob([...head, ...buffered, ...tail] as unknown as ConstructorParameters<typeof Blob>[0]);
+    buffered = [];
+    size = 0;
+    const result = await tx.query(statement, [], { blob });
+    copied += result.affectedRows ?? 0;
+  };
+  for await (const chunk of source) {
+    buffered.push(chunk);
+    size += chunk.length;
+    if (size >= 8 * 1024 * 1024) await flush();
+  }
+  await flush();
+  return copied;
 }
 
 export { sql };

@@ -7,8 +7,9 @@ import { migration as delisting } from './0005-delisting.js';
 import { migration as scheduling } from './0006-scheduling.js';
 import { migration as sndsStorage } from './0007-snds-storage.js';
 import { migration as recomputePending } from './0008-recompute-pending.js';
+import { migration as mailStorage } from './0009-mail-storage.js';
 
 export type { Migration };
 
 /** Every migration, in order. A new one gets the next number and a line here. */
-export const migrations: readonly Migration[] = [core, snds, jmrp, ipDayAndFlags, delisting, scheduling, sndsStorage, recomputePending];
+export const migrations: readonly Migration[] = [core, snds, jmrp, ipDayAndFlags, delisting, scheduling, sndsStorage, recomputePending, mailStorage];

@@ -1,5 +1,5 @@
 import type { Session } from '../../db/connection.js';
-import { csvText } from '../snds/copy-csv.js';
+import { encodeBinaryTuples, type BinaryColumnType, type BinaryValue } from '../../db/copy-binary.js';
 import type { MailboxMessage } from './types.js';
 
 /** The statements the drain loop runs against repwatch.mail_message (migration 0003). */
@@ -37,13 +37,13 @@ export async function findStoredKeys(db: Queryable, stream: string, keys: string
  * Insert a batch of messages; returns the new rows' ids by key. A key another run stored meanwhile is
  * skipped (unique (stream, message_key)) and is absent from the map.
  *
- * Fast path: reserve the ids, COPY the rows straight into mail_message (the raw bytes dominate the
- * batch, and COPY's input path is far cheaper than bind parameters or array literals: measured, the
- * insert took longer than parsing the reports). Keys were checked just before, so a conflict means a
- * concurrent run: then the batch goes again through a staging table with ON CONFLICT DO NOTHING.
+ * Fast path: reserve the ids, COPY the rows straight into mail_message in binary (the raw bytes
+ * dominate the batch: binary sends them as they are, where CSV escaped each message into a string;
+ * see db/copy-binary.ts). Keys were checked just before, so a conflict means a concurrent run: then
+ * the batch goes again through a staging table with ON CONFLICT DO NOTHING.
  */
 export async function insertMailMessages(
-  session: Pick<Session, 'query' | 'exec' | 'copyCsv'>,
+  session: Pick<Session, 'query' | 'exec' | 'copyBinary'>,
   stream: string,
   mailbox: string,
   rows: MailMessageRow[],
@@ -55,10 +55,13 @@ export async function insertMailMessages(
     `select nextval(pg_get_serial_sequence('repwatch.mail_message', 'id')) as id from generate_series(1, $1)`,
     [rows.length],
   );
-  const lines = rows.map((r, i) => csvLine(reserved[i]!.id, stream, mailbox, r, keepRaw));
+  const tuples = encodeBinaryTuples(
+    COPY_TYPES,
+    rows.map((r, i) => copyValues(Number(reserved[i]!.id), stream, mailbox, r, keepRaw)),
+  );
   await session.exec('savepoint mail_message_copy');
   try {
-    await session.copyCsv('repwatch.mail_message', COPY_COLUMNS, oneChunk(lines.join('')));
+    await session.copyBinary('repwatch.mail_message', COPY_COLUMNS, oneChunk(tuples));
     await session.exec('release savepoint mail_message_copy');
     rows.forEach((r, i) => ids.set(r.message.key, Number(reserved[i]!.id)));
     return ids;
@@ -67,7 +70,7 @@ export async function insertMailMessages(
     await session.exec('rollback to savepoint mail_message_copy');
   }
   await session.exec(`create temp table if not exists mail_message_stage (like repwatch.mail_message including defaults) on commit drop`);
-  await session.copyCsv('mail_message_stage', COPY_COLUMNS, oneChunk(lines.join('')));
+  await session.copyBinary('mail_message_stage', COPY_COLUMNS, oneChunk(tuples));
   const result = await session.query<{ id: number; message_key: string }>(
     `insert into repwatch.mail_message (${COPY_COLUMNS.join(', ')})
      select ${COPY_COLUMNS.join(', ')} from mail_message_stage order by id
@@ -79,50 +82,31 @@ export async function insertMailMessages(
   return ids;
 }
 
+/** The columns COPY fills, with their types in migration 0003 (binary COPY needs them exact). */
 const COPY_COLUMNS = ['id', 'stream', 'mailbox', 'message_key', 'message_id', 'sha256', 'byte_size', 'raw', 'classification', 'reason', 'quarantined', 'location', 'delivered_at'];
+const COPY_TYPES: BinaryColumnType[] = ['int8', 'text', 'text', 'text', 'text', 'text', 'int4', 'bytea', 'text', 'text', 'bool', 'text', 'timestamptz'];
 
-/** Bytes that byteain's escape format takes literally inside a quoted CSV field: printable ASCII, CR,
- * LF and TAB. The rest (NUL, controls, 8-bit bytes, which COPY would also check as UTF-8) and the
- * backslash are written as `\ooo` / `\\`. */
-const BYTEA_ESCAPES = /[\\\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\xff]/g;
-
-/**
- * A bytea as one CSV cell. Mail is nearly all printable ASCII, so the escape format (bytes as they are,
- * the few others as `\ooo`) is about the size of the message, where hex is twice it: the server spends
- * its time parsing and storing these bytes, so this halves the bulk of a batch. Mostly-binary data
- * (more than one byte in eight to escape) goes as hex.
- */
-export function byteaCsv(bytes: Buffer): string {
-  const text = bytes.toString('latin1');
-  let escapes = 0;
-  BYTEA_ESCAPES.lastIndex = 0;
-  while (BYTEA_ESCAPES.exec(text) !== null) if (++escapes > text.length / 8) return `\\x${bytes.toString('hex')}`;
-  const escaped = escapes === 0 ? text : text.replace(BYTEA_ESCAPES, (c) => (c === '\\' ? '\\\\' : `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`));
-  return `"${escaped.replace(/"/g, '""')}"`;
+/** One mail_message row for COPY. */
+function copyValues(id: number, stream: string, mailbox: string, r: MailMessageRow, keepRaw: boolean): BinaryValue[] {
+  return [
+    id,
+    stream,
+    pgText(mailbox),
+    pgText(r.message.key),
+    pgText(r.message.messageId),
+    r.message.sha256,
+    r.message.size,
+    keepRaw ? (r.storedRaw ?? r.message.raw ?? null) : null,
+    pgText(r.classification),
+    pgText(r.reason),
+    r.quarantined,
+    pgText(r.message.location),
+    // A mailbox's date that did not parse is unknown, not a reason to fail the batch.
+    r.message.deliveredAt && !Number.isNaN(r.message.deliveredAt.getTime()) ? r.message.deliveredAt : null,
+  ];
 }
 
-/** One COPY CSV record for mail_message. */
-function csvLine(id: number, stream: string, mailbox: string, r: MailMessageRow, keepRaw: boolean): string {
-  return (
-    [
-      id,
-      csvText(stream),
-      csvText(mailbox),
-      csvText(pgText(r.message.key)),
-      csvText(pgText(r.message.messageId)),
-      r.message.sha256,
-      r.message.size,
-      keepRaw && (r.storedRaw ?? r.message.raw) ? byteaCsv(r.storedRaw ?? r.message.raw!) : '',
-      csvText(pgText(r.classification)),
-      csvText(pgText(r.reason)),
-      r.quarantined ? 't' : 'f',
-      csvText(pgText(r.message.location)),
-      r.message.deliveredAt?.toISOString() ?? '',
-    ].join(',') + '\n'
-  );
-}
-
-/** copyCsv takes an async iterable of whole-record chunks; a batch is one chunk. */
-export async function* oneChunk(text: string): AsyncGenerator<string> {
-  yield text;
+/** The COPY methods take an async iterable of whole-record chunks; a batch is one chunk. */
+export async function* oneChunk<T extends string | Buffer>(chunk: T): AsyncGenerator<T> {
+  yield chunk;
 }

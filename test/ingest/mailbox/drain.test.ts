@@ -145,7 +145,7 @@ describeEachBackend('drainMailbox', (db) => {
     expect(Buffer.from(stored[2]!.raw).equals(raw(3))).toBe(true);
   });
 
-  it('raw bytes of every kind come back byte for byte (escape format for text, hex for binary)', async () => {
+  it('raw bytes of every kind come back byte for byte (binary COPY)', async () => {
     const samples = [
       Buffer.from('Subject: "quoted" \\back\\slash\r\n\r\nline\ttab, comma; caf\u00e9 \u{1F600}\r\n'),
       Buffer.from([0x53, 0x3a, 0x20, 0x00, 0x01, 0x7f, 0x80, 0xe9, 0xff, 0x5c, 0x30, 0x31, 0x32, 0x22, 0x0d, 0x0a]),
