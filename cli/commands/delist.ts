@@ -2,6 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { isStrictIp } from '../../checks/ip-address.js';
 import type { Command } from 'commander';
+import { z } from 'zod';
 import type { CommandRunner } from '../command-runner.js';
 import { ExitCode, UsageError, CliError } from '../exit-codes.js';
 import { parseFormat, toJson, toTable } from '../output.js';
@@ -10,6 +11,9 @@ import { recomputeDays } from '../../transform/recompute.js';
 import { buildDelistDrafts, defaultAsOf, renderDraft, storedNdr } from '../../delisting/drafts.js';
 import { assertNotFuture } from './flags.js';
 import { assertRoute, assertState, CaseInputError, listCases, noteCase, openCase, type DelistCase } from '../../delisting/cases.js';
+
+/** What Microsoft's delisting form asks about the sending server. */
+const SERVER_TYPES = ['dedicated', 'shared'];
 
 /**
  * `repwatch delist draft | open | note | status`: what to send for a blocked IP, and the history of
@@ -35,13 +39,17 @@ export function registerDelist(program: Command, run: CommandRunner): void {
         if (o.asOf && !isDay(o.asOf)) throw new UsageError('--as-of must be a date as YYYY-MM-DD');
         if (o.asOf) assertNotFuture(`--as-of ${o.asOf}`, o.asOf, ctx.clock.now());
         if (o.format && !['text', 'json'].includes(o.format)) throw new UsageError('--format must be text or json');
+        // The form's fields are filled in as given: a typo here would be sent to Microsoft.
+        if (o.contactEmail !== undefined && !z.email().safeParse(o.contactEmail.trim()).success) throw new UsageError(`--contact-email: not an email address: ${o.contactEmail}`);
+        const serverType = o.serverType?.trim().toLowerCase();
+        if (serverType !== undefined && !SERVER_TYPES.includes(serverType)) throw new UsageError(`--server-type must be ${SERVER_TYPES.join(' or ')}, not ${o.serverType}`);
         const database = await ctx.database();
         const asOf = o.asOf ?? (await defaultAsOf(database, utcDay(ctx.clock.now())));
         const contact = {
           ...(o.contactName ? { name: o.contactName } : {}),
-          ...(o.contactEmail ? { email: o.contactEmail } : {}),
+          ...(o.contactEmail ? { email: o.contactEmail.trim() } : {}),
           ...(o.company ? { company: o.company } : {}),
-          ...(o.serverType ? { serverType: o.serverType } : {}),
+          ...(serverType ? { serverType } : {}),
         };
         const result = await buildDelistDrafts(database, ctx.config, o.ip, asOf, contact);
         if (o.saveNdr) {

@@ -96,6 +96,19 @@ for (const backend of backends()) {
       expect(result.stdout).toMatch(/automatic answer arrives within 12 hours/);
     });
 
+    it('takes --server-type in any case and refuses a server type or contact email the form would reject (exit 2)', async () => {
+      const ok = await runCliCaptured(['delist', 'draft', '--ip', '203.0.113.13', '--as-of', '2026-11-24', '--server-type', 'Dedicated'], { env, clock });
+      expect(ok.code).toBe(0);
+      expect(ok.stdout).toMatch(/Server type: dedicated\n/);
+      const type = await runCliCaptured(['delist', 'draft', '--ip', '203.0.113.13', '--as-of', '2026-11-24', '--server-type', 'cloud'], { env, clock });
+      expect(type.code).toBe(2);
+      expect(type.stderr).toMatch(/--server-type must be dedicated or shared, not cloud/);
+      expect(type.stdout).toBe('');
+      const email = await runCliCaptured(['delist', 'draft', '--ip', '203.0.113.13', '--as-of', '2026-11-24', '--contact-email', 'postmaster at shop.example'], { env, clock });
+      expect(email.code).toBe(2);
+      expect(email.stderr).toMatch(/--contact-email: not an email address: postmaster at shop\.example/);
+    });
+
     it('refuses the draft for a fix_first IP with the reasons and what to fix (exit 1)', async () => {
       const result = await runCliCaptured(['delist', 'draft', '--ip', '203.0.113.9', '--as-of', '2026-11-24'], { env, clock });
       expect(result.code).toBe(1);
