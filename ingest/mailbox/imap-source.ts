@@ -88,6 +88,13 @@ export function imapSource(options: ImapSourceOptions): MailboxSource {
       if ((error as { authenticationFailed?: boolean }).authenticationFailed) {
         throw new MailboxNeedsPersonError(`IMAP login to ${options.host} as ${options.user} failed for mailbox ${options.name}: check jmrp/bounces mailboxes[].imap.user and password`);
       }
+      // A server without STARTTLS, a certificate that does not verify, TLS spoken to a plain-text port:
+      // the same answer on every retry, so say what to check instead of reconnecting with backoff.
+      if (isTlsFailure(error)) {
+        throw new MailboxNeedsPersonError(
+          `IMAP TLS to ${options.host}:${imapClientOptions(options).port} failed for mailbox ${options.name}: ${tlsReason(error)}; check imap.secure (true: TLS on 993, starttls: upgrade on 143, false: plain text), imap.port and the server's certificate`,
+        );
+      }
       throw error;
     }
     client = next;
@@ -228,4 +235,19 @@ function toDate(value: Date | string | undefined): Date | null {
   if (!value) return null;
   const date = value instanceof Date ? value : new Date(value);
   return Number.isNaN(date.getTime()) ? null : date;
+}
+
+/** imapflow marks a failed or impossible STARTTLS with tlsFailed; Node's TLS layer uses ERR_SSL_* /
+ * ERR_TLS_* codes and OpenSSL's certificate codes (CERT_HAS_EXPIRED, DEPTH_ZERO_SELF_SIGNED_CERT…). */
+function isTlsFailure(error: unknown): boolean {
+  if ((error as { tlsFailed?: boolean })?.tlsFailed) return true;
+  const code = (error as { code?: unknown })?.code;
+  return typeof code === 'string' && (/^ERR_(SSL|TLS)_/.test(code) || /CERT|SIGNATURE|ISSUER/.test(code));
+}
+
+/** OpenSSL's errors carry their words in `reason` ("wrong version number"); the message is a dump. */
+function tlsReason(error: unknown): string {
+  const reason = (error as { reason?: unknown })?.reason;
+  if (typeof reason === 'string' && reason) return reason;
+  return ((error as Error)?.message ?? String(error)).split('\n')[0]!.trim();
 }

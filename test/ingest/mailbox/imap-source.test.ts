@@ -2,7 +2,7 @@ import { ImapFlow } from 'imapflow';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { configSchema } from '../../../config/schema.js';
 import { ingestJmrpMailbox } from '../../../ingest/jmrp/ingest-mailbox.js';
-import { imapClientOptions, imapSource, type ImapSourceOptions } from '../../../ingest/mailbox/imap-source.js';
+import { imapClientOptions, imapSource, MailboxNeedsPersonError, type ImapSourceOptions } from '../../../ingest/mailbox/imap-source.js';
 import { messageKey } from '../../../ingest/mailbox/message-key.js';
 import type { MailboxSource } from '../../../ingest/mailbox/types.js';
 import { generateReports, type ReportShape } from '../../../bench/generate-reports.js';
@@ -166,11 +166,16 @@ describe.skipIf(!dovecotAvailable)(`IMAP mailboxes on a real Dovecot${dovecotAva
   const keysIn = (folder: string) => inFolder(folder, { source: true }, (m) => messageKey(m.source!).key);
   const messageIdsIn = (folder: string) => inFolder(folder, { envelope: true }, (m) => m.envelope?.messageId ?? null);
 
-  it('TLS and required STARTTLS against a plain-text server fail before the password is sent (no fallback)', async () => {
+  it('TLS and required STARTTLS against a plain-text server fail before the password is sent (no fallback), at once and saying what to check', async () => {
     for (const secure of ['starttls', true] as const) {
       const from = proxy.clientText.length;
-      const source = imapSource(options({ port: proxy.port, secure, reconnectAttempts: 0 }));
-      await expect(source.backlog!()).rejects.toThrow();
+      const opened = proxy.connections;
+      // Reconnects allowed: a TLS failure is a configuration problem, the same on every retry, so none is made.
+      const source = imapSource(options({ port: proxy.port, secure, reconnectAttempts: 3, baseDelayMs: 5_000 }));
+      const error = await source.backlog!().catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(MailboxNeedsPersonError);
+      expect((error as Error).message).toMatch(new RegExp(`IMAP TLS to 127\\.0\\.0\\.1:${proxy.port} failed for mailbox imap-test: .+; check imap\\.secure`));
+      expect(proxy.connections - opened).toBe(1);
       await source.close();
       const sent = proxy.clientText.slice(from);
       expect(sent).not.toContain(server.password);
