@@ -13,6 +13,7 @@ import { CronSchedule } from './cron.js';
 import { dayOfTick, minuteOfTick, reportWeekOfTick } from './periods.js';
 import type { LinkState } from './status.js';
 import type { JobContext, JobDefinition, JobResult } from './types.js';
+import { NeedsPersonError } from '../cli/exit-codes.js';
 
 /**
  * The one adapter between the scheduler and the pipeline: which jobs a configuration has, and how each
@@ -183,7 +184,7 @@ export async function mailboxBacklogOf(mailbox: MailboxConfig): Promise<number |
  * the error fails the run so it is retried, and the messages already stored are recognised then. */
 async function drainJmrpMailbox(context: JobContext, mailbox: MailboxConfig): Promise<JobResult> {
   const r = await ingestJmrpMailbox({ database: context.database, config: context.config, mailbox, logger: context.logger, clock: context.clock });
-  if (r.error) throw new Error(`mailbox ${mailbox.name}: ${r.error} (${r.stored} new messages were stored before it stopped)`);
+  if (r.error) throw drainError(mailbox, r);
   return {
     rowsIn: r.seen,
     rowsLoaded: r.stored,
@@ -193,10 +194,16 @@ async function drainJmrpMailbox(context: JobContext, mailbox: MailboxConfig): Pr
   };
 }
 
+/** A drain that stopped: a login, folder or TLS problem is recorded as needing a person. */
+function drainError(mailbox: MailboxConfig, r: { error?: string; needsPerson?: boolean; stored: number }): Error {
+  const message = `mailbox ${mailbox.name}: ${r.error} (${r.stored} new messages were stored before it stopped)`;
+  return r.needsPerson ? new NeedsPersonError(message) : new Error(message);
+}
+
 async function drainBounceMailbox(context: JobContext, mailbox: MailboxConfig): Promise<JobResult> {
   const source = openMailboxSource(mailbox, { logger: context.logger });
   const r = await ingestBounces(context, source, { batchSize: batchSizeOf(mailbox) });
-  if (r.error) throw new Error(`mailbox ${mailbox.name}: ${r.error} (${r.stored} new messages were stored before it stopped)`);
+  if (r.error) throw drainError(mailbox, r);
   return {
     rowsIn: r.seen,
     rowsLoaded: r.stored,

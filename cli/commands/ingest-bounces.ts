@@ -63,7 +63,7 @@ export function registerIngestBounces(ingest: Command, run: CommandRunner): void
         }
         ctx.stdout.write(format === 'json' ? toJson(summaries.length === 1 ? summaries[0] : summaries) : summaries.map(renderSummary).join('\n'));
         const errors = summaries.flatMap((s) => (s.error ? [s.error] : []));
-        if (errors.some((e) => /login .* failed/i.test(e))) return ExitCode.needsPerson;
+        if (summaries.some((s) => s.needsPerson)) return ExitCode.needsPerson;
         return errors.length ? ExitCode.failed : ExitCode.ok;
       }),
     );

@@ -75,7 +75,7 @@ export function registerIngestJmrp(ingest: Command, run: CommandRunner): void {
           }
         }
         for (const r of results) {
-          if (r.error?.includes('IMAP login') || r.error?.includes('does not exist')) needsPerson ??= r.error;
+          if (r.needsPerson) needsPerson ??= r.error ?? null;
         }
 
         if (options.format === 'json') ctx.stdout.write(toJson(results));

@@ -60,12 +60,13 @@ export function registerRun(program: Command, run: CommandRunner): void {
     );
 }
 
-function describe(o: RunOutcome): { job: string; period: string; status: string; rowsLoaded: number | null; detail: string | null } {
+function describe(o: RunOutcome): { job: string; period: string; status: string; rowsLoaded: number | null; detail: string | null; needsPerson?: boolean } {
   switch (o.status) {
     case 'succeeded':
       return { job: o.job, period: o.period, status: o.status, rowsLoaded: o.result.rowsLoaded ?? null, detail: o.result.detail ?? null };
     case 'failed':
-      return { job: o.job, period: o.period, status: o.status, rowsLoaded: null, detail: o.error };
+      // needsPerson: retrying will not help (an expired link, a login or TLS setting to fix).
+      return { job: o.job, period: o.period, status: o.status, rowsLoaded: null, detail: o.error, needsPerson: o.needsPerson };
     case 'skipped':
       return { job: o.job, period: o.period, status: o.status, rowsLoaded: null, detail: o.reason };
     case 'deferred':

@@ -18,6 +18,8 @@ export interface BounceIngestSummary
   /** Days whose decisions were recomputed. */
   days: string[];
   error?: string;
+  /** `error` is one only a person can fix (IMAP login, folder, TLS): exit 3, not retried blindly. */
+  needsPerson?: boolean;
 }
 
 export interface BounceIngestContext {
@@ -77,6 +79,7 @@ export async function ingestBounces(ctx: BounceIngestContext, source: MailboxSou
     relistedCases: relisted.cases,
     days: touched,
     ...(result.error ? { error: result.error } : {}),
+    ...(result.needsPerson ? { needsPerson: true } : {}),
   };
   ctx.logger?.info({ source: 'bounces', ...summary, days: touched.length }, 'bounces ingested');
   return summary;

@@ -46,6 +46,8 @@ export interface JmrpIngestResult {
   /** Quarantined messages of this run with their reasons (for the CLI summary). */
   quarantine: { location: string; reason: string | null }[];
   error?: string;
+  /** `error` is one only a person can fix (IMAP login, folder, TLS): exit 3, not retried blindly. */
+  needsPerson?: boolean;
 }
 
 export interface IngestJmrpOptions {
@@ -159,6 +161,7 @@ export async function ingestJmrpMailbox(options: IngestJmrpOptions): Promise<Jmr
     days: [...days].sort(),
     quarantine: result.messages.filter((m) => m.outcome === 'quarantined').map((m) => ({ location: m.location, reason: m.reason })),
     ...(result.error ? { error: result.error } : {}),
+    ...(result.needsPerson ? { needsPerson: true } : {}),
   };
   logger?.info(
     { source: 'jmrp', mailbox: out.mailbox, seen: out.seen, stored: out.stored, duplicates: out.duplicates, quarantined: out.quarantined, complaints: out.complaints, ms: Date.now() - started.getTime() },

@@ -1,4 +1,5 @@
 import type { Database, Session } from '../../db/connection.js';
+import { NeedsPersonError } from '../../cli/exit-codes.js';
 import type { Logger } from '../../lib/logger.js';
 import { findStoredKeys, insertMailMessages, type MailMessageRow } from './sql.js';
 import type { MailboxMessage, MailboxSource } from './types.js';
@@ -76,6 +77,8 @@ export interface DrainResult<R, S> {
   messages: MessageResult<R, S>[];
   /** Set when the run stopped early (mailbox or database unreachable); what was committed stays. */
   error?: string;
+  /** The error is one only a person can fix (a login, a folder, TLS settings): retrying will not help. */
+  needsPerson?: boolean;
 }
 
 /**
@@ -149,6 +152,7 @@ export async function drainMailbox<R extends Classification, S = void>(options: 
     }
   } catch (error) {
     out.error = `mailbox ${source.name}: ${(error as Error)?.message ?? String(error)}`;
+    if (error instanceof NeedsPersonError) out.needsPerson = true;
     logger?.error({ mailbox: source.name, err: out.error }, 'mailbox drain stopped');
   } finally {
     await iterator.return?.(undefined).catch(() => undefined);

@@ -3,6 +3,7 @@ import { ImapFlow, type ImapFlowOptions } from 'imapflow';
 import type { Logger } from '../../lib/logger.js';
 import { keyOf, messageKey, readMessageId } from './message-key.js';
 import type { BatchOptions, MailboxMessage, MailboxSource, SettleOutcome } from './types.js';
+import { NeedsPersonError } from '../../cli/exit-codes.js';
 
 export interface ImapSourceOptions {
   name: string;
@@ -24,8 +25,9 @@ export interface ImapSourceOptions {
   logger?: Logger;
 }
 
-/** An error a person must act on (wrong password, missing folder): not retried. */
-export class MailboxNeedsPersonError extends Error {
+/** An error a person must act on (wrong password, missing folder, TLS settings): not retried; the CLI
+ * exits 3 and the scheduler records the run as needing a person. */
+export class MailboxNeedsPersonError extends NeedsPersonError {
   constructor(message: string) {
     super(message);
     this.name = 'MailboxNeedsPersonError';

@@ -1,4 +1,8 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ImapFlow } from 'imapflow';
+import { stringify as toYaml } from 'yaml';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { configSchema } from '../../../config/schema.js';
 import { ingestJmrpMailbox } from '../../../ingest/jmrp/ingest-mailbox.js';
@@ -7,6 +11,7 @@ import { messageKey } from '../../../ingest/mailbox/message-key.js';
 import type { MailboxSource } from '../../../ingest/mailbox/types.js';
 import { generateReports, type ReportShape } from '../../../bench/generate-reports.js';
 import { describeEachBackend } from '../../support/backends.js';
+import { runCliCaptured } from '../../support/run-cli.js';
 import { dovecotAvailable, dovecotSkipReason, startDovecot, type DovecotServer } from '../../support/dovecot.js';
 import { startImapProxy, type CutRule, type ImapProxy } from '../../support/imap-proxy.js';
 
@@ -180,6 +185,39 @@ describe.skipIf(!dovecotAvailable)(`IMAP mailboxes on a real Dovecot${dovecotAva
       const sent = proxy.clientText.slice(from);
       expect(sent).not.toContain(server.password);
       expect(sent).not.toMatch(/LOGIN|AUTHENTICATE/i);
+    }
+  });
+
+  it('a wrong password or TLS against a plain port is exit 3 for ingest jmrp, ingest bounces and run, never retried as a lost connection', async () => {
+    const home = await mkdtemp(join(tmpdir(), 'repwatch-imap-person-'));
+    try {
+      const imap = { host: server.host, port: server.port, user: server.user, folder: 'INBOX' };
+      const configPath = join(home, 'repwatch.yaml');
+      await writeFile(
+        configPath,
+        toYaml({
+          jmrp: { recipientSalt: 'test-salt-123456', mailboxes: [{ name: 'wrong-password', imap: { ...imap, secure: false, password: 'not-the-password' } }] },
+          bounces: { mailboxes: [{ name: 'tls-to-plain', imap: { ...imap, secure: true, password: server.password } }] },
+        }),
+      );
+      const env = { REPWATCH_HOME: home, REPWATCH_CONFIG: configPath };
+      const jmrp = await runCliCaptured(['ingest', 'jmrp', '--mailbox', 'wrong-password', '--format', 'json'], { env });
+      expect(jmrp.code).toBe(3);
+      expect(jmrp.stderr).toMatch(/IMAP login to 127\.0\.0\.1 as .+ failed for mailbox wrong-password/);
+      expect(jmrp.stderr + jmrp.stdout).not.toContain('not-the-password');
+      const bounces = await runCliCaptured(['ingest', 'bounces', '--mailbox', 'tls-to-plain', '--format', 'json'], { env });
+      expect(bounces.code).toBe(3);
+      expect(JSON.parse(bounces.stdout)).toMatchObject({ needsPerson: true, error: expect.stringMatching(/IMAP TLS to 127\.0\.0\.1:\d+ failed for mailbox tls-to-plain: .*check imap\.secure/) });
+      // The scheduler's jobs record the same runs as needing a person.
+      const run = await runCliCaptured(['run', '--job', 'jmrp', 'bounces', '--format', 'json'], { env });
+      expect(run.code).toBe(3);
+      const { outcomes } = JSON.parse(run.stdout) as { outcomes: { job: string; status: string; needsPerson?: boolean }[] };
+      expect(outcomes.filter((o) => o.status === 'failed').map((o) => [o.job, o.needsPerson]).sort()).toEqual([
+        ['bounces:tls-to-plain', true],
+        ['jmrp:wrong-password', true],
+      ]);
+    } finally {
+      await rm(home, { recursive: true, force: true });
     }
   });
 
