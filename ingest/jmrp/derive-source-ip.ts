@@ -140,8 +140,22 @@ function v6Kind(ip: string): V6Kind {
 /** `Source-IP: 192.0.2.1 (mx.example.com)`: the address without its trailing PTR name. */
 export function parseReportedIp(value: string | undefined): string | null {
   if (!value) return null;
-  const withoutPtr = value.replace(/\([^)]*\)/g, ' ').trim().split(/[\s,;]+/)[0];
+  const withoutPtr = withoutComments(value).trim().split(/[\s,;]+/)[0];
   return normaliseIp(withoutPtr);
+}
+
+/** The value with every parenthesised comment (nested or unclosed) replaced by a space, in one pass
+ * (a /\([^)]*\)/ replace rescans from every unclosed parenthesis: quadratic on hostile values). */
+function withoutComments(value: string): string {
+  let out = '';
+  let depth = 0;
+  for (const c of value) {
+    if (c === '(') {
+      if (depth++ === 0) out += ' ';
+    } else if (c === ')' && depth > 0) depth -= 1;
+    else if (depth === 0) out += c;
+  }
+  return out;
 }
 
 /** The IPs of a Received header's `from` clause: bracketed/parenthesised ones (what the receiver saw)

@@ -294,14 +294,29 @@ export function decodeEncodedWords(value: string): string {
   }
 }
 
-/** The address inside `Name <local@domain>` or a bare `local@domain`, lower-cased domain. */
+/**
+ * The address inside `Name <local@domain>` or a bare `local@domain`, lower-cased domain. Linear in the
+ * value's length: a pattern like /[^…]+@[^…]+/ rescans the rest of the value from every start, which
+ * took 14 s on one 160 KB header without an @ (hostile reports have such headers).
+ */
 export function extractAddress(value: string | undefined): string | null {
   if (!value) return null;
-  const angle = /<([^<>\s]+@[^<>\s]+)>/.exec(value);
-  const candidate = angle?.[1] ?? /([^\s<>"(),;:]+@[^\s<>"(),;:]+)/.exec(value)?.[1];
+  const candidate = firstWithInnerAt(value, /<[^<>]*>/g, 1) ?? firstWithInnerAt(value, /[^\s<>"(),;:]+/g, 0);
   if (!candidate) return null;
   const at = candidate.lastIndexOf('@');
   return `${candidate.slice(0, at)}@${candidate.slice(at + 1).toLowerCase()}`;
+}
+
+/** The first match (each found in one pass: the patterns cannot backtrack across matches) that, with
+ * `trim` characters cut from each end, has no whitespace and an @ with something on both sides. */
+function firstWithInnerAt(value: string, pattern: RegExp, trim: number): string | null {
+  for (const match of value.matchAll(pattern)) {
+    const inner = trim ? match[0].slice(trim, -trim) : match[0];
+    if (/\s/.test(inner)) continue;
+    const at = inner.indexOf('@', 1);
+    if (at !== -1 && at < inner.length - 1) return inner;
+  }
+  return null;
 }
 
 export function domainOf(address: string | null): string | null {
