@@ -304,7 +304,7 @@ function clip(value: string | undefined | null, max = MAX_VALUE): string | null 
   if (value === undefined || value === null) return null;
   const trimmed = value.trim();
   if (trimmed.length === 0) return null;
-  return trimmed.length > max ? trimmed.slice(0, max) : trimmed;
+  return cut(trimmed, max);
 }
 
 function stripAngles(value: string | undefined): string | undefined {
@@ -312,7 +312,15 @@ function stripAngles(value: string | undefined): string | undefined {
 }
 
 function fieldValue(value: string): string {
-  return value.length > MAX_VALUE ? value.slice(0, MAX_VALUE) : value;
+  return cut(value, MAX_VALUE);
+}
+
+/** At most `max` UTF-16 units, never cutting between the two halves of a surrogate pair (an emoji at
+ * the limit would leave a lone half, which PostgreSQL's jsonb refuses). */
+function cut(value: string, max: number): string {
+  if (value.length <= max) return value;
+  const code = value.charCodeAt(max - 1);
+  return value.slice(0, code >= 0xd800 && code <= 0xdbff ? max - 1 : max);
 }
 
 /** ARF fields as a null-prototype object for jsonb: a field called `__proto__` is just a key. */
@@ -322,7 +330,7 @@ function fieldsObject(map: HeaderMap): Record<string, string | string[]> {
   for (const [name, values] of map) {
     if (count++ >= MAX_FIELDS) break;
     const clipped = values.map(fieldValue);
-    out[name.slice(0, 200)] = clipped.length === 1 ? clipped[0]! : clipped;
+    out[cut(name, 200)] = clipped.length === 1 ? clipped[0]! : clipped;
   }
   return out;
 }

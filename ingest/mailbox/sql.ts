@@ -15,11 +15,19 @@ export interface MailMessageRow {
 
 type Queryable = Pick<Session, 'query'>;
 
-/** PostgreSQL text cannot hold NUL, and hostile messages can: NUL becomes U+FFFD. */
+/**
+ * Text PostgreSQL will take: NUL, which hostile messages can hold, and a lone UTF-16 surrogate (a value
+ * cut in the middle of an emoji; jsonb refuses its `\ud83d` escape and fails the whole batch) both
+ * become U+FFFD.
+ */
 export function pgText(value: string | null | undefined): string | null {
   if (value === null || value === undefined) return null;
-  return value.includes('\u0000') ? value.replace(/\u0000/g, '\uFFFD') : value;
+  const whole = (value as WellFormable).toWellFormed();
+  return whole.includes('\u0000') ? whole.replace(/\u0000/g, '\uFFFD') : whole;
 }
+
+/** String.prototype.toWellFormed (ES2024, in Node 20) is not in the ES2023 typings the build uses. */
+type WellFormable = string & { toWellFormed(): string };
 
 /** Which of these keys are already stored, and whether each was quarantined. */
 export async function findStoredKeys(db: Queryable, stream: string, keys: string[]): Promise<Map<string, { quarantined: boolean }>> {

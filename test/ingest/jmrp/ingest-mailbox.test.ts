@@ -135,6 +135,20 @@ describeEachBackend('ingestJmrpMailbox', (db) => {
     expect(row!.recipient).toBe(hashRecipient('this-local-part-does-not-exist-on-yahoo@yahoo.com', salt!.value));
   });
 
+  it('stores a complaint whose long field and subject end in an emoji at the cut (no lone surrogate reaches jsonb)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'repwatch-jmrp-emoji-'));
+    const long = `${'x'.repeat(3999)}\u{1F600} tail`;
+    const eml = buildReport({ shape: 'arf', index: 1, ip: '203.0.113.5', at: new Date('2026-10-01T12:00:00Z'), recipient: 'r@hotmail.com', campaign: 'c', fromDomain: 'd.example' })
+      .replace('Feedback-Type: abuse', `Feedback-Type: abuse\r\nX-Long: ${long}`)
+      .replace(/Subject: Weekly offers #\d+/, `Subject: ${'x'.repeat(999)}\u{1F600} tail`);
+    await writeFile(join(dir, 'emoji.eml'), eml, 'utf8');
+    const result = await ingestJmrpMailbox({ database: db(), config: config(), mailbox: emlSource({ paths: [dir], name: 'emoji' }) });
+    expect(result).toMatchObject({ seen: 1, complaints: 1, quarantined: 0, failed: 0 });
+    const [row] = await db().query<{ long: string; subject: string }>(`select fields->>'x-long' as long, subject from repwatch.feedback_report`);
+    expect(row!.long).toBe('x'.repeat(3999));
+    expect(row!.subject).toBe('x'.repeat(999));
+  });
+
   it('loads the four public samples: 3 complaints, 1 auth-failure, fields kept as jsonb', async () => {
     const result = await ingestJmrpMailbox({ database: db(), config: config(), mailbox: emlSource({ paths: [fixtures], name: 'public' }) });
     expect(result).toMatchObject({ seen: 4, complaints: 3, otherReports: 1, quarantined: 0 });
