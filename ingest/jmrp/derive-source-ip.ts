@@ -158,15 +158,23 @@ function withoutComments(value: string): string {
   return out;
 }
 
-/** The IPs of a Received header's `from` clause: bracketed/parenthesised ones (what the receiver saw)
- * first, then bare ones (the HELO name, untrusted). */
+/**
+ * The IPs of a Received header's `from` clause. The first token is the name the sender gave in HELO,
+ * untrusted even as an address literal (`from [203.0.113.9] (unknown [198.51.100.77])`); the
+ * bracketed or parenthesised addresses after it are what the receiver saw, so they come first. The
+ * HELO token's address counts only when the receiver recorded none (Exim's `from [192.0.2.1] (helo=x)`).
+ */
 export function receivedFromIps(value: string): string[] {
   const trimmed = value.trimStart();
   if (!/^from\s/i.test(trimmed)) return [];
   const byAt = trimmed.search(/\sby\s/i);
   const clause = byAt === -1 ? trimmed : trimmed.slice(0, byAt);
+  const helo = /^from\s+(\[[^\]]*\]|[^\s(]*)/i.exec(clause)!;
+  const seen = clause.slice(helo[0].length);
   const out: string[] = [];
-  for (const m of clause.matchAll(/[[(]([^\][()]*)[\])]/g)) {
+  for (const m of seen.matchAll(/[[(]([^\][()]*)[\])]/g)) {
+    // qmail's `(HELO name)` and Exim's `(helo=name)` repeat the HELO: not what the receiver saw.
+    if (/^\s*(?:helo|ehlo)[\s=]/i.test(m[1]!)) continue;
     for (const token of m[1]!.split(/[\s,]+/)) {
       const ip = normaliseIp(token.replace(/^IPv6:/i, ''));
       if (ip && !out.includes(ip)) out.push(ip);

@@ -252,6 +252,21 @@ describe('sending IP and complaint time from the original headers', () => {
     expect(privateOnly).toMatchObject({ sourceIp: '192.0.2.60', sourceIpOrigin: 'spf' });
   });
 
+  it('an address literal given in HELO is not the sender: the address the receiver recorded is', () => {
+    const at = 'Mon, 5 Oct 2026 13:15:00 +0000';
+    const cases: [string, string][] = [
+      [`Received: from [203.0.113.9] (198.51.100.77) by BN8NAM12FT011.mail.protection.outlook.example; ${at}`, '198.51.100.77'],
+      [`Received: from [203.0.113.9] (unknown [198.51.100.78]) by mx.example; ${at}`, '198.51.100.78'],
+      [`Received: from unknown (HELO 203.0.113.9) (198.51.100.79) by mx.example; ${at}`, '198.51.100.79'],
+      // Exim puts the connecting address first and the HELO in the comment: no other address, so it counts.
+      [`Received: from [198.51.100.80] (helo=203.0.113.9) by mx.example; ${at}`, '198.51.100.80'],
+      [`Received: from mta.sender.example (mta.sender.example [198.51.100.81]) by mx.example; ${at}`, '198.51.100.81'],
+    ];
+    for (const [received, ip] of cases) {
+      expect(report(parseReport(arfAround([received, 'From: news@sender.example']))), received).toMatchObject({ sourceIp: ip, sourceIpOrigin: 'received' });
+    }
+  });
+
   it('falls back in order: X-Originating-IP before Received-SPF, then Received-SPF alone, then the report date', () => {
     const both = report(parseReport(arfAround(['X-Originating-IP: [192.0.2.51]', 'Received-SPF: Pass (protection.outlook.example: domain of sender.example designates 192.0.2.52 as permitted sender) client-ip=192.0.2.52;'])));
     expect(both).toMatchObject({ sourceIp: '192.0.2.51', sourceIpOrigin: 'originating' });
