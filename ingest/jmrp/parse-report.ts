@@ -159,7 +159,10 @@ function parseArf(message: HeaderMap, reportPart: MimePart, parent: MimePart | n
   }
 
   const ip = deriveSourceIp({ reported: first(fieldMap, 'source-ip'), original: original.headers, legacy: false, isKnownIp: options.isKnownIp });
-  const arrival = parseMailDate(first(fieldMap, 'arrival-date') ?? first(fieldMap, 'received-date'));
+  // Received-Date is the old name of Arrival-Date; either may be present but empty or unreadable.
+  const arrivalText = first(fieldMap, 'arrival-date');
+  const arrival = parseMailDate(arrivalText) ?? parseMailDate(first(fieldMap, 'received-date'));
+  if (arrivalText?.trim() && !parseMailDate(arrivalText)) notes.push(`Arrival-Date "${arrivalText.trim().slice(0, 60)}" is not a date`);
   const time = complaintTime(arrival, ip?.receivedAt ?? null, message, options.deliveredAt);
   const recipients = [...(fieldMap.get('original-rcpt-to') ?? []), ...(original.headers?.get('x-hmxmroriginalrecipient') ?? [])]
     .map((r) => extractAddress(r) ?? r.trim())

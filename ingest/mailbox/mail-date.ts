@@ -13,7 +13,7 @@ const ZONES: Record<string, number> = {
   JST: 540, CET: 60, CEST: 120, BST: 60,
 };
 
-const RFC5322 = /(\d{1,2})\s+([A-Za-z]{3})[A-Za-z]*\s+(\d{2,4})\s+(\d{1,2}):(\d{2})(?::(\d{2}))?(?:\.\d+)?\s*([+-]\d{4}|[A-Za-z]{1,5})?/;
+const RFC5322 = /(\d{1,2})\s+([A-Za-z]{3})[A-Za-z]*\s+(\d{2,4})\s+(\d{1,2}):(\d{2})(?::(\d{2}))?(?:\.\d+)?\s*([+-]\d{2}:?\d{2}|[A-Za-z]{1,5})?/;
 const ISO = /(\d{4})-(\d{2})-(\d{2})[T\s](\d{2}):(\d{2})(?::(\d{2}))?(?:\.\d+)?\s*(Z|[+-]\d{2}:?\d{2})?/;
 
 export function parseMailDate(value: string | undefined | null): Date | null {
@@ -44,9 +44,11 @@ export function parseMailDate(value: string | undefined | null): Date | null {
 
 function zoneOffset(zone: string | undefined): number {
   if (!zone) return 0;
-  if (/^[+-]\d{4}$/.test(zone)) {
-    const sign = zone.startsWith('-') ? -1 : 1;
-    return sign * (Number(zone.slice(1, 3)) * 60 + Number(zone.slice(3, 5)));
+  // +hhmm, and +hh:mm as some reporters write it.
+  if (/^[+-]\d{2}:?\d{2}$/.test(zone)) {
+    const digits = zone.replace(':', '');
+    const sign = digits.startsWith('-') ? -1 : 1;
+    return sign * (Number(digits.slice(1, 3)) * 60 + Number(digits.slice(3, 5)));
   }
   return ZONES[zone.toUpperCase()] ?? 0;
 }

@@ -267,6 +267,20 @@ describe('sending IP and complaint time from the original headers', () => {
     }
   });
 
+  it('an empty or unreadable Arrival-Date gives way to Received-Date, with a note for the unreadable one', () => {
+    const withFields = (fields: string[]) =>
+      Buffer.from(
+        buildReport({ shape: 'arf', index: 3, ip: '203.0.113.5', at: new Date('2026-10-01T12:00:00Z'), recipient: 'r@hotmail.com', campaign: 'c', fromDomain: 'd.example' })
+          .replace(/Arrival-Date: [^\r\n]*/, fields.join('\r\n')),
+      );
+    const empty = report(parseReport(withFields(['Arrival-Date:', 'Received-Date: Tue, 29 Sep 2026 23:30:00 -08:00'])));
+    expect(empty).toMatchObject({ complainedAtOrigin: 'arrival_date', day: '2026-09-30' });
+    expect(empty.complainedAt?.toISOString()).toBe('2026-09-30T07:30:00.000Z');
+    const unreadable = report(parseReport(withFields(['Arrival-Date: soon', 'Received-Date: Tue, 29 Sep 2026 10:00:00 +0000'])));
+    expect(unreadable).toMatchObject({ complainedAtOrigin: 'arrival_date', day: '2026-09-29' });
+    expect(unreadable.notes.join('; ')).toMatch(/Arrival-Date "soon" is not a date/);
+  });
+
   it('falls back in order: X-Originating-IP before Received-SPF, then Received-SPF alone, then the report date', () => {
     const both = report(parseReport(arfAround(['X-Originating-IP: [192.0.2.51]', 'Received-SPF: Pass (protection.outlook.example: domain of sender.example designates 192.0.2.52 as permitted sender) client-ip=192.0.2.52;'])));
     expect(both).toMatchObject({ sourceIp: '192.0.2.51', sourceIpOrigin: 'originating' });

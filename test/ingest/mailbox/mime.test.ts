@@ -77,6 +77,9 @@ describe('parseMime', () => {
     expect(parseMailDate('Thu, 29 Apr 2013 23:45:50 PST')?.toISOString()).toBe('2013-04-30T07:45:50.000Z');
     expect(parseMailDate('29 Apr 2016 23:34:45 +0000 (UTC)')?.toISOString()).toBe('2016-04-29T23:34:45.000Z');
     expect(parseMailDate('2018-09-28 08:48:36.858842501 +0000 UTC')?.toISOString()).toBe('2018-09-28T08:48:36.000Z');
+    // An offset written with a colon is still an offset: 20:30 at -08:00 is the next UTC day.
+    expect(parseMailDate('Mon, 02 Mar 2026 20:30:00 -08:00')?.toISOString()).toBe('2026-03-03T04:30:00.000Z');
+    expect(parseMailDate('Mon, 02 Mar 2026 20:30:00 +0530')?.toISOString()).toBe('2026-03-02T15:00:00.000Z');
     expect(parseMailDate('yesterday')).toBeNull();
     expect(parseMailDate('1 Jan 1970 00:00:00 +0000')).toBeNull();
   });
