@@ -95,7 +95,13 @@ function parseUnsafe(raw: Buffer, options: ParseReportOptions): ParsedReport {
   if (mime.headerless) return { kind: 'malformed', reason: 'no header fields: not a mail message' };
   const root = mime.root;
 
-  const located = findReportPart(root);
+  const found = findReportParts(root);
+  if (found.length > 1) {
+    // One message is one report (one row, one key). Counting only the first would lose the others
+    // silently; quarantined, the message waits whole for a person to forward its reports one by one.
+    return { kind: 'malformed', reason: `${found.length} feedback reports in one message (a digest, or several forwarded at once): repwatch reads one report per message; forward them one by one` };
+  }
+  const located = found[0];
   if (located) return parseArf(located.message, located.part, located.parent, options, mime.problems);
 
   const legacy = findLegacy(root);
@@ -110,17 +116,18 @@ function parseUnsafe(raw: Buffer, options: ParseReportOptions): ParsedReport {
   return { kind: 'not_a_report', reason: 'no message/feedback-report part and not a legacy JMRP report' };
 }
 
-/** The feedback-report part anywhere in the tree (forwarded reports nest it), with its parent and the
- * headers of the message that holds it (the report's own, not a forwarder's). */
-function findReportPart(root: MimePart): { part: MimePart; parent: MimePart | null; message: HeaderMap } | null {
-  const stack: [MimePart, MimePart | null, HeaderMap][] = [[root, null, root.headers]];
-  while (stack.length > 0) {
-    const [part, parent, message] = stack.shift()!;
-    if (part.contentType === 'message/feedback-report') return { part, parent, message };
-    for (const child of part.children) stack.push([child, part, message]);
-    if (part.embedded) stack.push([part.embedded, part, part.embedded.headers]);
+/** The feedback-report parts anywhere in the tree (forwarded reports nest them), breadth first, each
+ * with its parent and the headers of the message that holds it (the report's own, not a forwarder's). */
+function findReportParts(root: MimePart): { part: MimePart; parent: MimePart | null; message: HeaderMap }[] {
+  const found: { part: MimePart; parent: MimePart | null; message: HeaderMap }[] = [];
+  const queue: [MimePart, MimePart | null, HeaderMap][] = [[root, null, root.headers]];
+  for (let i = 0; i < queue.length; i++) {
+    const [part, parent, message] = queue[i]!;
+    if (part.contentType === 'message/feedback-report') found.push({ part, parent, message });
+    for (const child of part.children) queue.push([child, part, message]);
+    if (part.embedded) queue.push([part.embedded, part, part.embedded.headers]);
   }
-  return null;
+  return found;
 }
 
 /** The original's headers next to the report part: message/rfc822 (or a variant), text/rfc822-headers

@@ -143,6 +143,28 @@ describe('parseReport on generated shapes', () => {
     const noPart = 'From: a@b.example\r\nContent-Type: multipart/report; report-type=feedback-report; boundary=x\r\n\r\n--x\r\nContent-Type: text/plain\r\n\r\nhi\r\n--x--\r\n';
     expect(parseReport(Buffer.from(noPart)).kind).toBe('malformed');
   });
+
+  it('several reports forwarded in one message are quarantined whole with the reason, never counted as one', () => {
+    const attached = [1, 2, 3].map((i) => buildReport({ ...spec('arf'), index: i }));
+    const digest = [
+      'From: Postmaster <postmaster@sender.example>',
+      'To: abuse@sender.example',
+      'Subject: FW: three reports',
+      'Date: Mon, 5 Oct 2026 20:00:00 +0000',
+      'MIME-Version: 1.0',
+      'Content-Type: multipart/mixed; boundary="d"',
+      '',
+      ...attached.flatMap((eml) => ['--d', 'Content-Type: message/rfc822', '', eml]),
+      '--d--',
+      '',
+    ].join('\r\n');
+    const parsed = parseReport(Buffer.from(digest));
+    expect(parsed).toMatchObject({ kind: 'malformed' });
+    expect((parsed as { reason: string }).reason).toMatch(/^3 feedback reports in one message .*forward them one by one/);
+    // One forwarded report is still read.
+    const one = [...digest.split('--d\r\n').slice(0, 2).join('--d\r\n').split('\r\n'), '--d--', ''].join('\r\n');
+    expect(parseReport(Buffer.from(one)).kind).toBe('arf');
+  });
 });
 
 describe('parseReport on hostile input', () => {
