@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import { ImapFlow, type ImapFlowOptions } from 'imapflow';
 import type { Logger } from '../../lib/logger.js';
 import { keyOf, messageKey, readMessageId } from './message-key.js';
-import type { BatchOptions, MailboxMessage, MailboxSource, SettleOutcome } from './types.js';
-import { NeedsPersonError } from '../../cli/exit-codes.js';
+import { MailboxNeedsPersonError, type BatchOptions, type MailboxMessage, type MailboxSource, type SettleOutcome } from './types.js';
+export { MailboxNeedsPersonError } from './types.js';
 
 export interface ImapSourceOptions {
   name: string;
@@ -25,14 +25,6 @@ export interface ImapSourceOptions {
   logger?: Logger;
 }
 
-/** An error a person must act on (wrong password, missing folder, TLS settings): not retried; the CLI
- * exits 3 and the scheduler records the run as needing a person. */
-export class MailboxNeedsPersonError extends NeedsPersonError {
-  constructor(message: string) {
-    super(message);
-    this.name = 'MailboxNeedsPersonError';
-  }
-}
 
 class ConnectionLostError extends Error {}
 

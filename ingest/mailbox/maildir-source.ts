@@ -1,7 +1,7 @@
 import { mkdir, readdir, rename, access } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { readMessageFile } from './file-message.js';
-import type { BatchOptions, MailboxMessage, MailboxSource, SettleOutcome } from './types.js';
+import { MailboxNeedsPersonError, type BatchOptions, type MailboxMessage, type MailboxSource, type SettleOutcome } from './types.js';
 
 export interface MaildirOptions {
   path: string;
@@ -25,6 +25,7 @@ export function maildirSource(options: MaildirOptions): MailboxSource {
 
   const listFiles = async (): Promise<string[]> => {
     const files: string[] = [];
+    let folders = 0;
     for (const sub of ['new', 'cur']) {
       const dir = join(options.path, sub);
       let entries: string[];
@@ -34,8 +35,12 @@ export function maildirSource(options: MaildirOptions): MailboxSource {
         if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
         throw error;
       }
+      folders += 1;
       files.push(...entries.filter((e) => !e.startsWith('.')).sort().map((e) => join(dir, e)));
     }
+    // Without new/ and cur/ this is not a Maildir (a folder of .eml files, a typo): reading it as an
+    // empty one would report success and leave its mail unread.
+    if (folders === 0) throw new MailboxNeedsPersonError(`${options.path} is not a Maildir: it has no new/ or cur/ folder (a folder of .eml files is read with --eml)`);
     return files;
   };
 

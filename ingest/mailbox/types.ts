@@ -4,6 +4,7 @@
  * and after the database has committed a batch it is told which keys to archive and which to
  * quarantine. Nothing is ever deleted.
  */
+import { NeedsPersonError } from '../../cli/exit-codes.js';
 
 export type MailboxKind = 'imap' | 'maildir' | 'mbox' | 'eml';
 
@@ -59,4 +60,13 @@ export interface MailboxSource {
   /** How many messages wait in the mailbox (cheap where the backend can tell; null otherwise). */
   backlog?(): Promise<number | null>;
   close(): Promise<void>;
+}
+
+/** An error a person must act on (wrong password, missing folder, TLS settings, a path that is not a
+ * mailbox): not retried; the CLI exits 3 and the scheduler records the run as needing a person. */
+export class MailboxNeedsPersonError extends NeedsPersonError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'MailboxNeedsPersonError';
+  }
 }

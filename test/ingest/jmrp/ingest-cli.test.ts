@@ -80,6 +80,16 @@ for (const backend of backends()) {
         return row!;
       });
 
+    it('--maildir on a folder that is not a Maildir (no new/ or cur/) fails with what to do, instead of reporting an empty mailbox', async () => {
+      const folder = join(dir, 'just-emls');
+      await mkdir(folder, { recursive: true });
+      await writeFile(join(folder, 'report.eml'), buildReport({ shape: 'arf', index: 1, ip: '203.0.113.5', at: new Date('2026-10-01T12:00:00Z'), recipient: 'r@hotmail.com', campaign: 'c', fromDomain: 'd.example' }));
+      const result = await cli(['ingest', 'jmrp', '--maildir', folder]);
+      expect(result.code).toBe(3);
+      expect(result.stderr).toMatch(/just-emls is not a Maildir: it has no new\/ or cur\/ folder \(a folder of \.eml files is read with --eml\)/);
+      expect(await readdir(folder)).toEqual(['report.eml']);
+    });
+
     it('--maildir PATH stores the reports and moves them from new/ to the archive subfolder after the commit; a rerun counts nothing twice', async () => {
       const maildir = await makeMaildir(dir, 'fbl-maildir', 12);
       const archive = join(maildir, '.repwatch.archive', 'cur');
