@@ -7,11 +7,13 @@ const MESSAGE_ID = /(?:^|\n)message-id:[ \t]*((?:[^\r\n]|\r?\n[ \t])*)/i;
 /**
  * The stable key of a message: its Message-ID together with the sha256 of its bytes. Line endings are
  * normalised to LF before hashing, because the same message reads back with CRLF over IMAP and with
- * LF from a Maildir or mbox file; without that a report moved between stores would count twice.
+ * LF from a Maildir or mbox file, and a message is hashed as ending with a line end (the last message
+ * of an mbox, or an .eml file, may lack it); without that a report moved between stores would count twice.
  */
 export function messageKey(raw: Buffer): { key: string; sha256: string; messageId: string | null } {
   const hash = createHash('sha256');
   hashNormalised(hash, raw);
+  endLine(hash, raw[raw.length - 1]);
   const sha256 = hash.digest('hex');
   const messageId = readMessageId(raw);
   return { key: keyOf(messageId, sha256), sha256, messageId };
@@ -19,6 +21,11 @@ export function messageKey(raw: Buffer): { key: string; sha256: string; messageI
 
 export function keyOf(messageId: string | null, sha256: string): string {
   return `${messageId ?? '<no-message-id>'}|${sha256}`;
+}
+
+/** After the last byte of a message: a message that does not end with LF is hashed as if it did. */
+export function endLine(hash: Hash, lastByte: number | undefined): void {
+  if (lastByte !== undefined && lastByte !== 0x0a) hash.update('\n');
 }
 
 /** Feed bytes to a hash with every CRLF replaced by LF, without copying the buffer. */

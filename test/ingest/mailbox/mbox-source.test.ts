@@ -59,6 +59,20 @@ describe('mboxSource', () => {
     messages.forEach((m) => expect(m.key).toBe(messageKey(m.raw!).key));
   });
 
+  it('the last message without a final line end keeps its bytes and has the key of the same message with one (.eml, IMAP)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'repwatch-mbox-'));
+    const path = join(dir, 'no-final-newline.mbox');
+    await writeFile(path, 'From x@y Sat Nov 28 05:35:31 2026\nSubject: a\n\nbody a\n\nFrom z@y Sat Nov 28 05:36:00 2026\nSubject: b\n\nbody b');
+    const [a, b] = (await readAll(path)).flat();
+    expect(b!.raw!.toString()).toBe('Subject: b\n\nbody b');
+    expect(b!.key).toBe(messageKey(Buffer.from('Subject: b\n\nbody b\n')).key);
+    expect(b!.key).toBe(messageKey(Buffer.from('Subject: b\r\n\r\nbody b\r\n')).key);
+    expect(messageKey(Buffer.from('Subject: b\n\nbody b')).key).toBe(b!.key);
+    expect(a!.key).toBe(messageKey(Buffer.from('Subject: a\n\nbody a\n')).key);
+    // Different content still differs.
+    expect(b!.key).not.toBe(messageKey(Buffer.from('Subject: b\n\nbody b\n\n')).key);
+  });
+
   it('the same with CRLF line ends', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'repwatch-mbox-'));
     const path = join(dir, 'crlf.mbox');
