@@ -23,6 +23,9 @@ export interface CommandContext {
   stdin: NodeJS.ReadableStream;
   /** Opens the database and brings its schema up to date on first use. */
   database(): Promise<Database>;
+  /** From now on database() is the embedded one whatever DATABASE_URL or database.url say (the demo's
+   * sample data never goes to a server). Call before database(); true when a server was set aside. */
+  useEmbeddedDatabase(): boolean;
   close(): Promise<void>;
 }
 
@@ -56,7 +59,7 @@ export function createContext(options: GlobalOptions, overrides: ContextOverride
   config.reports.outDir ??= join(home, 'reports');
   const logger = createLogger({ level: logLevel(options.logLevel, env), destination: overrides.stderr ?? process.stderr });
   let database: Promise<Database> | undefined;
-  const databaseUrl = checkDatabaseUrl(env.DATABASE_URL, 'DATABASE_URL') || checkDatabaseUrl(readDatabaseUrlFile(env.DATABASE_URL_FILE), 'DATABASE_URL_FILE') || config.database?.url;
+  let databaseUrl = checkDatabaseUrl(env.DATABASE_URL, 'DATABASE_URL') || checkDatabaseUrl(readDatabaseUrlFile(env.DATABASE_URL_FILE), 'DATABASE_URL_FILE') || config.database?.url;
   registerSecretUrl(databaseUrl);
 
   return {
@@ -68,6 +71,12 @@ export function createContext(options: GlobalOptions, overrides: ContextOverride
     env,
     stdout: overrides.stdout ?? process.stdout,
     stdin: overrides.stdin ?? process.stdin,
+    useEmbeddedDatabase() {
+      if (database) throw new Error('useEmbeddedDatabase() after the database was opened');
+      const setAside = Boolean(databaseUrl);
+      databaseUrl = undefined;
+      return setAside;
+    },
     database() {
       database ??= (async () => {
         const db = await openDatabase({ url: databaseUrl, home });

@@ -32,6 +32,22 @@ describe('repwatch CLI', () => {
     expect(result.stderr).toMatch(/unknown key snds\.feedz/);
   });
 
+  const postgres = backends().find((b) => b.name === 'postgres')!;
+  it.skipIf(!postgres.available)(`the demo runs on the embedded database even when DATABASE_URL names a server, which it leaves untouched${postgres.available ? '' : ` [SKIPPED: ${postgres.skipReason}]`}`, async () => {
+    const home = tempHome();
+    const server = await postgres.create({ migrated: false });
+    try {
+      const result = await runCliCaptured(['demo'], { env: { REPWATCH_HOME: home, DATABASE_URL: server.url! } });
+      expect(result.code).toBe(0);
+      expect(result.stdout).toMatch(/^repwatch demo on embedded PGlite at .*repwatch-home-/);
+      expect(result.stderr).toMatch(/the demo runs on the embedded database only/);
+      const [schema] = await server.database.query<{ found: string | null }>(`select to_regnamespace('repwatch')::text as found`);
+      expect(schema!.found).toBeNull();
+    } finally {
+      await server.drop();
+    }
+  }, 60_000);
+
   it('migrates the embedded database under REPWATCH_HOME', async () => {
     const home = tempHome();
     const result = await runCliCaptured(['migrate'], { env: { REPWATCH_HOME: home } });
