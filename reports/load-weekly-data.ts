@@ -16,7 +16,7 @@ import {
   type WeeklyReportData,
 } from './weekly-data.js';
 import { draftedPlaybooks, linkStates, MAX_DRAFTS, staticPlaybook, toFixFor } from './integrations.js';
-import { computeDecisions } from '../transform/decisions.js';
+import { computeDecisions, decisionSettings, storedDecisionSettings } from '../transform/decisions.js';
 import { ALL_POOL, poolRanges } from '../transform/pools.js';
 
 /**
@@ -36,13 +36,19 @@ export async function loadWeeklyData(database: Database, config: Config, period:
   const notes: string[] = [];
   const [current, previous] = await Promise.all([totals(database, period.from, period.to), totals(database, period.previousFrom, period.previousTo)]);
 
-  // Decisions not stored yet for a date (a report for a past week, a rebuild in progress) are computed
-  // and stored by the decisions module first, so that the report and analytics.ip_flag agree.
+  // Decisions not stored yet for a date (a report for a past week, a rebuild in progress), or stored
+  // under other thresholds (an earlier config, a one-off --config), are computed with this config and
+  // stored first, so that the report, its printed thresholds and analytics.ip_flag agree.
+  const settings = decisionSettings(config);
   for (const asOf of [period.to, period.previousTo]) {
-    if (!(await hasDecisions(database, asOf)) && (await hasData(database, asOf))) {
-      await computeDecisions(database, config, asOf);
-      notes.push(`Decisions for ${asOf} were not stored; they were computed for this report and stored in analytics.ip_flag.`);
-    }
+    const stored = await storedDecisionSettings(database, asOf, settings);
+    if (stored === 'current' || !(await hasData(database, asOf))) continue;
+    await computeDecisions(database, config, asOf);
+    notes.push(
+      stored === 'none'
+        ? `Decisions for ${asOf} were not stored; they were computed for this report and stored in analytics.ip_flag.`
+        : `Decisions for ${asOf} had been made with other thresholds; they were recomputed with the configured ones and stored in analytics.ip_flag.`,
+    );
   }
   const flagRows = await q<FlagRow>(
     `select host(ip) as ip, status, reasons, recipients_7d, complaints_7d, complaint_rate_7d, trap_hits_7d, blocked, route
@@ -104,7 +110,7 @@ export async function loadWeeklyData(database: Database, config: Config, period:
   const note =
     `Charts for ${ips.filter((c) => c.why === 'needs_action').length} of ${actionCount} IPs needing action ` +
     `(the most urgent first, at most ${CHART_LIMITS.needsAction}) and the ${ips.filter((c) => c.why === 'top_volume').length} other IPs ` +
-    `with the most volume this week (at most ${CHART_LIMITS.topVolume}); every IP is in the CSV, the JSON and analytics.ip_day.`;
+    `with the most volume this week (at most ${CHART_LIMITS.topVolume}); every IP needing action is in the CSV and the JSON, every IP's decision in analytics.ip_flag and its days in analytics.ip_day.`;
 
   const [pools, trapHits, blockList, topCampaigns, topFromDomains, freshness, rejections, quarantined, delisting] = await Promise.all([
     poolTrends(database, config, period.to),
@@ -136,11 +142,6 @@ export async function loadWeeklyData(database: Database, config: Config, period:
     delisting,
     notes,
   };
-}
-
-async function hasDecisions(database: Database, asOf: string): Promise<boolean> {
-  const rows = await database.query(`select 1 from analytics.ip_flag where as_of = $1 limit 1`, [asOf]);
-  return rows.length > 0;
 }
 
 /** Whether any IP has data in the 28 days that decide who is listed as of `asOf`. */

@@ -142,16 +142,16 @@ order by s.ip -- inet order (a bare "ip" would sort the text column)`;
 /** The columns COPY writes for each decision (see csvLine). */
 const STORE_COLUMNS = [
   'as_of', 'ip', 'status', 'reasons', 'recipients_7d', 'complaints_7d', 'complaint_rate_7d', 'trap_hits_7d',
-  'red_days_7d', 'yellow_days_7d', 'blocked', 'route', 'routes', 'window_days',
+  'red_days_7d', 'yellow_days_7d', 'blocked', 'route', 'routes', 'window_days', 'complaint_rate_warn', 'complaint_rate_max',
 ] as const;
 
 /** One CSV record for COPY (empty unquoted = NULL). Only arrays need quoting: every other value is
  * a date, an address, a number or one of our own identifiers. */
-function csvLine(d: Decision, windowDays: number): string {
+function csvLine(d: Decision, settings: DecisionSettings): string {
   const array = (values: string[]) => `"{${values.join(',')}}"`;
   return [
     d.asOf, d.ip, d.status, array(d.reasons), d.recipients7d, d.complaints7d, d.complaintRate7d ?? '', d.trapHits7d,
-    d.redDays7d, d.yellowDays7d, d.blocked, d.route ?? '', array(d.routes), windowDays,
+    d.redDays7d, d.yellowDays7d, d.blocked, d.route ?? '', array(d.routes), settings.windowDays, settings.complaintRateWarn, settings.complaintRateMax,
   ].join(',') + '\n';
 }
 
@@ -201,7 +201,7 @@ export async function computeDecisionsIn(session: Pick<Session, 'query' | 'copyC
       routes: outcome.routes,
     };
   });
-  await storeDecisions(session, asOf, decisions.map((d) => csvLine(d, settings.windowDays)));
+  await storeDecisions(session, asOf, decisions.map((d) => csvLine(d, settings)));
   return sortByUrgency(decisions);
 }
 
@@ -225,6 +225,22 @@ interface FlagRow {
   blocked: boolean;
   route: string | null;
   routes: string[];
+}
+
+/**
+ * Whether decisions are stored for `asOf`, and whether all of them were made with these settings
+ * (window and complaint-rate thresholds). Decisions stored before their thresholds were recorded
+ * (migration 0010) count as made with other settings.
+ */
+export async function storedDecisionSettings(database: Pick<Database, 'query'>, asOf: string, settings: DecisionSettings): Promise<'none' | 'current' | 'other'> {
+  assertDay(asOf);
+  const rows = await database.query<{ window_days: number; warn: number | null; max: number | null }>(
+    `select distinct window_days, complaint_rate_warn as warn, complaint_rate_max as max from repwatch.ip_flag where as_of = $1::date`,
+    [asOf],
+  );
+  if (rows.length === 0) return 'none';
+  const same = rows.every((r) => r.window_days === settings.windowDays && r.warn === settings.complaintRateWarn && r.max === settings.complaintRateMax);
+  return same ? 'current' : 'other';
 }
 
 /** The stored decisions for `asOf` (empty when none were computed for that date), most urgent first. */
@@ -300,7 +316,8 @@ async function storeDecisions(session: Pick<Session, 'query' | 'copyCsv'>, asOf:
            and s.complaints_7d = g.complaints_7d and s.complaint_rate_7d is not distinct from g.complaint_rate_7d
            and s.trap_hits_7d = g.trap_hits_7d and s.red_days_7d = g.red_days_7d and s.yellow_days_7d = g.yellow_days_7d
            and s.blocked = g.blocked and s.route is not distinct from g.route and s.routes = g.routes
-           and s.window_days = g.window_days)`,
+           and s.window_days = g.window_days and s.complaint_rate_warn is not distinct from g.complaint_rate_warn
+           and s.complaint_rate_max is not distinct from g.complaint_rate_max)`,
     [asOf],
   );
   await session.query(

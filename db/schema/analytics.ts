@@ -36,6 +36,9 @@ export interface AnalyticsTables {
     yellow_days_7d: number;
     routes: string[];
     window_days: Generated<number>;
+    /** The thresholds the decision was made with (null: stored before migration 0010). */
+    complaint_rate_warn: number | null;
+    complaint_rate_max: number | null;
     computed_at: Generated<Date>;
   };
   'analytics.ip_trend': IpTrendRow;

@@ -1,5 +1,6 @@
 import type { Database } from '../../db/connection.js';
 import { addDays } from '../../lib/clock.js';
+import { configSchema } from '../../config/schema.js';
 
 /** Payloads that would run if anything reached the page unescaped: each sets a page-level flag. */
 export const HOSTILE = {
@@ -13,6 +14,7 @@ export const HOSTILE = {
 
 /** The week 2026-W47 (Monday 16 to Sunday 22 November 2026). */
 export const AS_OF = '2026-11-22';
+const DEFAULT_THRESHOLDS = configSchema.parse({}).thresholds;
 export const PREVIOUS_AS_OF = '2026-11-15';
 
 export const IPS = {
@@ -60,9 +62,11 @@ export async function insertFixture(database: Database): Promise<void> {
   ];
   for (const f of flags) {
     await database.query(
-      `insert into repwatch.ip_flag (as_of, ip, status, reasons, recipients_7d, complaints_7d, complaint_rate_7d, trap_hits_7d, blocked, route, routes)
-       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, case when $10::text is null then '{}'::text[] else array[$10::text] end)`,
-      f,
+      `insert into repwatch.ip_flag (as_of, ip, status, reasons, recipients_7d, complaints_7d, complaint_rate_7d, trap_hits_7d, blocked, route, routes,
+                                     window_days, complaint_rate_warn, complaint_rate_max)
+       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, case when $10::text is null then '{}'::text[] else array[$10::text] end, $11, $12, $13)`,
+      // Made with the default thresholds: a report with the default config shows these rows as they are.
+      [...f, DEFAULT_THRESHOLDS.windowDays, DEFAULT_THRESHOLDS.complaintRateWarn, DEFAULT_THRESHOLDS.complaintRateMax],
     );
   }
   const [download] = await database.query<{ id: number }>(

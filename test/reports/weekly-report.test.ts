@@ -169,6 +169,31 @@ describeEachBackend('weekly report of an earlier week', (db) => {
   });
 });
 
+describeEachBackend('weekly report under other thresholds', (db) => {
+  it('recomputes decisions stored under other thresholds with the configured ones, says so, and stores them', async () => {
+    await insertFixture(db());
+    const strict = configSchema.parse({ ...JSON.parse(JSON.stringify({ pools: config.pools })), thresholds: { complaintRateWarn: 0.00001, complaintRateMax: 0.002 } });
+    const first = await buildWeeklyReport(db(), strict, AS_OF, new Date('2026-11-23T07:00:00Z'));
+    expect(first.data.notes.join(' ')).toContain(`Decisions for ${AS_OF} had been made with other thresholds; they were recomputed with the configured ones`);
+    const stored = await db().query<{ warn: number; max: number; n: number }>(
+      `select complaint_rate_warn as warn, complaint_rate_max as max, count(*)::int as n from repwatch.ip_flag where as_of = $1 group by 1, 2`,
+      [AS_OF],
+    );
+    expect(stored.map((r) => [r.warn, r.max])).toEqual([[0.00001, 0.002]]);
+    // The big sender's 0.005% rate is over a warning threshold of 0.001%: at risk under these thresholds.
+    expect(first.data.decisions.items.find((d) => d.ip === IPS.big)?.status).toBe('at_risk');
+
+    // The same thresholds again: the stored decisions are current, nothing is recomputed.
+    const again = await buildWeeklyReport(db(), strict, AS_OF, new Date('2026-11-23T07:00:00Z'));
+    expect(again.data.notes.join(' ')).not.toMatch(/recomputed|were not stored/);
+    // Back to the defaults: recomputed again, the big sender is fine.
+    const defaults = await buildWeeklyReport(db(), configSchema.parse({ pools: config.pools }), AS_OF, new Date('2026-11-23T07:00:00Z'));
+    expect(defaults.data.notes.join(' ')).toMatch(/made with other thresholds/);
+    const [big] = await db().query<{ status: string; warn: number }>(`select status, complaint_rate_warn as warn from repwatch.ip_flag where as_of = $1 and ip = $2`, [AS_OF, IPS.big]);
+    expect(big).toEqual({ status: 'ok', warn: configSchema.parse({}).thresholds.complaintRateWarn });
+  });
+});
+
 describeEachBackend('weekly report of an empty warehouse', (db) => {
   it('says there are no decisions and still writes every format', async () => {
     const report = await buildWeeklyReport(db(), configSchema.parse({}), AS_OF, new Date('2026-11-23T07:00:00Z'));
