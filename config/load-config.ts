@@ -2,7 +2,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { dirname, resolve, isAbsolute } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { configSchema, type Config } from './schema.js';
+import { configSchema, isHttpUrl, isPostgresUrl, isSmtpUrl, SMTP_URL, type Config } from './schema.js';
 import { registerSecret, registerSecretUrl } from '../lib/redact.js';
 
 export class ConfigError extends Error {
@@ -108,10 +108,17 @@ function readSecretFile(file: string, baseDir: string, key: string): string {
   }
 }
 
+/** A secret read from a file gets the check its inline key has; the message never shows the value. */
+function readSecretUrlFile(file: string, baseDir: string, key: string, valid: (url: string) => boolean, rule: string): string {
+  const url = readSecretFile(file, baseDir, key);
+  if (!valid(url)) throw new ConfigError(`${key}: the file's content ${rule}`);
+  return url;
+}
+
 function resolveSecretFiles(config: Config, baseDir: string): void {
   config.snds.feeds.forEach((feed, i) => {
-    if (feed.dataUrlFile) feed.dataUrl = readSecretFile(feed.dataUrlFile, baseDir, `snds.feeds[${i}].dataUrlFile`);
-    if (feed.statusUrlFile) feed.statusUrl = readSecretFile(feed.statusUrlFile, baseDir, `snds.feeds[${i}].statusUrlFile`);
+    if (feed.dataUrlFile) feed.dataUrl = readSecretUrlFile(feed.dataUrlFile, baseDir, `snds.feeds[${i}].dataUrlFile`, isHttpUrl, 'must be an http:// or https:// URL');
+    if (feed.statusUrlFile) feed.statusUrl = readSecretUrlFile(feed.statusUrlFile, baseDir, `snds.feeds[${i}].statusUrlFile`, isHttpUrl, 'must be an http:// or https:// URL');
   });
   for (const [section, mailboxes] of [['jmrp', config.jmrp.mailboxes], ['bounces', config.bounces.mailboxes]] as const) {
     mailboxes.forEach((mailbox, i) => {
@@ -123,8 +130,8 @@ function resolveSecretFiles(config: Config, baseDir: string): void {
     });
   }
   if (config.jmrp.recipientSaltFile) config.jmrp.recipientSalt = readSecretFile(config.jmrp.recipientSaltFile, baseDir, 'jmrp.recipientSaltFile');
-  if (config.reports.email?.smtpUrlFile) config.reports.email.smtpUrl = readSecretFile(config.reports.email.smtpUrlFile, baseDir, 'reports.email.smtpUrlFile');
-  if (config.database?.urlFile) config.database.url = readSecretFile(config.database.urlFile, baseDir, 'database.urlFile');
+  if (config.reports.email?.smtpUrlFile) config.reports.email.smtpUrl = readSecretUrlFile(config.reports.email.smtpUrlFile, baseDir, 'reports.email.smtpUrlFile', isSmtpUrl, SMTP_URL);
+  if (config.database?.urlFile) config.database.url = readSecretUrlFile(config.database.urlFile, baseDir, 'database.urlFile', isPostgresUrl, 'must be a postgres:// URL');
   if (config.snds.api?.tokenFile) config.snds.api.tokenFile = resolve(baseDir, config.snds.api.tokenFile);
   if (config.reports.outDir) config.reports.outDir = resolve(baseDir, config.reports.outDir);
 }

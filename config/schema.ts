@@ -65,12 +65,48 @@ export function isPostgresUrl(value: string): boolean {
   }
 }
 
+/** http(s) only: a link or API address in another scheme cannot be fetched (and was retried as if it could). */
+export function isHttpUrl(value: string): boolean {
+  try {
+    return ['http:', 'https:'].includes(new URL(value).protocol);
+  } catch {
+    return false;
+  }
+}
+
+export function isSmtpUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return ['smtp:', 'smtps:'].includes(url.protocol) && url.hostname.length > 0 && (url.port === '' || Number(url.port) > 0);
+  } catch {
+    return false;
+  }
+}
+
+// Messages never repeat the value: these URLs carry keys and passwords.
+const HTTP_URL = 'must be an http:// or https:// URL';
+export const SMTP_URL = 'must be an smtp:// or smtps:// URL such as smtps://user:password@smtp.example.com:465';
+
+/** Names that must be unique in a list (they name jobs and their ledger rows); `reserved` names are
+ * taken, by what each says. */
+function uniqueNames<T extends { name: string }>(what: string, reserved: Record<string, string> = {}) {
+  return (items: T[], ctx: z.RefinementCtx) => {
+    const seen = new Set<string>();
+    items.forEach((item, i) => {
+      const takenBy = Object.hasOwn(reserved, item.name) ? reserved[item.name] : undefined;
+      if (takenBy) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `"${item.name}" is reserved (${takenBy})` });
+      else if (seen.has(item.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `"${item.name}" is used twice: ${what} names must be unique` });
+      seen.add(item.name);
+    });
+  };
+}
+
 export const sndsFeedSchema = z
   .strictObject({
     name: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'use letters, digits, dot, dash or underscore'),
-    dataUrl: z.string().url().optional(),
+    dataUrl: z.string().refine(isHttpUrl, HTTP_URL).optional(),
     dataUrlFile: z.string().optional(),
-    statusUrl: z.string().url().optional(),
+    statusUrl: z.string().refine(isHttpUrl, HTTP_URL).optional(),
     statusUrlFile: z.string().optional(),
     linkCreatedOn: day.optional(),
     timezone: timezone.default('UTC'),
@@ -94,7 +130,8 @@ export const sndsApiSchema = z.strictObject({
 });
 
 export const sndsSchema = z.strictObject({
-  feeds: z.array(sndsFeedSchema).default([]),
+  // "api" is the REST API's feed (snds:api, `--feed api`).
+  feeds: z.array(sndsFeedSchema).superRefine(uniqueNames('SNDS feed', { api: 'the SNDS API feed' })).default([]),
   api: sndsApiSchema.optional(),
   refetchDays: z.number().int().min(0).max(90).default(3),
   timeoutMs: z.number().int().positive().default(60_000),
@@ -141,7 +178,7 @@ export const mailboxSchema = z
   });
 
 export const jmrpSchema = z.strictObject({
-  mailboxes: z.array(mailboxSchema).default([]),
+  mailboxes: z.array(mailboxSchema).superRefine(uniqueNames('JMRP mailbox')).default([]),
   campaignHeaders: z.array(z.string().min(1)).default(['X-Campaign-ID', 'Feedback-ID', 'CFBL-Feedback-ID', 'List-Id']),
   /** Complainers' addresses are personal data: a salted hash by default. */
   recipients: z.enum(['hash', 'plain', 'drop']).default('hash'),
@@ -151,7 +188,7 @@ export const jmrpSchema = z.strictObject({
 });
 
 export const bouncesSchema = z.strictObject({
-  mailboxes: z.array(mailboxSchema).default([]),
+  mailboxes: z.array(mailboxSchema).superRefine(uniqueNames('bounce mailbox')).default([]),
 });
 
 export const thresholdsSchema = z
@@ -171,7 +208,7 @@ export const reportsSchema = z.strictObject({
   outDir: z.string().optional(),
   email: z
     .strictObject({
-      smtpUrl: z.string().optional(),
+      smtpUrl: z.string().refine(isSmtpUrl, SMTP_URL).optional(),
       smtpUrlFile: z.string().optional(),
       from: z.string().min(3),
       to: z.array(z.string().min(3)).min(1),

@@ -38,6 +38,39 @@ describe('configuration', () => {
     expect(() => parseConfig({ thresholds: { complaintRateWarn: 0.01, complaintRateMax: 0.003 } })).toThrow(/complaintRateWarn must not exceed/);
   });
 
+  it('refuses duplicate feed and mailbox names, a link feed named api, and URLs of the wrong scheme, without repeating them', () => {
+    const feed = (name: string) => ({ name, dataUrl: 'https://x.example/d' });
+    expect(() => parseConfig({ snds: { feeds: [feed('main'), feed('main')] } })).toThrow(/snds\.feeds\[1\]\.name: "main" is used twice: SNDS feed names must be unique/);
+    expect(() => parseConfig({ snds: { feeds: [feed('api')] } })).toThrow(/snds\.feeds\[0\]\.name: "api" is reserved \(the SNDS API feed\)/);
+    const box = (name: string) => ({ name, mbox: '/tmp/x.mbox' });
+    expect(() => parseConfig({ jmrp: { mailboxes: [box('a'), box('b'), box('a')] } })).toThrow(/jmrp\.mailboxes\[2\]\.name: "a" is used twice: JMRP mailbox names must be unique/);
+    expect(() => parseConfig({ bounces: { mailboxes: [box('a'), box('a')] } })).toThrow(/bounces\.mailboxes\[1\]\.name: "a" is used twice/);
+    // The same name in jmrp and bounces is two jobs (jmrp:a, bounces:a): allowed.
+    expect(parseConfig({ jmrp: { mailboxes: [box('a')] }, bounces: { mailboxes: [box('a')] } }).bounces.mailboxes).toHaveLength(1);
+
+    expect(() => parseConfig({ snds: { feeds: [{ name: 'm', dataUrl: 'ftp://snds.example/d?key=ftp-secret-key' }] } })).toThrow(/snds\.feeds\[0\]\.dataUrl: must be an http:\/\/ or https:\/\/ URL/);
+    const smtp = (smtpUrl: string) => () => parseConfig({ reports: { email: { smtpUrl, from: 'r@x.example', to: ['a@x.example'] } } });
+    for (const bad of ['smtp://u:SMTP-SECRET-1@host:notaport', 'http://u:SMTP-SECRET-1@host', 'u:SMTP-SECRET-1@host']) {
+      const error = (() => {
+        try {
+          smtp(bad)();
+        } catch (e) {
+          return e as Error;
+        }
+        throw new Error(`accepted ${bad}`);
+      })();
+      expect(error).toBeInstanceOf(ConfigError);
+      expect(error.message).toMatch(/reports\.email\.smtpUrl: must be an smtp:\/\/ or smtps:\/\/ URL/);
+      expect(error.message).not.toContain('SMTP-SECRET-1');
+    }
+    expect(smtp('smtps://u:p@smtp.example.com:465')().reports.email?.smtpUrl).toBe('smtps://u:p@smtp.example.com:465');
+
+    const { path, dir } = writeConfig('reports:\n  email:\n    smtpUrlFile: smtp.txt\n    from: r@x.example\n    to: [a@x.example]\n');
+    writeFileSync(join(dir, 'smtp.txt'), 'smtp://u:FILE-SECRET-2@host:notaport\n');
+    expect(() => loadConfig({ path, env: {} })).toThrow(/reports\.email\.smtpUrlFile: the file's content must be an smtp:\/\/ or smtps:\/\/ URL/);
+    expect(() => loadConfig({ path, env: {} })).not.toThrow(/FILE-SECRET-2/);
+  });
+
   it('reads secrets from *File keys and ${ENV} references, and registers them for redaction', () => {
     const { dir, path } = writeConfig(
       [
