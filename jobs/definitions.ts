@@ -216,6 +216,11 @@ async function checkBlocklists(context: JobContext): Promise<JobResult> {
   const r = await runBlocklistCheck(context);
   const listed = r.results.filter((x) => x.listed).length;
   const errors = r.results.filter((x) => x.outcome === 'error').length;
+  // Not one answer (resolver down or unreachable): the day was not checked. Failing lets the runner
+  // retry it with backoff, where "succeeded with N errors" would have marked it done.
+  if (r.results.length > 0 && errors === r.results.length) {
+    throw new Error(`no blocklist lookup was answered (${errors} errors, e.g. ${r.results[0]!.error ?? 'no answer'}): check blocklists.resolver and the network`);
+  }
   return {
     rowsIn: r.results.length,
     rowsLoaded: r.results.length - errors,

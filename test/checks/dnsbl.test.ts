@@ -8,6 +8,9 @@ import { dnsblQueryName, interpretAnswer, zoneInfo } from '../../checks/dnsbl/zo
 import { queryBlocklists, runBlocklistCheck } from '../../checks/dnsbl/check-blocklists.js';
 import { computeDecisions } from '../../transform/decisions.js';
 import { loadDelistingOverview } from '../../delisting/report-data.js';
+import { configuredJobs } from '../../jobs/definitions.js';
+import type { JobContext } from '../../jobs/types.js';
+import { createLogger } from '../../lib/logger.js';
 
 let dns: DnsServer;
 beforeAll(async () => {
@@ -95,5 +98,22 @@ describeEachBackend('blocklist check job', (db) => {
     expect(overview.cleanPairs).toBe(1);
     expect(overview.blocklistsCheckedAt?.toISOString()).toBe('2026-11-24T17:30:00.000Z');
     expect((await loadDelistingOverview(database, '2026-11-23')).blocklists).toEqual([]);
+  });
+
+  it('the scheduled job fails (to be retried) when not one lookup is answered, and succeeds when some are', async () => {
+    const database = db();
+    const clock = fixedClock('2026-11-24T05:30:00Z');
+    const jobFor = (resolver: string) => {
+      const jobConfig = configSchema.parse({ blocklists: { zones: ['zen.spamhaus.org', 'bl.spamcop.net'], timeoutMs: 300, resolver } });
+      const job = configuredJobs(jobConfig).find((j) => j.name === 'blocklists')!;
+      return (period: string) => job.run({ job: job.name, period, runId: 0, database, config: jobConfig, logger: createLogger({ level: 'silent' }), clock, fetch, home: '/nonexistent', signal: new AbortController().signal } as JobContext);
+    };
+    // A UDP port nobody listens on: every query fails at once.
+    const dead = jobFor('127.0.0.1:9');
+    await expect(dead('2026-11-24')).rejects.toThrow(/no blocklist lookup was answered \(\d+ errors, e\.g\. .+\): check blocklists\.resolver/);
+    // The IPs checked are the ones known from the data (203.0.113.13's evidence from the test above).
+    const alive = await jobFor(dns.address)('2026-11-24');
+    expect(alive.rowsIn).toBeGreaterThan(0);
+    expect(alive.rowsLoaded).toBe(alive.rowsIn);
   });
 });
