@@ -156,6 +156,12 @@ function requestedDays(options: Options, today: string): string[] | undefined {
 
 /** Usage errors in --file/--status-file/--url/--status-url, found before any database or network work. */
 function checkOneOffInputs(options: Options): void {
+  // A one-off input is loaded whole (every day in the file, or whatever the URL returns): a day
+  // filter that would be silently ignored is refused instead.
+  const oneOff = Boolean(options.file?.length || options.statusFile?.length || options.url || options.statusUrl);
+  if (oneOff && (options.date || options.since)) {
+    throw new UsageError('--date and --since choose what to fetch from configured feeds; --file, --status-file, --url and --status-url load their input whole');
+  }
   const stdinUses = [...(options.file ?? []), ...(options.statusFile ?? [])].filter((path) => path === '-').length;
   if (stdinUses > 1) throw new UsageError('"-" (stdin) can be given only once across --file and --status-file: save the other export to a file');
   for (const [flag, url] of [['--url', options.url], ['--status-url', options.statusUrl]] as const) {

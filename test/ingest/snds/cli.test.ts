@@ -105,6 +105,17 @@ for (const backend of backends()) {
       expect(none.stderr).toMatch(/no SNDS feeds are configured/);
     });
 
+    it('refuses --date or --since with a one-off input, which is loaded whole (exit 2, nothing fetched)', async () => {
+      const before = server.requests.length;
+      for (const extra of [['--file', 'data.csv', '--date', '2026-11-20'], ['--url', `${server.url}/data?key=${KEY}`, '--since', '2026-11-01']]) {
+        const result = await cli(['ingest', 'snds', ...extra]);
+        expect(result.code).toBe(2);
+        expect(result.stderr).toMatch(/--date and --since choose what to fetch from configured feeds; --file, --status-file, --url and --status-url load their input whole/);
+        expect(result.stderr).not.toContain(KEY);
+      }
+      expect(server.requests.length).toBe(before);
+    });
+
     it('one-off --url pulls without configuration; an expired link by date exits 3 before fetching', async () => {
       expect((await cli(['ingest', 'snds', '--url', `${server.url}/data?key=${KEY}`, '--feed', 'adhoc'])).code).toBe(0);
       const before = server.requests.length;
