@@ -70,6 +70,12 @@ async function links(ctx: CommandContext, options: { format?: string }): Promise
 }
 
 async function login(ctx: CommandContext, options: { paste?: boolean; port?: number; timeout: number }): Promise<number> {
+  if (options.port !== undefined && !(Number.isInteger(options.port) && options.port >= 0 && options.port <= 65535)) {
+    throw new UsageError('--port must be a port number from 0 to 65535 (0 or none: any free port)');
+  }
+  if (!(Number.isFinite(options.timeout) && options.timeout > 0 && options.timeout <= 3600)) {
+    throw new UsageError('--timeout must be a number of seconds from 1 to 3600');
+  }
   const api = ctx.config.snds.api ?? sndsApiSchema.parse({});
   const pkce = createPkce();
   const state = newState();

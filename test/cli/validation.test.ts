@@ -23,6 +23,20 @@ function withConfig(yaml: string): { home: string; path: string } {
 }
 
 describe('bad values are caught at start with exit 2, naming the key', () => {
+  it('snds login: a --port or --timeout that is not a number in range', async () => {
+    const home = tempHome();
+    for (const [args, message] of [
+      [['--port', '99999'], /--port must be a port number from 0 to 65535/],
+      [['--port', 'http'], /--port must be a port number/],
+      [['--timeout', 'abc'], /--timeout must be a number of seconds from 1 to 3600/],
+      [['--timeout', '-1'], /--timeout must be a number of seconds/],
+    ] as const) {
+      const result = await runCliCaptured(['snds', 'login', ...args], { env: { REPWATCH_HOME: home } });
+      expect(result.code, args.join(' ')).toBe(2);
+      expect(result.stderr).toMatch(message);
+    }
+  });
+
   it('a pool entry that is not an IP address or CIDR range', async () => {
     const { home, path } = withConfig("pools:\n  m: ['203.0.113.0/24', 'mail.example.com', '10.1', '192.0.2.1/33', '2001:db8::/32', '198.51.100.7']\n");
     const result = await runCliCaptured(['--config', path, 'migrate'], { env: { REPWATCH_HOME: home } });
