@@ -76,17 +76,19 @@ export function registerCheck(program: Command, run: CommandRunner): void {
           { database, config: ctx.config, clock: ctx.clock, logger: ctx.logger },
           { ...(o.domain ? { domains: o.domain } : {}), ...(o.resolver ? { resolver: o.resolver } : {}) },
         );
-        // A domain whose lookups failed is "could not check", never FLAGGED or "fails": a DNS outage is not a broken record.
+        // A domain whose lookups failed is "could not check", never "fails": a DNS outage is not a broken
+        // record. It stays FLAGGED only when Outlook.com's own 5.7.515 bounces say so (runAuthCheck decides,
+        // and stores the same flag: the CLI, analytics.auth_latest and the report agree).
         const results = checked.map((r) => {
           const dnsError = dnsFailure(r);
-          return { ...r, checked: dnsError === null, dnsError, flagged: dnsError === null ? r.flagged : false };
+          return { ...r, checked: dnsError === null, dnsError };
         });
         if (fmt === 'json') ctx.stdout.write(toJson(results));
         else if (results.length === 0) ctx.stdout.write('no sending domains known: configure auth.domains or give --domain\n');
         else {
           ctx.stdout.write(
             toTable(
-              results.map((r) => ({ domain: r.domain, spf: r.spf.result, dkim: r.dkim.result, dmarc: r.dmarc.policy ? `${r.dmarc.result} p=${r.dmarc.policy}` : r.dmarc.result, volume: r.dailyVolume, flag: r.dnsError ? `could not check (DNS: ${r.dnsError})` : r.flagged ? 'FLAGGED' : r.meetsRequirement ? 'ok' : 'fails' })),
+              results.map((r) => ({ domain: r.domain, spf: r.spf.result, dkim: r.dkim.result, dmarc: r.dmarc.policy ? `${r.dmarc.result} p=${r.dmarc.policy}` : r.dmarc.result, volume: r.dailyVolume, flag: r.dnsError ? `${r.flagged ? 'FLAGGED (5.7.515 bounces); ' : ''}could not check (DNS: ${r.dnsError})` : r.flagged ? 'FLAGGED' : r.meetsRequirement ? 'ok' : 'fails' })),
               [{ key: 'domain', max: 20 }, { key: 'spf', max: 9 }, { key: 'dkim', max: 14 }, { key: 'dmarc', max: 14 }, { key: 'volume', align: 'right' }, { key: 'flag' }],
             ),
           );

@@ -182,6 +182,27 @@ for (const backend of backends()) {
       expect(result.stdout).toMatch(/no SPF record at shop\.example/);
     });
 
+    it('during a DNS outage a domain with 5.7.515 bounces stays FLAGGED in the output, as stored; the others could not be checked', async () => {
+      const ndr = writeMbox(dir, 'auth-bounce.mbox', [{ ...bounce('5.7.515', '203.0.113.13', '2026-11-23', 'auth1'), senderDomain: 'weak.example' }]);
+      expect((await runCliCaptured(['ingest', 'bounces', '--mbox', ndr], { env, clock })).code).toBe(0);
+      const result = await runCliCaptured(['--log-level', 'silent', 'check', 'auth', '--resolver', '127.0.0.1:1', '--domain', 'weak.example', 'shop.example', '--format', 'json'], { env, clock });
+      expect(result.code).toBe(1); // no domain could be checked
+      const rows = JSON.parse(result.stdout) as { domain: string; checked: boolean; flagged: boolean }[];
+      expect(rows.map((r) => [r.domain, r.checked, r.flagged]).sort()).toEqual([
+        ['shop.example', false, false],
+        ['weak.example', false, true],
+      ]);
+      const db = await openDatabase(env.DATABASE_URL ? { url: env.DATABASE_URL } : { home: dir });
+      const stored = await db.query<{ domain: string; flagged: boolean }>(`select domain, flagged from analytics.auth_latest where domain in ('weak.example', 'shop.example') order by domain`);
+      await db.close();
+      expect(stored).toEqual([
+        { domain: 'shop.example', flagged: false },
+        { domain: 'weak.example', flagged: true },
+      ]);
+      const table = await runCliCaptured(['--log-level', 'silent', 'check', 'auth', '--resolver', '127.0.0.1:1', '--domain', 'weak.example', '--format', 'table'], { env, clock });
+      expect(table.stdout).toMatch(/weak\.example .*FLAGGED \(5\.7\.515 bounces\); could not check \(DNS: /);
+    }, 60_000);
+
     it('refuses an as-of date after today (exit 2) and defaults to the latest SNDS day, as flags does', async () => {
       const today = fixedClock('2026-11-28T09:00:00Z');
       const future = await runCliCaptured(['delist', 'draft', '--ip', '203.0.113.13', '--as-of', '2026-12-15'], { env, clock: today });
