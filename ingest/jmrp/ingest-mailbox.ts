@@ -8,7 +8,9 @@ import { batchSizeOf, openMailboxSource, type MailboxConfig } from '../mailbox/o
 import type { MailboxSource } from '../mailbox/types.js';
 import { knownIpMatcher, type KnownIpMatcher } from './derive-source-ip.js';
 import { parseReport, type ParsedReport } from './parse-report.js';
-import { insertFeedbackReports, protectRawReport, recipientSalt, sndsIps, type ReportRow } from './store-reports.js';
+import { parseMime } from '../mailbox/mime.js';
+import { protectRawMessage, type ProtectedRaw } from './protect-raw.js';
+import { insertFeedbackReports, RECIPIENT_FIELDS, recipientSalt, sndsIps, type ReportRow } from './store-reports.js';
 
 /**
  * Seconds between two recomputes of the touched days during a long drain (and once at the end of every
@@ -19,6 +21,8 @@ const RECOMPUTE_EVERY_MS = 60_000;
 
 export interface JmrpClassification extends Classification {
   parsed: ParsedReport;
+  /** What mail_message.raw keeps (complainers' addresses hashed or removed; see protect-raw.ts). */
+  kept: ProtectedRaw;
 }
 
 export interface JmrpIngestResult {
@@ -98,17 +102,23 @@ export async function ingestJmrpMailbox(options: IngestJmrpOptions): Promise<Jmr
     batchSize: options.batchSize ?? batchSizeOf(configured),
     ...(logger ? { logger } : {}),
     classify: (raw, message) => {
-      const parsed = parseReport(raw, { campaignHeaders, isKnownIp, deliveredAt: message.deliveredAt });
+      // One MIME tree of the message serves the parser and the protection of the kept bytes.
+      const mime = parseMime(raw);
+      const parsed = parseReport(raw, { campaignHeaders, isKnownIp, deliveredAt: message.deliveredAt, mime });
+      const report = parsed.kind === 'arf' || parsed.kind === 'jmrp_legacy' ? parsed.report : null;
+      // The complainer's address is personal data: the kept bytes carry it hashed or not at all, also
+      // for a message that is quarantined or not a report (it may still hold recipient fields).
+      const kept = protectRawMessage(raw, report ? reportRecipients(report) : [], privacy.mode, privacy.salt, report === null, mime.root);
+      const note = (text: string | null) => [text, kept.note].filter(Boolean).join('; ') || null;
       return {
         parsed,
+        kept,
         classification: parsed.kind,
-        quarantineReason: parsed.kind === 'malformed' ? parsed.reason : null,
-        reason: parsed.kind === 'not_a_report' ? parsed.reason : parsed.kind === 'malformed' ? null : parsed.report.notes.join('; ') || null,
+        quarantineReason: parsed.kind === 'malformed' ? note(parsed.reason) : null,
+        reason: parsed.kind === 'not_a_report' ? note(parsed.reason) : parsed.kind === 'malformed' ? null : note(parsed.report.notes.join('; ') || null),
       };
     },
-    // The complainer's address is personal data: the kept bytes carry it hashed or not at all.
-    storedRaw: (raw, result) =>
-      result.parsed.kind === 'arf' || result.parsed.kind === 'jmrp_legacy' ? protectRawReport(raw, result.parsed.report, privacy.mode, privacy.salt) : undefined,
+    storedRaw: (_raw, result) => result.kept.bytes,
     storeBatch: async (session, items) => {
       const rows: (ReportRow | null)[] = items.map(({ message, result }) =>
         result.parsed.kind === 'arf' || result.parsed.kind === 'jmrp_legacy' ? { message, report: result.parsed.report } : null,
@@ -169,6 +179,18 @@ export async function ingestJmrpMailbox(options: IngestJmrpOptions): Promise<Jmr
   );
   return out;
 }
+
+/** Every recipient value a parsed report holds: its recipients and its recipient fields. */
+function reportRecipients(report: ParsedReportBody): string[] {
+  const values = [...report.recipients];
+  for (const name of RECIPIENT_FIELDS) {
+    const value = report.fields[name];
+    if (value !== undefined) values.push(...(Array.isArray(value) ? value : [value]));
+  }
+  return values;
+}
+
+type ParsedReportBody = Extract<ParsedReport, { kind: 'arf' | 'jmrp_legacy' }>['report'];
 
 function isSource(mailbox: MailboxConfig | MailboxSource): mailbox is MailboxSource {
   return typeof (mailbox as MailboxSource).batches === 'function';

@@ -13,6 +13,7 @@ import {
   walkParts,
   type HeaderMap,
   type MimePart,
+  type ParsedMessage,
 } from '../mailbox/mime.js';
 import { deriveSourceIp, type IpOrigin, type KnownIpMatcher } from './derive-source-ip.js';
 
@@ -70,6 +71,9 @@ export interface ParseReportOptions {
   /** When the mailbox received the message: the complaint time of last resort. */
   deliveredAt?: Date | null;
   maxDepth?: number;
+  /** The MIME tree of these same bytes when the caller already parsed it (the ingest shares one tree
+   * between the parser and protect-raw.ts); maxDepth is then the caller's. */
+  mime?: ParsedMessage;
 }
 
 export const DEFAULT_CAMPAIGN_HEADERS = ['X-Campaign-ID', 'Feedback-ID', 'CFBL-Feedback-ID', 'List-Id'] as const;
@@ -91,7 +95,7 @@ export function parseReport(raw: Buffer, options: ParseReportOptions = {}): Pars
 
 function parseUnsafe(raw: Buffer, options: ParseReportOptions): ParsedReport {
   if (raw.length === 0) return { kind: 'malformed', reason: 'empty message' };
-  const mime = parseMime(raw, { ...DEFAULT_MIME_LIMITS, maxDepth: options.maxDepth ?? DEFAULT_MIME_LIMITS.maxDepth });
+  const mime = options.mime ?? parseMime(raw, { ...DEFAULT_MIME_LIMITS, maxDepth: options.maxDepth ?? DEFAULT_MIME_LIMITS.maxDepth });
   if (mime.headerless) return { kind: 'malformed', reason: 'no header fields: not a mail message' };
   const root = mime.root;
 

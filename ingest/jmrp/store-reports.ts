@@ -12,7 +12,7 @@ import type { FeedbackReport } from './parse-report.js';
 export type RecipientMode = 'hash' | 'plain' | 'drop';
 
 /** Fields of the report part that carry a complainer's address (personal data). */
-const RECIPIENT_FIELDS = ['original-rcpt-to', 'removal-recipient', 'redacted-address', 'x-hmxmroriginalrecipient'];
+export const RECIPIENT_FIELDS = ['original-rcpt-to', 'original-recipient', 'removal-recipient', 'redacted-address', 'x-hmxmroriginalrecipient'];
 
 /** `hmac-sha256:<hex>` of the lower-cased address: the same complainer always hashes the same way
  * under one salt (so repeat complainers can be counted) and cannot be read back. A value that already
@@ -38,51 +38,6 @@ const PROTECTED = /^hmac-sha256:[0-9a-f]{64}$/;
 
 /** What replaces a complainer's address in the kept bytes when recipients are dropped. */
 export const REMOVED_RECIPIENT = '[recipient removed]';
-
-/**
- * The bytes of a report as kept in mail_message.raw: every plain-text occurrence of the complainer's
- * addresses (Original-Rcpt-To, X-HmXmrOriginalRecipient, Removal-Recipient…, wherever they recur:
- * the original's To, a Received `for <…>` clause) replaced by its hash, or removed, as
- * `jmrp.recipients` says; `plain` keeps the bytes as received. Re-reading the kept bytes gives the
- * same stored values. An address inside a base64 or quoted-printable body is not seen (reports carry
- * the original's headers in plain text).
- */
-export function protectRawReport(raw: Buffer, report: FeedbackReport, mode: RecipientMode, salt: string): Buffer | undefined {
-  if (mode === 'plain') return undefined;
-  const addresses = new Set<string>();
-  const add = (value: string) => {
-    const address = extractAddress(value);
-    if (address && !PROTECTED.test(address)) addresses.add(address.toLowerCase());
-  };
-  report.recipients.forEach(add);
-  for (const name of RECIPIENT_FIELDS) {
-    const value = report.fields[name];
-    if (value !== undefined) (Array.isArray(value) ? value : [value]).forEach(add);
-  }
-  if (addresses.size === 0) return undefined;
-  // latin1 maps each byte to one character and back, so bytes outside the addresses pass unchanged;
-  // lower-casing it keeps every position (no Latin-1 character changes length), so matches found in
-  // the lower-cased copy are cut from the original.
-  const text = raw.toString('latin1');
-  const lower = text.toLowerCase();
-  if (lower.length !== text.length) throw new Error('lower-casing changed the length of Latin-1 text'); // cannot happen; never cut wrong
-  const hits: [start: number, end: number, replacement: string][] = [];
-  for (const address of addresses) {
-    const replacement = mode === 'hash' ? hashRecipient(address, salt) : REMOVED_RECIPIENT;
-    for (let at = lower.indexOf(address); at !== -1; at = lower.indexOf(address, at + address.length)) hits.push([at, at + address.length, replacement]);
-  }
-  if (hits.length === 0) return undefined;
-  hits.sort((a, b) => a[0] - b[0]);
-  const pieces: Buffer[] = [];
-  let from = 0;
-  for (const [start, end, replacement] of hits) {
-    if (start < from) continue; // overlapping addresses: the first wins
-    pieces.push(raw.subarray(from, start), Buffer.from(replacement, 'latin1'));
-    from = end;
-  }
-  pieces.push(raw.subarray(from));
-  return Buffer.concat(pieces);
-}
 
 export function protectRecipient(address: string | undefined, mode: RecipientMode, salt: string): string | null {
   if (!address || mode === 'drop') return null;

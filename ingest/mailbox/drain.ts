@@ -53,8 +53,9 @@ export interface DrainOptions<R extends Classification, S> {
   /** Keep the raw bytes in mail_message.raw (default true: derived tables can be rebuilt from them). */
   keepRaw?: boolean;
   /** The bytes to keep for a classified message when they must differ from those received (personal
-   * data removed); the key and sha256 stay those of the received bytes. Default: as received. */
-  storedRaw?: (raw: Buffer, result: R) => Buffer | undefined;
+   * data removed); the key and sha256 stay those of the received bytes. undefined: as received; null:
+   * none (the message itself stays in the mailbox's archive). */
+  storedRaw?: (raw: Buffer, result: R) => Buffer | null | undefined;
   /** After each batch's commit, before the source archives it (e.g. recompute the touched days). */
   onCommitted?: (results: MessageResult<R, S>[]) => Promise<void>;
   logger?: Logger;
@@ -285,7 +286,7 @@ function classifyOne<R extends Classification>(options: Pick<DrainOptions<R, nev
     return {
       message,
       result,
-      row: { message, classification: result.classification, reason: (quarantined ? result.quarantineReason : result.reason) ?? null, quarantined, ...(stored ? { storedRaw: stored } : {}) },
+      row: { message, classification: result.classification, reason: (quarantined ? result.quarantineReason : result.reason) ?? null, quarantined, ...(stored !== undefined ? { storedRaw: stored } : {}) },
     };
   } catch (error) {
     const reason = `classifier failed: ${(error as Error)?.message ?? String(error)}`.slice(0, 2000);

@@ -10,7 +10,7 @@ export interface MailMessageRow {
   reason: string | null;
   quarantined: boolean;
   /** What to keep in mail_message.raw when it differs from message.raw (personal data removed). */
-  storedRaw?: Buffer;
+  storedRaw?: Buffer | null;
 }
 
 type Queryable = Pick<Session, 'query'>;
@@ -104,7 +104,8 @@ function copyValues(id: number, stream: string, mailbox: string, r: MailMessageR
     pgText(r.message.messageId),
     r.message.sha256,
     r.message.size,
-    keepRaw ? (r.storedRaw ?? r.message.raw ?? null) : null,
+    // storedRaw null: bytes that must not be kept (personal data that could not be removed).
+    keepRaw && r.storedRaw !== null ? (r.storedRaw ?? r.message.raw ?? null) : null,
     pgText(r.classification),
     pgText(r.reason),
     r.quarantined,

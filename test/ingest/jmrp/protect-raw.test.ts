@@ -1,0 +1,121 @@
+import libmime from 'libmime';
+import libqp from 'libqp';
+import { describe, expect, it } from 'vitest';
+import { protectRawMessage } from '../../../ingest/jmrp/protect-raw.js';
+import { parseReport } from '../../../ingest/jmrp/parse-report.js';
+import { hashRecipient, protectRecipient } from '../../../ingest/jmrp/store-reports.js';
+import { decodeBody, parseMime, walkParts } from '../../../ingest/mailbox/mime.js';
+import { buildReport, type ReportShape } from '../../../bench/generate-reports.js';
+
+const SALT = 'test-salt-123456';
+
+/** Everything a reader could recover from the bytes: the bytes, every decoded body, every decoded header. */
+function everyText(raw: Buffer): string {
+  const texts = [raw.toString('latin1'), raw.toString('utf8')];
+  for (const part of walkParts(parseMime(raw).root)) {
+    texts.push(decodeBody(part).toString('utf8'));
+    for (const values of part.headers.values()) texts.push(...values.map((v) => libmime.decodeWords(v)));
+  }
+  return texts.join('\n').toLowerCase();
+}
+
+/** Protect as the ingest does (the parser's recipients; a scan when it is not a report) and check. */
+function protect(raw: Buffer, mode: 'hash' | 'drop' = 'hash') {
+  const parsed = parseReport(raw);
+  const report = parsed.kind === 'arf' || parsed.kind === 'jmrp_legacy' ? parsed.report : null;
+  const known = report ? [...report.recipients, ...Object.entries(report.fields).filter(([k]) => /rcpt|recipient/.test(k)).flatMap(([, v]) => v)] : [];
+  return { parsed, kept: protectRawMessage(raw, known, mode, SALT, report === null) };
+}
+
+const spec = (shape: ReportShape, recipient = 'victim@outlook.com') => ({ shape, index: 7, ip: '203.0.113.5', at: new Date('2026-10-01T12:00:00Z'), recipient, campaign: 'c', fromDomain: 'd.example' });
+
+describe('protectRawMessage: no readable complainer address in the kept bytes', () => {
+  it('a base64 report part (Outlook forwarding): decoded, hashed, encoded again; re-reading gives the same values', () => {
+    const raw = Buffer.from(buildReport(spec('forwarded')));
+    expect(everyText(raw)).toContain('victim@outlook.com');
+    const { parsed, kept } = protect(raw);
+    expect(kept.bytes).toBeInstanceOf(Buffer);
+    expect(everyText(kept.bytes!)).not.toContain('victim@outlook.com');
+    const again = parseReport(kept.bytes!);
+    expect(again.kind).toBe('arf');
+    expect(parsed.kind).toBe('arf');
+    if (again.kind !== 'arf' || parsed.kind !== 'arf') return;
+    expect(protectRecipient(again.report.recipients[0], 'hash', SALT)).toBe(hashRecipient('victim@outlook.com', SALT));
+    expect({ ...again.report, recipients: [], fields: {} }).toEqual({ ...parsed.report, recipients: [], fields: {} });
+  });
+
+  it('a legacy report whose original is attached in base64', () => {
+    const plain = buildReport(spec('legacy'));
+    const [head, rest] = plain.split('Content-Disposition: inline\r\n\r\n');
+    const [original, tail] = rest!.split(/\r\n--b[^\r\n]*--\r\n$/);
+    const b64 = Buffer.from(original!).toString('base64').replace(/.{76}/g, '$&\r\n');
+    const raw = Buffer.from(`${head}Content-Disposition: inline\r\nContent-Transfer-Encoding: base64\r\n\r\n${b64}\r\n--b${(7).toString(36)}_legacy--\r\n${tail ?? ''}`);
+    const { parsed, kept } = protect(raw);
+    expect(parsed.kind).toBe('jmrp_legacy');
+    expect(everyText(kept.bytes!)).not.toContain('victim@outlook.com');
+    expect(parseReport(kept.bytes!).kind).toBe('jmrp_legacy');
+  });
+
+  it('a UTF-8 address, an encoded-word recipient field, a quoted-printable soft break inside the address', () => {
+    const utf8 = Buffer.from(buildReport(spec('arf', 'jörg.müller@outlook.de')), 'utf8');
+    expect(everyText(protect(utf8).kept.bytes!)).not.toContain('jörg.müller@outlook.de');
+
+    const encodedWord = Buffer.from(
+      buildReport(spec('legacy', 'ewvictim@hotmail.com')).replace('X-HmXmrOriginalRecipient: <ewvictim@hotmail.com>', `X-HmXmrOriginalRecipient: ${libmime.encodeWord('<ewvictim@hotmail.com>', 'B')}`),
+    );
+    expect(encodedWord.toString()).toContain('=?UTF-8?B?');
+    const ew = protect(encodedWord);
+    expect(everyText(ew.kept.bytes!)).not.toContain('ewvictim@hotmail.com');
+
+    // The original's text part, quoted-printable, with the address broken by a soft line break.
+    const qp = Buffer.from(buildReport(spec('arf', 'qpvictim@outlook.com')).replace('Hello, these are this week=E2=80=99s offers.', 'Hello qpvic=\r\ntim@outlook.com, offers.'));
+    expect(everyText(qp)).toContain('qpvictim@outlook.com');
+    const kept = protect(qp).kept.bytes!;
+    expect(everyText(kept)).not.toContain('qpvictim@outlook.com');
+    expect(parseReport(kept).kind).toBe('arf');
+  });
+
+  it('a report that cannot be parsed, and a message that is not one, are protected from their recipient fields', () => {
+    const malformed = Buffer.from(buildReport(spec('malformed', 'quarantined@outlook.com')));
+    const m = protect(malformed);
+    expect(m.parsed.kind).toBe('malformed');
+    expect(everyText(m.kept.bytes!)).not.toContain('quarantined@outlook.com');
+    const stray = Buffer.from('From: someone@example.net\r\nSubject: fwd\r\n\r\nX-HmXmrOriginalRecipient: <stray@hotmail.com>\r\n');
+    // A body line is not a header field: only fields are scanned, so this one is kept as is.
+    expect(protect(stray).kept.bytes).toBeUndefined();
+    const strayHeader = Buffer.from('From: someone@example.net\r\nX-HmXmrOriginalRecipient: <stray@hotmail.com>\r\nTo: stray@hotmail.com\r\nSubject: fwd\r\n\r\nhi\r\n');
+    expect(protect(strayHeader).parsed.kind).toBe('not_a_report');
+    expect(everyText(protect(strayHeader).kept.bytes!)).not.toContain('stray@hotmail.com');
+  });
+
+  it('drop mode removes the address; plain mode keeps the bytes as received', () => {
+    const raw = Buffer.from(buildReport(spec('forwarded')));
+    const dropped = protect(raw, 'drop').kept.bytes!;
+    expect(everyText(dropped)).not.toContain('victim@outlook.com');
+    expect(everyText(dropped)).toContain('[recipient removed]');
+    expect(protectRawMessage(raw, ['victim@outlook.com'], 'plain', SALT).bytes).toBeUndefined();
+  });
+
+  it('keeps no bytes when the address is in a body nested too deep to open, and says why', () => {
+    let inner = Buffer.from('Original-Rcpt-To: <deep@outlook.com>\r\n\r\nbody\r\n');
+    for (let i = 0; i < 6; i++) {
+      inner = Buffer.from(`Content-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n${inner.toString('base64')}\r\n`);
+    }
+    const raw = Buffer.concat([Buffer.from('From: a@b.example\r\nSubject: nested\r\nMIME-Version: 1.0\r\n'), inner]);
+    const kept = protectRawMessage(raw, ['<deep@outlook.com>'], 'hash', SALT);
+    expect(kept.bytes).toBeNull();
+    expect(kept.note).toMatch(/raw bytes not kept: the complainer's address could not be removed/);
+  });
+
+  it('a quoted-printable body is encoded again as quoted-printable, base64 as base64 with the same line width', () => {
+    const text = Buffer.from('Dear victim@outlook.com, café\r\n');
+    const raw = Buffer.from(
+      ['From: a@b.example', 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary=x', '', '--x', 'Content-Transfer-Encoding: quoted-printable', '', libqp.encode(text), '--x',
+        'Content-Transfer-Encoding: base64', '', text.toString('base64'), '--x--', ''].join('\r\n'),
+    );
+    const out = protectRawMessage(raw, ['victim@outlook.com'], 'hash', SALT).bytes!;
+    const parts = parseMime(out).root.children;
+    expect(parts.map((p) => p.encoding)).toEqual(['quoted-printable', 'base64']);
+    for (const part of parts) expect(decodeBody(part).toString('utf8')).toBe(`Dear ${hashRecipient('victim@outlook.com', SALT)}, café\r\n`);
+  });
+});
