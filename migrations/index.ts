@@ -9,8 +9,9 @@ import { migration as sndsStorage } from './0007-snds-storage.js';
 import { migration as recomputePending } from './0008-recompute-pending.js';
 import { migration as mailStorage } from './0009-mail-storage.js';
 import { migration as decisionThresholds } from './0010-decision-thresholds.js';
+import { migration as bodyKey } from './0011-body-key.js';
 
 export type { Migration };
 
 /** Every migration, in order. A new one gets the next number and a line here. */
-export const migrations: readonly Migration[] = [core, snds, jmrp, ipDayAndFlags, delisting, scheduling, sndsStorage, recomputePending, mailStorage, decisionThresholds];
+export const migrations: readonly Migration[] = [core, snds, jmrp, ipDayAndFlags, delisting, scheduling, sndsStorage, recomputePending, mailStorage, decisionThresholds, bodyKey];

@@ -1,7 +1,8 @@
 import type { Database, Session } from '../../db/connection.js';
 import { NeedsPersonError } from '../../cli/exit-codes.js';
 import type { Logger } from '../../lib/logger.js';
-import { findStoredKeys, insertMailMessages, type MailMessageRow } from './sql.js';
+import { bodyKeyOf } from './message-key.js';
+import { findStoredBodies, findStoredKeys, insertMailMessages, type MailMessageRow } from './sql.js';
 import type { MailboxMessage, MailboxSource } from './types.js';
 
 /** What a stream's classifier says about one message. */
@@ -182,7 +183,7 @@ interface Prepared<R, S> {
   order: string[];
   results: Map<string, MessageResult<R, S>>;
   fresh: Pending<R>[];
-  /** Keys of this batch's new messages and whether they are quarantined (for the next batch). */
+  /** Keys and body keys of this batch's new messages and whether they are quarantined (for the next batch). */
   freshKeys: Map<string, boolean>;
 }
 
@@ -190,8 +191,13 @@ interface Prepared<R, S> {
 async function prepareBatch<R extends Classification, S>(options: DrainOptions<R, S>, batch: MailboxMessage[], previous: Map<string, boolean>): Promise<Prepared<R, S>> {
   const results = new Map<string, MessageResult<R, S>>();
   const order: string[] = [];
-  // Keys already stored (rerun, redelivery, crash between commit and archive) are not classified again.
-  const known = await findStoredKeys(options.database, options.stream, [...new Set(batch.map((m) => m.key))]);
+  // Keys already stored (rerun, crash between commit and archive) are not classified again; nor are
+  // other deliveries of a stored message (same Message-ID and body, other trace headers).
+  const bodyKeys = batch.map((m) => (m.raw ? bodyKeyOf(m.raw, m.messageId) : null));
+  const [known, knownBodies] = await Promise.all([
+    findStoredKeys(options.database, options.stream, [...new Set(batch.map((m) => m.key))]),
+    findStoredBodies(options.database, options.stream, [...new Set(bodyKeys.filter((k): k is string => k !== null))]),
+  ]);
   const fresh: Pending<R>[] = [];
   const freshKeys = new Map<string, boolean>();
   for (const [i, message] of batch.entries()) {
@@ -199,20 +205,29 @@ async function prepareBatch<R extends Classification, S>(options: DrainOptions<R
     // yield to the event loop now and then so that stream (and the server) never waits for us.
     if (i % 32 === 31) await new Promise((resolve) => setImmediate(resolve));
     order.push(message.key);
-    const earlier = known.get(message.key)?.quarantined ?? previous.get(message.key) ?? freshKeys.get(message.key);
+    const bodyKey = bodyKeys[i] ?? null;
+    const sameBytes = known.get(message.key)?.quarantined ?? previous.get(message.key) ?? freshKeys.get(message.key);
+    const sameBody = bodyKey === null ? undefined : (knownBodies.get(bodyKey)?.quarantined ?? previous.get(bodyKey) ?? freshKeys.get(bodyKey));
+    const earlier = sameBytes ?? sameBody;
     if (earlier !== undefined) {
       // A second copy follows the first copy's fate: collect it under a slot of its own.
       const slot = `${message.key}#${order.length}`;
       order[order.length - 1] = slot;
-      results.set(slot, { ...identity(message), outcome: 'duplicate', classification: null, reason: earlier ? QUARANTINED_EARLIER : null });
+      const reason = earlier ? QUARANTINED_EARLIER : sameBytes === undefined ? DELIVERED_AGAIN : null;
+      results.set(slot, { ...identity(message), outcome: 'duplicate', classification: null, reason });
       continue;
     }
     const pending = classifyOne(options, message);
+    pending.row.bodyKey = bodyKey;
     freshKeys.set(message.key, pending.row.quarantined);
+    if (bodyKey !== null) freshKeys.set(bodyKey, pending.row.quarantined);
     fresh.push(pending);
   }
   return { batch, order, results, fresh, freshKeys };
 }
+
+/** The reason a redelivered copy (same Message-ID and body, other trace headers) is not stored again. */
+const DELIVERED_AGAIN = 'delivered again: the same Message-ID and body as a stored message (only trace headers differ)';
 
 function identity(m: MailboxMessage) {
   return { key: m.key, location: m.location, messageId: m.messageId, size: m.size };

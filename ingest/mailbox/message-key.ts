@@ -19,6 +19,21 @@ export function messageKey(raw: Buffer): { key: string; sha256: string; messageI
   return { key: keyOf(messageId, sha256), sha256, messageId };
 }
 
+/**
+ * The message's Message-ID with the sha256 of its body (after the header block, line ends normalised
+ * as for the key): the same for every delivery of one message, whatever trace headers each delivery
+ * added. Null without a Message-ID.
+ */
+export function bodyKeyOf(raw: Buffer, messageId: string | null): string | null {
+  if (!messageId) return null;
+  const [, bodyStart] = splitHeaderBlock(raw);
+  const body = raw.subarray(bodyStart);
+  const hash = createHash('sha256');
+  hashNormalised(hash, body);
+  endLine(hash, body[body.length - 1]);
+  return `${messageId}|body:${hash.digest('hex')}`;
+}
+
 export function keyOf(messageId: string | null, sha256: string): string {
   return `${messageId ?? '<no-message-id>'}|${sha256}`;
 }

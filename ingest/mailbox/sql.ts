@@ -9,6 +9,8 @@ export interface MailMessageRow {
   classification: string;
   reason: string | null;
   quarantined: boolean;
+  /** Message-ID + sha256 of the body (message-key.ts bodyKeyOf); null when unknown. */
+  bodyKey?: string | null;
   /** What to keep in mail_message.raw when it differs from message.raw (personal data removed). */
   storedRaw?: Buffer | null;
 }
@@ -29,6 +31,18 @@ export function pgText(value: string | null | undefined): string | null {
 /** String.prototype.toWellFormed (ES2024, in Node 20) is not in the ES2023 typings the build uses. */
 type WellFormable = string & { toWellFormed(): string };
 
+/** Which of these body keys are already stored (another delivery of the same message), and whether each was quarantined. */
+export async function findStoredBodies(db: Queryable, stream: string, bodyKeys: string[]): Promise<Map<string, { quarantined: boolean }>> {
+  const found = new Map<string, { quarantined: boolean }>();
+  if (bodyKeys.length === 0) return found;
+  const rows = await db.query<{ body_key: string; quarantined: boolean }>(
+    'select body_key, quarantined from repwatch.mail_message where stream = $1 and body_key = any($2::text[])',
+    [stream, bodyKeys],
+  );
+  for (const row of rows) found.set(row.body_key, { quarantined: row.quarantined });
+  return found;
+}
+
 /** Which of these keys are already stored, and whether each was quarantined. */
 export async function findStoredKeys(db: Queryable, stream: string, keys: string[]): Promise<Map<string, { quarantined: boolean }>> {
   const found = new Map<string, { quarantined: boolean }>();
@@ -42,8 +56,9 @@ export async function findStoredKeys(db: Queryable, stream: string, keys: string
 }
 
 /**
- * Insert a batch of messages; returns the new rows' ids by key. A key another run stored meanwhile is
- * skipped (unique (stream, message_key)) and is absent from the map.
+ * Insert a batch of messages; returns the new rows' ids by key. A message another run stored meanwhile
+ * (unique (stream, message_key), or another delivery of it: unique (stream, body_key)) is skipped and
+ * is absent from the map.
  *
  * Fast path: reserve the ids, COPY the rows straight into mail_message in binary (the raw bytes
  * dominate the batch: binary sends them as they are, where CSV escaped each message into a string;
@@ -82,7 +97,7 @@ export async function insertMailMessages(
   const result = await session.query<{ id: number; message_key: string }>(
     `insert into repwatch.mail_message (${COPY_COLUMNS.join(', ')})
      select ${COPY_COLUMNS.join(', ')} from mail_message_stage order by id
-     on conflict (stream, message_key) do nothing
+     on conflict do nothing
      returning id, message_key`,
   );
   await session.exec('drop table mail_message_stage');
@@ -91,8 +106,8 @@ export async function insertMailMessages(
 }
 
 /** The columns COPY fills, with their types in migration 0003 (binary COPY needs them exact). */
-const COPY_COLUMNS = ['id', 'stream', 'mailbox', 'message_key', 'message_id', 'sha256', 'byte_size', 'raw', 'classification', 'reason', 'quarantined', 'location', 'delivered_at'];
-const COPY_TYPES: BinaryColumnType[] = ['int8', 'text', 'text', 'text', 'text', 'text', 'int4', 'bytea', 'text', 'text', 'bool', 'text', 'timestamptz'];
+const COPY_COLUMNS = ['id', 'stream', 'mailbox', 'message_key', 'message_id', 'sha256', 'byte_size', 'raw', 'classification', 'reason', 'quarantined', 'location', 'delivered_at', 'body_key'];
+const COPY_TYPES: BinaryColumnType[] = ['int8', 'text', 'text', 'text', 'text', 'text', 'int4', 'bytea', 'text', 'text', 'bool', 'text', 'timestamptz', 'text'];
 
 /** One mail_message row for COPY. */
 function copyValues(id: number, stream: string, mailbox: string, r: MailMessageRow, keepRaw: boolean): BinaryValue[] {
@@ -112,6 +127,7 @@ function copyValues(id: number, stream: string, mailbox: string, r: MailMessageR
     pgText(r.message.location),
     // A mailbox's date that did not parse is unknown, not a reason to fail the batch.
     r.message.deliveredAt && !Number.isNaN(r.message.deliveredAt.getTime()) ? r.message.deliveredAt : null,
+    pgText(r.bodyKey ?? null),
   ];
 }
 

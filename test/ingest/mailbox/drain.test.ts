@@ -52,6 +52,30 @@ describeEachBackend('drainMailbox', (db) => {
     expect(bounces.stored).toBe(2);
   });
 
+  it('a message delivered again with other trace headers is recognised by its body and not stored or counted again', async () => {
+    const received = (n: number) => `Received: from mx${n}.example by inbound.example; Sat, 28 Nov 2026 05:3${n}:00 +0000\r\n`;
+    const first = message(1);
+    const again = received(1) + message(1);
+    const third = received(2) + received(1) + message(1);
+    const bad = message(2, 'bad');
+    const badAgain = received(3) + bad;
+    // In one batch, then across runs: the copies follow the first copy's fate (archived, or quarantined).
+    const path = await mbox(dir, [first, again, bad]);
+    const one = await drainMailbox({ database: db(), source: mboxSource({ path }), stream: 'jmrp', classify, maxMessageBytes: 1 << 20 });
+    expect(one).toMatchObject({ seen: 3, stored: 1, duplicates: 1, quarantined: 1 });
+    expect(one.messages.find((m) => m.outcome === 'duplicate')?.reason).toMatch(/^delivered again: the same Message-ID and body/);
+    const dir2 = await mkdtemp(join(tmpdir(), 'repwatch-drain-'));
+    const later = await drainMailbox({ database: db(), source: mboxSource({ path: await mbox(dir2, [third, badAgain]) }), stream: 'jmrp', classify, maxMessageBytes: 1 << 20 });
+    expect(later).toMatchObject({ seen: 2, stored: 0, duplicates: 2, quarantined: 0 });
+    expect(later.messages.map((m) => m.reason)).toEqual([expect.stringMatching(/^delivered again/), 'quarantined earlier']);
+    expect(await count()).toBe(2);
+    // Without a Message-ID the body alone identifies nothing: two such messages are two messages.
+    const noId = (n: number) => `${received(n)}From: a@test.example\r\nSubject: no id\r\n\r\nsame body\r\n`;
+    const dir3 = await mkdtemp(join(tmpdir(), 'repwatch-drain-'));
+    const anonymous = await drainMailbox({ database: db(), source: mboxSource({ path: await mbox(dir3, [noId(1), noId(2)]) }), stream: 'jmrp', classify, maxMessageBytes: 1 << 20 });
+    expect(anonymous).toMatchObject({ stored: 2, duplicates: 0 });
+  });
+
   it('keeps the raw bytes and records oversized messages without them', async () => {
     const path = await mbox(dir, [message(1), message(2, 'x'.repeat(5000))]);
     const result = await drainMailbox({ database: db(), source: mboxSource({ path }), stream: 'jmrp', classify, maxMessageBytes: 1000 });
@@ -140,8 +164,13 @@ describeEachBackend('drainMailbox', (db) => {
     expect(first.size).toBe(2);
     const second = await db().transaction((s) => insertMailMessages(s, 'jmrp', 'box', [row(2), row(3)], true));
     expect([...second.keys()]).toEqual([row(3).message.key]);
+    // Another delivery of message 3 stored meanwhile by another run (same body key, other bytes): skipped too.
+    const redelivered = { ...row(4), bodyKey: 'm3|body:x' };
+    await db().transaction((s) => insertMailMessages(s, 'jmrp', 'box', [{ ...row(5), bodyKey: 'm3|body:x' }], true));
+    const third = await db().transaction((s) => insertMailMessages(s, 'jmrp', 'box', [redelivered, row(6)], true));
+    expect([...third.keys()]).toEqual([row(6).message.key]);
     const stored = await db().query<{ location: string; raw: Uint8Array }>('select location, raw from repwatch.mail_message order by id');
-    expect(stored.map((r) => r.location)).toEqual(['test 1', 'test 2', 'test 3']);
+    expect(stored.map((r) => r.location)).toEqual(['test 1', 'test 2', 'test 3', 'test 5', 'test 6']);
     expect(Buffer.from(stored[2]!.raw).equals(raw(3))).toBe(true);
   });
 
