@@ -24,15 +24,37 @@ export interface BlocklistResult {
   newListing: boolean;
 }
 
-/** Query every IP in every zone, at most `concurrency` queries in flight. Never throws per query. */
+/**
+ * Query every IP in every zone, at most `concurrency` queries in flight. Never throws per query.
+ *
+ * Each zone is first asked for its RFC 5782 test entries: every DNSBL lists 127.0.0.2 and never
+ * 127.0.0.1. A zone (or a resolver in front of it) that does not list 127.0.0.2 answers "not listed"
+ * for everything, a closed network or a dead zone included; one that lists 127.0.0.1 answers "listed"
+ * for everything. Either way its answers say nothing, and they are recorded as errors with the reason,
+ * never as a clean (or listed) IP.
+ */
 export async function queryBlocklists(options: { ips: readonly string[]; zones: readonly string[]; resolver: CheckResolver; concurrency: number }): Promise<BlocklistResult[]> {
+  if (options.ips.length === 0) return [];
+  const untrusted = new Map<string, string>();
+  await Promise.all(
+    options.zones.map(async (zone) => {
+      const [test, never] = await Promise.all([queryOne('127.0.0.2', zone, options.resolver), queryOne('127.0.0.1', zone, options.resolver)]);
+      if (test.outcome === 'not_listed') untrusted.set(zone, `${zone} does not list its RFC 5782 test address 127.0.0.2 through this resolver: "not listed" means nothing (closed network, dead zone, or a resolver that hides answers)`);
+      else if (never.outcome === 'listed') untrusted.set(zone, `${zone} lists 127.0.0.1, which no blocklist may list: it answers "listed" for everything (wildcarded or dead zone)`);
+    }),
+  );
+  const trusted = (result: BlocklistResult): BlocklistResult => {
+    const reason = untrusted.get(result.zone);
+    if (!reason || result.outcome === 'refused' || result.outcome === 'error') return result;
+    return { ...result, listed: false, outcome: 'error', meaning: reason, error: reason };
+  };
   const tasks = options.ips.flatMap((ip) => options.zones.map((zone) => ({ ip, zone })));
   const results: BlocklistResult[] = new Array(tasks.length);
   let next = 0;
   const worker = async () => {
     while (next < tasks.length) {
       const index = next++;
-      results[index] = await queryOne(tasks[index]!.ip, tasks[index]!.zone, options.resolver);
+      results[index] = trusted(await queryOne(tasks[index]!.ip, tasks[index]!.zone, options.resolver));
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(options.concurrency, tasks.length)) }, worker));

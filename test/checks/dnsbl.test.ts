@@ -23,6 +23,13 @@ beforeAll(async () => {
     '15.113.0.203.bl.spamcop.net': { drop: true },
     '16.113.0.203.bl.spamcop.net': { rcode: 'SERVFAIL' },
     '1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.zen.spamhaus.org': { A: ['127.0.0.3'] },
+    // RFC 5782 test entries: every blocklist lists 127.0.0.2 and never 127.0.0.1. wild.example lists
+    // everything; dark.example answers nothing (a closed network, a resolver hiding answers).
+    '2.0.0.127.zen.spamhaus.org': { A: ['127.0.0.2', '127.0.0.4', '127.0.0.10'] },
+    '2.0.0.127.bl.spamcop.net': { A: ['127.0.0.2'] },
+    '2.0.0.127.wild.example': { A: ['127.0.0.2'] },
+    '1.0.0.127.wild.example': { A: ['127.0.0.2'] },
+    '13.113.0.203.wild.example': { A: ['127.0.0.2'] },
   });
 });
 afterAll(async () => dns?.close());
@@ -59,6 +66,19 @@ describe('DNSBL query names and answers', () => {
     expect(by('203.0.113.15', 'bl.spamcop.net')).toMatchObject({ listed: false, outcome: 'error', error: 'timed out' });
     expect(by('203.0.113.16', 'bl.spamcop.net')).toMatchObject({ listed: false, outcome: 'error', error: 'server failure' });
     expect(by('2001:db8::1', 'zen.spamhaus.org')).toMatchObject({ listed: true, meaning: expect.stringMatching(/CSS/) });
+  });
+
+  it('a zone that does not list its test address 127.0.0.2, or lists 127.0.0.1, gives errors with the reason, never a clean or listed IP', async () => {
+    const resolver = createCheckResolver({ server: dns.address, timeoutMs: 300 });
+    const results = await queryBlocklists({ ips: ['203.0.113.13', '203.0.113.14'], zones: ['dark.example', 'wild.example', 'bl.spamcop.net'], resolver, concurrency: 4 });
+    const by = (ip: string, zone: string) => results.find((r) => r.ip === ip && r.zone === zone)!;
+    for (const ip of ['203.0.113.13', '203.0.113.14']) {
+      expect(by(ip, 'dark.example')).toMatchObject({ listed: false, outcome: 'error', error: expect.stringMatching(/dark\.example does not list its RFC 5782 test address 127\.0\.0\.2/) });
+      expect(by(ip, 'wild.example')).toMatchObject({ listed: false, outcome: 'error', error: expect.stringMatching(/wild\.example lists 127\.0\.0\.1.*answers "listed" for everything/) });
+    }
+    // A zone that passes its self-test answers as usual.
+    expect(by('203.0.113.13', 'bl.spamcop.net')).toMatchObject({ listed: true, outcome: 'listed' });
+    expect(by('203.0.113.14', 'bl.spamcop.net')).toMatchObject({ listed: false, outcome: 'not_listed' });
   });
 });
 
