@@ -182,7 +182,7 @@ async function outlookForm(database: Database, config: Config, decision: Decisio
   const code = /\((S3140|S3150)\)|AS\(?31\d\d\)?/.exec(errorText ?? '')?.[0]?.replace(/[()]/g, '') ?? (statusRow ? 'SNDS block' : 'block');
   const placeholder = (text: string) => `<${text}>`;
   const fields: FormField[] = [
-    { field: 'Problem description title', value: `Error sending to ${rcptRow?.domain ?? 'outlook.com'} (${code}) from ${ranges.join('; ')}`, source: 'bounces' },
+    { field: 'Problem description title', value: `Error sending to ${rcptRow?.domain ?? 'outlook.com'} (${code}) from ${ranges.join('; ')}`, source: latest?.diagnostic ? 'bounces' : statusRow ? 'SNDS IP Status' : 'default (no bounce or IP Status text)' },
     { field: 'Contact name', value: contact.name ?? placeholder('your name'), source: contact.name ? '--contact-name' : 'placeholder: fill in' },
     { field: 'Recipient domain', value: rcptRow?.domain ?? 'outlook.com', source: rcptRow ? 'most frequent recipient domain of the blocked bounces' : 'default (choose outlook.com, hotmail.com, live.com or msn.com)' },
     { field: 'Contact email address', value: contact.email ?? placeholder('a valid address: replies go there'), source: contact.email ? '--contact-email' : 'placeholder: fill in' },

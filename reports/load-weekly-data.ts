@@ -35,6 +35,11 @@ export async function loadWeeklyData(database: Database, config: Config, period:
   const q = database.query.bind(database);
   const notes: string[] = [];
   const [current, previous] = await Promise.all([totals(database, period.from, period.to), totals(database, period.previousFrom, period.previousTo)]);
+  // A week still in progress (or with days missing) against a whole one: the changes would mislead.
+  const [currentDays, previousDays] = await Promise.all([sndsDays(database, period.from, period.to), sndsDays(database, period.previousFrom, period.previousTo)]);
+  if (currentDays !== previousDays && previousDays > 0) {
+    notes.push(`This week has SNDS data for ${currentDays} of 7 days, the week before for ${previousDays}: the changes against last week compare unequal spans.`);
+  }
 
   // Decisions not stored yet for a date (a report for a past week, a rebuild in progress), or stored
   // under other thresholds (an earlier config, a one-off --config), are computed with this config and
@@ -166,6 +171,15 @@ function countStatuses(rows: { status: DecisionStatus; n?: number }[]): Record<D
   const counts = emptyStatusCounts();
   for (const row of rows) counts[row.status] = (counts[row.status] ?? 0) + (row.n ?? 1);
   return counts;
+}
+
+/** Days in [from, to] with SNDS traffic data for any IP. */
+async function sndsDays(database: Database, from: string, to: string): Promise<number> {
+  const [row] = await database.query<{ days: number }>(
+    `select count(distinct day)::int as days from analytics.ip_day where day between $1 and $2 and message_recipients is not null`,
+    [from, to],
+  );
+  return row?.days ?? 0;
 }
 
 async function totals(database: Database, from: string, to: string): Promise<Totals> {

@@ -81,7 +81,7 @@ export function registerDelist(program: Command, run: CommandRunner): void {
 
   delist
     .command('note')
-    .description('record a state change and/or a message on a case (every message is kept)')
+    .description('record a state change on a case, with the message received or sent if any (every message is kept)')
     .requiredOption('--case <id>', 'the case number')
     .requiredOption('--state <state>', 'requested, mitigated, conditionally_mitigated, refused, escalated, delisted or relisted')
     .option('--message-file <file>', 'the message received or sent (kept verbatim)')

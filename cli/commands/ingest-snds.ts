@@ -203,7 +203,7 @@ function parseFormatOrUsage(value: string | undefined, isTty: boolean) {
 
 function writeSummary(ctx: CommandContext, format: 'table' | 'json' | 'csv', results: SndsFeedResult[], days: string[]): void {
   const totals = {
-    feeds: results.length,
+    feeds: new Set(results.map((r) => r.feed)).size,
     days: days.length,
     rowsLoaded: results.reduce((n, r) => n + r.rowsLoaded, 0),
     rowsReplaced: results.reduce((n, r) => n + r.rowsReplaced, 0),

@@ -3,7 +3,7 @@ import Papa from 'papaparse';
 import { describeEachBackend } from '../support/backends.js';
 import { configSchema } from '../../config/schema.js';
 import { buildWeeklyReport, type WeeklyReport } from '../../reports/weekly-report.js';
-import { AS_OF, HOSTILE, IPS, insertFixture } from './fixture.js';
+import { AS_OF, HOSTILE, IPS, PREVIOUS_AS_OF, insertFixture } from './fixture.js';
 
 const config = configSchema.parse({
   pools: { customers: ['203.0.113.0/24'] },
@@ -166,6 +166,19 @@ describeEachBackend('weekly report of an earlier week', (db) => {
     expect(report.markdown).toContain('- SNDS link main: 22 days left (ok)');
     expect(report.markdown).toMatch(/- SNDS link soon: 3 days left \(warn\) — refresh the link/);
     expect(report.markdown).toContain('- SNDS link gone: -28 days left (expired)');
+  });
+});
+
+describeEachBackend('weekly report of a week in progress', (db) => {
+  it('says when this week and last week have SNDS data for a different number of days', async () => {
+    await insertFixture(db());
+    // The fixture's week misses one day of SNDS data (its freshness test counts on that gap).
+    const full = await buildWeeklyReport(db(), config, AS_OF, new Date('2026-11-23T07:00:00Z'));
+    expect(full.data.notes.join(' ')).toMatch(/This week has SNDS data for 6 of 7 days, the week before for 7: the changes against last week compare unequal spans\./);
+    expect(full.markdown).toMatch(/compare unequal spans/);
+    // The week before: its comparison does not span unequal days (or has nothing to compare), no note.
+    const whole = await buildWeeklyReport(db(), config, PREVIOUS_AS_OF, new Date('2026-11-16T07:00:00Z'));
+    expect(whole.data.notes.join(' ')).not.toMatch(/compare unequal spans/);
   });
 });
 
