@@ -3,6 +3,7 @@ import type { CommandRunner } from '../command-runner.js';
 import { ExitCode, NeedsPersonError, UsageError } from '../exit-codes.js';
 import { toJson, toTable } from '../output.js';
 import { ingestJmrpMailbox, type JmrpIngestResult } from '../../ingest/jmrp/ingest-mailbox.js';
+import { retryQuarantined } from '../../ingest/jmrp/retry-quarantined.js';
 import { emlSource } from '../../ingest/mailbox/eml-source.js';
 import { maildirSource } from '../../ingest/mailbox/maildir-source.js';
 import { mboxSource, type MboxQuoting } from '../../ingest/mailbox/mbox-source.js';
@@ -18,6 +19,7 @@ interface IngestJmrpOptions {
   name?: string;
   quoting: MboxQuoting;
   batchSize?: string;
+  retryQuarantined?: string | true;
   format: 'table' | 'json';
 }
 
@@ -38,10 +40,23 @@ export function registerIngestJmrp(ingest: Command, run: CommandRunner): void {
     .option('--name <name>', 'mailbox name recorded for --mbox/--maildir/--eml (default derived from the path)')
     .addOption(new Option('--quoting <style>', 'mbox From-line quoting').choices(['mboxrd', 'mboxo']).default('mboxrd'))
     .option('--batch-size <n>', 'messages per transaction (default: imap.batchSize, 500 for files)')
+    .option('--retry-quarantined [mailbox]', 'read quarantined messages again from their kept bytes (after a fix): store what now reads as a report (all mailboxes, or the one of this stored name)')
     .addOption(new Option('--format <format>', 'summary format').choices(['table', 'json']).default('table'))
     .action((options: IngestJmrpOptions) =>
       run(async (ctx) => {
         const given = [options.mbox, options.maildir, options.eml, options.mailbox].filter((x) => x !== undefined).length;
+        if (options.retryQuarantined !== undefined) {
+          if (given > 0) throw new UsageError('--retry-quarantined reads what is stored: give it without --mbox, --maildir, --eml or --mailbox');
+          const mailbox = typeof options.retryQuarantined === 'string' ? options.retryQuarantined : undefined;
+          const retried = await retryQuarantined({ database: await ctx.database(), config: ctx.config, clock: ctx.clock, logger: ctx.logger, ...(mailbox ? { mailbox } : {}) });
+          ctx.stdout.write(
+            options.format === 'json'
+              ? toJson(retried)
+              : `${retried.retried} quarantined message(s) read again: ${retried.stored} now stored (${retried.complaints} complaints), ${retried.stillQuarantined} still quarantined` +
+                  `${retried.withoutBytes ? `; ${retried.withoutBytes} kept without their bytes cannot be read again here` : ''}\n`,
+          );
+          return ExitCode.ok;
+        }
         if (given > 1) throw new UsageError('give one of --mbox, --maildir, --eml or --mailbox');
         const batchSize = options.batchSize === undefined ? undefined : Number(options.batchSize);
         if (batchSize !== undefined && (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 5000)) {

@@ -82,7 +82,8 @@ export async function sndsIps(database: Database): Promise<string[]> {
 
 
 export interface ReportRow {
-  message: StoredMessage;
+  /** The mail_message row the report was read from (only its id is stored). */
+  message: Pick<StoredMessage, 'ref'>;
   report: FeedbackReport;
 }
 

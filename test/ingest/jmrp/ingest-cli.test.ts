@@ -6,7 +6,7 @@ import { stringify as toYaml } from 'yaml';
 import { openDatabase, type Database } from '../../../db/connection.js';
 import { migrate } from '../../../db/migrate.js';
 import { messageKey } from '../../../ingest/mailbox/message-key.js';
-import { buildReport, generateReports, type ReportShape } from '../../../bench/generate-reports.js';
+import { buildReport, generateReports, mboxEntry, type ReportShape } from '../../../bench/generate-reports.js';
 import { backends, type TestDatabase } from '../../support/backends.js';
 import { inspectCliDatabase, runCliCaptured } from '../../support/run-cli.js';
 
@@ -79,6 +79,20 @@ for (const backend of backends()) {
         );
         return row!;
       });
+
+    it('--retry-quarantined reads the quarantined messages again and prints what came of it; with a source it is a usage error', async () => {
+      const path = join(dir, 'retry.mbox');
+      await writeFile(path, [...generateReports({ count: 2, shapes: ['malformed'], seed: 99 })].map((r) => mboxEntry(r.eml)).join(''));
+      expect((await cli(['ingest', 'jmrp', '--mbox', path, '--name', 'retry-box'])).code).toBe(0);
+      const result = await cli(['ingest', 'jmrp', '--retry-quarantined', 'retry-box', '--format', 'json']);
+      expect(result.code).toBe(0);
+      expect(JSON.parse(result.stdout)).toMatchObject({ retried: 2, stored: 0, stillQuarantined: 2, withoutBytes: 0 });
+      const table = await cli(['ingest', 'jmrp', '--retry-quarantined', 'no-such-box']);
+      expect(table.stdout).toBe('0 quarantined message(s) read again: 0 now stored (0 complaints), 0 still quarantined\n');
+      const both = await cli(['ingest', 'jmrp', '--retry-quarantined', '--mbox', path]);
+      expect(both.code).toBe(2);
+      expect(both.stderr).toMatch(/--retry-quarantined reads what is stored/);
+    });
 
     it('--maildir on a folder that is not a Maildir (no new/ or cur/) fails with what to do, instead of reporting an empty mailbox', async () => {
       const folder = join(dir, 'just-emls');

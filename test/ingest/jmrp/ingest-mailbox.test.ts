@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { configSchema, type Config } from '../../../config/schema.js';
 import { ingestJmrpMailbox } from '../../../ingest/jmrp/ingest-mailbox.js';
+import { retryQuarantined } from '../../../ingest/jmrp/retry-quarantined.js';
 import { hashRecipient, protectRecipient } from '../../../ingest/jmrp/store-reports.js';
 import { parseReport } from '../../../ingest/jmrp/parse-report.js';
 import { createHash } from 'node:crypto';
@@ -147,6 +148,35 @@ describeEachBackend('ingestJmrpMailbox', (db) => {
     const [row] = await db().query<{ long: string; subject: string }>(`select fields->>'x-long' as long, subject from repwatch.feedback_report`);
     expect(row!.long).toBe('x'.repeat(3999));
     expect(row!.subject).toBe('x'.repeat(999));
+  });
+
+  it('quarantined messages read again after a repair are stored and counted once; the rest keep their quarantine', async () => {
+    const path = await writeMbox(['arf', 'malformed', 'malformed'], 3);
+    const first = await ingestJmrpMailbox({ database: db(), config: config(), mailbox: mboxSource({ path }) });
+    expect(first).toMatchObject({ complaints: 1, quarantined: 2 });
+    // A person repairs one kept message (what a parser fix does for many).
+    const [broken] = await db().query<{ id: number }>(`select id from repwatch.mail_message where quarantined order by id limit 1`);
+    await db().query(`update repwatch.mail_message set raw = convert_to(replace(convert_from(raw, 'UTF8'), 'Feedbak-Tipe abuse', 'Feedback-Type: abuse'), 'UTF8') where id = $1`, [broken!.id]);
+
+    const clock = { now: () => new Date('2026-11-28T12:00:00Z') };
+    const retried = await retryQuarantined({ database: db(), config: config(), clock });
+    expect(retried).toMatchObject({ retried: 2, stored: 1, complaints: 1, stillQuarantined: 1, withoutBytes: 0 });
+    expect(retried.days).toHaveLength(1);
+    const rows = await db().query<{ id: number; quarantined: boolean; classification: string; reason: string }>(
+      `select id, quarantined, classification, reason from repwatch.mail_message order by id`,
+    );
+    expect(rows.find((r) => r.id === broken!.id)).toMatchObject({ quarantined: false, classification: 'arf', reason: expect.stringMatching(/released from quarantine 2026-11-28T12:00:00/) });
+    expect(rows.filter((r) => r.quarantined).map((r) => r.reason)).toEqual([expect.stringMatching(/Feedback-Type.*; read again 2026-11-28T12:00:00/)]);
+    const complaints = async () => Number((await db().query<{ n: number }>(`select count(*)::int as n from analytics.complaint`))[0]!.n);
+    expect(await complaints()).toBe(2);
+    // The day's facts were recomputed with it.
+    const [fact] = await db().query<{ n: number }>(`select coalesce(sum(complaints), 0)::int as n from repwatch.ip_day_fact where day = $1`, [retried.days[0]]);
+    expect(fact!.n).toBeGreaterThanOrEqual(1);
+
+    // Again: nothing new. The mbox read again: every message is known, nothing counted twice.
+    expect(await retryQuarantined({ database: db(), config: config(), clock })).toMatchObject({ retried: 1, stored: 0 });
+    expect(await ingestJmrpMailbox({ database: db(), config: config(), mailbox: mboxSource({ path }) })).toMatchObject({ stored: 0, duplicates: 3 });
+    expect(await complaints()).toBe(2);
   });
 
   it('loads the four public samples: 3 complaints, 1 auth-failure, fields kept as jsonb', async () => {

@@ -1,0 +1,82 @@
+import type { Config } from '../../config/schema.js';
+import type { Database } from '../../db/connection.js';
+import type { Clock } from '../../lib/clock.js';
+import type { Logger } from '../../lib/logger.js';
+import { notePendingDays, recomputeDays } from '../../transform/recompute.js';
+import { pgText } from '../mailbox/sql.js';
+import { loadKnownIps } from './ingest-mailbox.js';
+import { parseReport } from './parse-report.js';
+import { insertFeedbackReports, recipientSalt } from './store-reports.js';
+
+/**
+ * Quarantined complaint messages read again from the bytes kept in mail_message.raw, with today's
+ * parser and configuration: after a parser fix, or a report a person repaired, what now reads as a
+ * report is stored and counted (once: the row is the same message, no new key), and what still does
+ * not keeps its quarantine with the new reason. The copy in the mailbox's quarantine folder is left
+ * where it is; should it be moved back to the inbox, its key is known and it is archived, not counted.
+ * Messages kept without bytes (over the size cap, or personal data that could not be removed) cannot
+ * be read again here: they are counted as `withoutBytes`.
+ */
+
+export interface RetryQuarantinedResult {
+  /** Quarantined messages read again. */
+  retried: number;
+  /** Now stored as reports (complaints among them). */
+  stored: number;
+  complaints: number;
+  /** Still not readable: kept in quarantine, with the reason of this reading. */
+  stillQuarantined: number;
+  withoutBytes: number;
+  days: string[];
+}
+
+const BATCH = 200;
+
+export async function retryQuarantined(options: { database: Database; config: Config; clock: Clock; logger?: Logger; mailbox?: string }): Promise<RetryQuarantinedResult> {
+  const { database, config, clock } = options;
+  const privacy = { mode: config.jmrp.recipients, salt: await recipientSalt(database, config.jmrp.recipientSalt) };
+  const isKnownIp = await loadKnownIps(database, config);
+  const result: RetryQuarantinedResult = { retried: 0, stored: 0, complaints: 0, stillQuarantined: 0, withoutBytes: 0, days: [] };
+  const days = new Set<string>();
+  const [{ n: withoutBytes } = { n: 0 }] = await database.query<{ n: number }>(
+    `select count(*)::int as n from repwatch.mail_message where stream = 'jmrp' and quarantined and raw is null and ($1::text is null or mailbox = $1)`,
+    [options.mailbox ?? null],
+  );
+  result.withoutBytes = withoutBytes;
+  const at = clock.now().toISOString();
+  let after = 0;
+  for (;;) {
+    const rows = await database.query<{ id: number; mailbox: string; raw: Uint8Array; delivered_at: Date | null }>(
+      `select id, mailbox, raw, delivered_at from repwatch.mail_message
+        where stream = 'jmrp' and quarantined and raw is not null and id > $1 and ($2::text is null or mailbox = $2)
+        order by id limit ${BATCH}`,
+      [after, options.mailbox ?? null],
+    );
+    if (rows.length === 0) break;
+    after = Number(rows.at(-1)!.id);
+    await database.transaction(async (session) => {
+      for (const row of rows) {
+        result.retried += 1;
+        const parsed = parseReport(Buffer.from(row.raw), { campaignHeaders: config.jmrp.campaignHeaders, isKnownIp, deliveredAt: row.delivered_at });
+        if (!('report' in parsed)) {
+          result.stillQuarantined += 1;
+          const reason = parsed.kind === 'malformed' ? parsed.reason : `${parsed.reason} (not a report)`;
+          await session.query(`update repwatch.mail_message set reason = $2 where id = $1`, [row.id, pgText(`${reason}; read again ${at}`)]);
+          continue;
+        }
+        const report = parsed.report;
+        await insertFeedbackReports(session, row.mailbox, [{ message: { ref: Number(row.id) }, report }], privacy);
+        const note = [report.notes.join('; '), `released from quarantine ${at}`].filter(Boolean).join('; ');
+        await session.query(`update repwatch.mail_message set quarantined = false, classification = $2, reason = $3 where id = $1`, [row.id, parsed.kind, pgText(note)]);
+        result.stored += 1;
+        if (report.isComplaint) result.complaints += 1;
+        if (report.isComplaint && report.day) days.add(report.day);
+      }
+      await notePendingDays(session, [...days]);
+    });
+  }
+  result.days = [...days].sort();
+  if (result.days.length > 0) await recomputeDays(database, config, result.days);
+  options.logger?.info({ source: 'jmrp', ...result, days: result.days.length }, 'quarantined messages read again');
+  return result;
+}
