@@ -31,27 +31,24 @@ export function pgText(value: string | null | undefined): string | null {
 /** String.prototype.toWellFormed (ES2024, in Node 20) is not in the ES2023 typings the build uses. */
 type WellFormable = string & { toWellFormed(): string };
 
-/** Which of these body keys are already stored (another delivery of the same message), and whether each was quarantined. */
-export async function findStoredBodies(db: Queryable, stream: string, bodyKeys: string[]): Promise<Map<string, { quarantined: boolean }>> {
-  const found = new Map<string, { quarantined: boolean }>();
-  if (bodyKeys.length === 0) return found;
-  const rows = await db.query<{ body_key: string; quarantined: boolean }>(
-    'select body_key, quarantined from repwatch.mail_message where stream = $1 and body_key = any($2::text[])',
-    [stream, bodyKeys],
-  );
-  for (const row of rows) found.set(row.body_key, { quarantined: row.quarantined });
-  return found;
+/** Which of these keys (message_key) are already stored, and whether each was quarantined. */
+export function findStoredKeys(db: Queryable, stream: string, keys: string[]): Promise<Map<string, { quarantined: boolean }>> {
+  return findStored(db, stream, 'message_key', keys);
 }
 
-/** Which of these keys are already stored, and whether each was quarantined. */
-export async function findStoredKeys(db: Queryable, stream: string, keys: string[]): Promise<Map<string, { quarantined: boolean }>> {
+/** Which of these body keys are already stored (another delivery of the same message), and whether each was quarantined. */
+export function findStoredBodies(db: Queryable, stream: string, bodyKeys: string[]): Promise<Map<string, { quarantined: boolean }>> {
+  return findStored(db, stream, 'body_key', bodyKeys);
+}
+
+async function findStored(db: Queryable, stream: string, column: 'message_key' | 'body_key', values: string[]): Promise<Map<string, { quarantined: boolean }>> {
   const found = new Map<string, { quarantined: boolean }>();
-  if (keys.length === 0) return found;
-  const rows = await db.query<{ message_key: string; quarantined: boolean }>(
-    'select message_key, quarantined from repwatch.mail_message where stream = $1 and message_key = any($2::text[])',
-    [stream, keys],
+  if (values.length === 0) return found;
+  const rows = await db.query<{ value: string; quarantined: boolean }>(
+    `select ${column} as value, quarantined from repwatch.mail_message where stream = $1 and ${column} = any($2::text[])`,
+    [stream, values],
   );
-  for (const row of rows) found.set(row.message_key, { quarantined: row.quarantined });
+  for (const row of rows) found.set(row.value, { quarantined: row.quarantined });
   return found;
 }
 
