@@ -9,8 +9,8 @@ import type { MailboxSource } from '../mailbox/types.js';
 import { knownIpMatcher, type KnownIpMatcher } from './derive-source-ip.js';
 import { parseReport, type ParsedReport } from './parse-report.js';
 import { parseMime } from '../mailbox/mime.js';
-import { protectRawMessage, type ProtectedRaw } from './protect-raw.js';
-import { insertFeedbackReports, RECIPIENT_FIELDS, recipientSalt, sndsIps, type ReportRow } from './store-reports.js';
+import { protectRawMessage, reportRecipients, type ProtectedRaw } from './protect-raw.js';
+import { insertFeedbackReports, recipientSalt, sndsIps, type ReportRow } from './store-reports.js';
 
 /**
  * Seconds between two recomputes of the touched days during a long drain (and once at the end of every
@@ -108,7 +108,7 @@ export async function ingestJmrpMailbox(options: IngestJmrpOptions): Promise<Jmr
       const report = parsed.kind === 'arf' || parsed.kind === 'jmrp_legacy' ? parsed.report : null;
       // The complainer's address is personal data: the kept bytes carry it hashed or not at all, also
       // for a message that is quarantined or not a report (it may still hold recipient fields).
-      const kept = protectRawMessage(raw, report ? reportRecipients(report) : [], privacy.mode, privacy.salt, report === null, mime.root);
+      const kept = protectRawMessage(raw, report ? reportRecipients(report) : [], privacy.mode, privacy.salt, report === null, mime);
       const note = (text: string | null) => [text, kept.note].filter(Boolean).join('; ') || null;
       return {
         parsed,
@@ -179,18 +179,6 @@ export async function ingestJmrpMailbox(options: IngestJmrpOptions): Promise<Jmr
   );
   return out;
 }
-
-/** Every recipient value a parsed report holds: its recipients and its recipient fields. */
-function reportRecipients(report: ParsedReportBody): string[] {
-  const values = [...report.recipients];
-  for (const name of RECIPIENT_FIELDS) {
-    const value = report.fields[name];
-    if (value !== undefined) values.push(...(Array.isArray(value) ? value : [value]));
-  }
-  return values;
-}
-
-type ParsedReportBody = Extract<ParsedReport, { kind: 'arf' | 'jmrp_legacy' }>['report'];
 
 function isSource(mailbox: MailboxConfig | MailboxSource): mailbox is MailboxSource {
   return typeof (mailbox as MailboxSource).batches === 'function';

@@ -1,17 +1,22 @@
 import libmime from 'libmime';
 import libqp from 'libqp';
-import { decodeBody, extractAddress, parseHeaderBlock, parseMime, walkParts, type MimePart } from '../mailbox/mime.js';
+import { decodeBody, decodeEncodedWords, extractAddress, parseHeaderBlock, parseMime, walkParts, type MimePart, type ParsedMessage } from '../mailbox/mime.js';
 import { hashRecipient, REMOVED_RECIPIENT, RECIPIENT_FIELDS, type RecipientMode } from './store-reports.js';
+import type { FeedbackReport } from './parse-report.js';
 
 /**
  * The bytes of a complaint message as kept in mail_message.raw: every occurrence of the complainer's
  * addresses replaced by its hash (or removed), as `jmrp.recipients` says. Reports hide the address in
  * more places than plain text: a report part forwarded in base64 (Outlook's shape), a legacy original
- * attached in base64, a quoted-printable body that breaks the address across a soft line break, an
- * RFC 2047 encoded word, a UTF-8 address. Each of those is decoded, protected, and encoded again in
- * the same transfer encoding; re-parsing the kept bytes gives the same stored values (a hash reads back
- * as itself). When an address still shows after that, the bytes are not kept at all (`null`): the
- * message stays whole in its mailbox's archive folder.
+ * or an .eml attached in base64, a quoted-printable body that breaks the address across a soft line
+ * break, RFC 2047 encoded words (one address may span several), a UTF-8 address. Every base64 and
+ * quoted-printable body is decoded, protected, and encoded again in the same transfer encoding;
+ * re-parsing the kept bytes gives the same stored values (a hash reads back as itself).
+ *
+ * What cannot be rewritten is not kept: when an address still shows in a spelling the rewrite does not
+ * cover (another letter case outside ASCII, `%40` or `&#64;` for the @), or in a part the walk did not
+ * reach (nested too deep, past the part cap), the bytes are not kept at all (`null`): the message stays
+ * whole in its mailbox's archive folder.
  */
 
 export interface ProtectedRaw {
@@ -21,33 +26,41 @@ export interface ProtectedRaw {
   note?: string;
 }
 
-/** A base64 or quoted-printable part nested this deep is not unwrapped again (hostile nesting). */
+/** Encoded bodies inside encoded bodies are opened this many levels deep (hostile nesting). */
 const MAX_NESTING = 4;
 
+const NOT_KEPT = "raw bytes not kept: the complainer's address could not be removed from them (the message stays in the mailbox's archive)";
+
+/** Every recipient value a parsed report holds: its recipients and its recipient fields. */
+export function reportRecipients(report: Pick<FeedbackReport, 'recipients' | 'fields'>): string[] {
+  const values = [...report.recipients];
+  for (const name of RECIPIENT_FIELDS) {
+    const value = report.fields[name];
+    if (value !== undefined) values.push(...(Array.isArray(value) ? value : [value]));
+  }
+  return values;
+}
+
 /**
- * `known`: the recipient values the parser found (Original-Rcpt-To, X-HmXmrOriginalRecipient…). For a
- * message the parser could not read as a report, `scanFields` looks for recipient fields itself.
+ * `known`: the recipient values the parser found (reportRecipients). For a message the parser could
+ * not read as a report, `scanFields` looks for recipient fields itself. `mime`: the tree of `raw` when
+ * the caller already parsed it.
  */
-export function protectRawMessage(raw: Buffer, known: Iterable<string>, mode: RecipientMode, salt: string, scanFields = false, tree?: MimePart): ProtectedRaw {
+export function protectRawMessage(raw: Buffer, known: Iterable<string>, mode: RecipientMode, salt: string, scanFields = false, mime?: ParsedMessage): ProtectedRaw {
   if (mode === 'plain') return { bytes: undefined };
-  const root = tree ?? parseMime(raw).root;
+  const tree = mime ?? parseMime(raw);
   const addresses = new Set<string>();
-  for (const value of [...known, ...(scanFields ? recipientFieldValues(root) : [])]) {
-    const address = extractAddress(decodeWordSafely(value));
-    if (address && !PROTECTED.test(address)) addresses.add(address.toLowerCase());
+  for (const value of [...known, ...(scanFields ? recipientFieldValues(tree.root) : [])]) {
+    const address = extractAddress(decodeEncodedWords(value));
+    if (address) addresses.add(address.toLowerCase());
   }
   if (addresses.size === 0) return { bytes: undefined };
   const replacement = (address: string) => (mode === 'hash' ? hashRecipient(address, salt) : REMOVED_RECIPIENT);
   const state = { unverified: false };
-  const out = protect(raw, root, [...addresses], replacement, 0, state);
-  // Every body was decoded and checked unless nesting ran out; the plain check is a last safety net.
-  if (state.unverified || findsPlain(out, [...addresses])) {
-    return { bytes: null, note: "raw bytes not kept: the complainer's address could not be removed from them (the message stays in the mailbox's archive)" };
-  }
+  const out = protect(raw, tree, [...addresses], replacement, 0, state);
+  if (state.unverified) return { bytes: null, note: NOT_KEPT };
   return { bytes: out.equals(raw) ? undefined : out };
 }
-
-const PROTECTED = /^hmac-sha256:[0-9a-f]{64}$/;
 
 /** Recipient fields anywhere in the message, also in a base64 report part: a report we could not
  * parse (quarantined) is kept too, and still carries the address. */
@@ -63,40 +76,32 @@ function recipientFieldValues(root: MimePart): string[] {
   return values;
 }
 
-/** Every base64 / quoted-printable body that holds an address, decoded, protected and encoded again
- * in place; then plain occurrences (as Latin-1 bytes and as UTF-8 bytes, ASCII case ignored) and
- * encoded words in what is left. `root` is the MIME tree of `raw`. */
-function protect(raw: Buffer, root: MimePart, addresses: string[], replacement: (address: string) => string, nesting: number, state: { unverified: boolean }): Buffer {
-  const bodies = encodedBodies(raw, root);
-  const splices: [start: number, end: number, bytes: Buffer][] = [];
-  if (nesting >= MAX_NESTING) {
-    // Encoded bodies this deep are not opened: whether they hold an address is unknown.
-    if (bodies.length > 0) state.unverified = true;
-  } else {
-    for (const part of bodies) {
-      const decoded = decodeBody(part);
-      const nested = part.contentType.startsWith('message/') || part.contentType.startsWith('multipart/');
-      if (!nested && !findsPlain(decoded, addresses) && !hasEncodedWordWith(decoded, addresses)) continue;
-      const protectedBody = protect(decoded, parseMime(decoded).root, addresses, replacement, nesting + 1, state);
-      if (protectedBody.equals(decoded)) continue;
-      const start = part.body.byteOffset - raw.byteOffset;
-      splices.push([start, start + part.body.length, encodeLike(part, protectedBody)]);
+type Splice = [start: number, end: number, bytes: Buffer];
+
+/**
+ * Every base64 / quoted-printable body decoded, protected (recursively) and encoded again in place;
+ * then plain occurrences and encoded words in what is left. Sets `state.unverified` when some of the
+ * message could not be examined, or an address shows in a spelling that cannot be rewritten.
+ */
+function protect(raw: Buffer, tree: ParsedMessage, addresses: string[], replacement: (address: string) => string, nesting: number, state: { unverified: boolean }): Buffer {
+  // The walk stopped early (depth or part cap): what it did not reach was not examined.
+  if (tree.problems.some((p) => p.startsWith('MIME nesting deeper') || p.startsWith('more than'))) state.unverified = true;
+  const splices: Splice[] = [];
+  for (const part of encodedBodies(raw, tree.root)) {
+    if (nesting >= MAX_NESTING) {
+      state.unverified = true;
+      break;
     }
+    const decoded = decodeBody(part);
+    const protectedBody = protect(decoded, parseMime(decoded), addresses, replacement, nesting + 1, state);
+    if (protectedBody.equals(decoded)) continue;
+    const start = part.body.byteOffset - raw.byteOffset;
+    splices.push([start, start + part.body.length, encodeLike(part, protectedBody)]);
   }
-  let out = raw;
-  if (splices.length > 0) {
-    const pieces: Buffer[] = [];
-    let from = 0;
-    for (const [start, end, bytes] of splices.sort((a, b) => a[0] - b[0])) {
-      if (start < from) continue;
-      pieces.push(raw.subarray(from, start), bytes);
-      from = end;
-    }
-    pieces.push(raw.subarray(from));
-    out = Buffer.concat(pieces);
-  }
-  // Re-encoded bodies hold hashes, never an address: the plain pass cannot touch what they protect.
-  return replaceEncodedWords(replacePlain(out, addresses, replacement), addresses, replacement);
+  // Re-encoded bodies hold hashes, never an address: the passes below cannot touch what they protect.
+  const out = replaceEncodedWords(replacePlain(splice(raw, splices), addresses, replacement), addresses, replacement);
+  if (showsAddress(out, addresses)) state.unverified = true;
+  return out;
 }
 
 /** Base64 and quoted-printable parts whose bodies lie in `raw` itself (not in a decoded copy). */
@@ -115,15 +120,32 @@ function encodedBodies(raw: Buffer, root: MimePart): MimePart[] {
   return parts;
 }
 
+/** `raw` with each [start, end) replaced; overlapping splices after the first are dropped. */
+function splice(raw: Buffer, splices: Splice[]): Buffer {
+  if (splices.length === 0) return raw;
+  const pieces: Buffer[] = [];
+  let from = 0;
+  for (const [start, end, bytes] of splices.sort((a, b) => a[0] - b[0])) {
+    if (start < from) continue;
+    pieces.push(raw.subarray(from, start), bytes);
+    from = end;
+  }
+  pieces.push(raw.subarray(from));
+  return Buffer.concat(pieces);
+}
+
 /** The body in its part's transfer encoding, lines as long and ended as the original's. */
 function encodeLike(part: MimePart, body: Buffer): Buffer {
-  const eol = part.body.includes('\r\n') ? '\r\n' : '\n';
+  const original = part.body.toString('latin1');
+  const eol = original.includes('\r\n') ? '\r\n' : '\n';
+  const finalEol = /\r?\n$/.test(original) ? eol : '';
   if (part.encoding === 'base64') {
-    const firstLine = part.body.toString('latin1').split(/\r?\n/)[0]!.length;
+    const firstLine = original.split(/\r?\n/)[0]!.length;
     const width = firstLine >= 4 && firstLine % 4 === 0 ? firstLine : 76;
-    return Buffer.from(body.toString('base64').replace(new RegExp(`.{${width}}(?=.)`, 'g'), `$&${eol}`), 'latin1');
+    return Buffer.from(body.toString('base64').replace(new RegExp(`.{${width}}(?=.)`, 'g'), `$&${eol}`) + finalEol, 'latin1');
   }
-  return Buffer.from(libqp.wrap(libqp.encode(body), 76).replace(/\r?\n/g, eol), 'latin1');
+  const encoded = libqp.wrap(libqp.encode(body), 76).replace(/\r?\n/g, eol);
+  return Buffer.from(finalEol && !encoded.endsWith(eol) ? encoded + finalEol : encoded, 'latin1');
 }
 
 /**
@@ -132,23 +154,14 @@ function encodeLike(part: MimePart, body: Buffer): Buffer {
  */
 function replacePlain(raw: Buffer, addresses: string[], replacement: (address: string) => string): Buffer {
   const lower = raw.toString('latin1').toLowerCase();
-  const hits: [start: number, end: number, text: string][] = [];
+  const splices: Splice[] = [];
   for (const address of addresses) {
+    const text = Buffer.from(replacement(address), 'latin1');
     for (const form of spellings(address)) {
-      for (let at = lower.indexOf(form); at !== -1; at = lower.indexOf(form, at + form.length)) hits.push([at, at + form.length, replacement(address)]);
+      for (let at = lower.indexOf(form); at !== -1; at = lower.indexOf(form, at + form.length)) splices.push([at, at + form.length, text]);
     }
   }
-  if (hits.length === 0) return raw;
-  hits.sort((a, b) => a[0] - b[0]);
-  const pieces: Buffer[] = [];
-  let from = 0;
-  for (const [start, end, text] of hits) {
-    if (start < from) continue; // overlapping spellings: the first wins
-    pieces.push(raw.subarray(from, start), Buffer.from(text, 'latin1'));
-    from = end;
-  }
-  pieces.push(raw.subarray(from));
-  return Buffer.concat(pieces);
+  return splice(raw, splices);
 }
 
 /** An address as it may appear in bytes read as Latin-1 and lower-cased: as Latin-1, and as UTF-8. */
@@ -158,38 +171,26 @@ function spellings(address: string): string[] {
   return latin1 === utf8 ? [latin1] : [latin1, utf8];
 }
 
-function findsPlain(bytes: Buffer, addresses: string[]): boolean {
-  const lower = bytes.toString('latin1').toLowerCase();
-  return addresses.some((a) => spellings(a).some((form) => lower.includes(form)));
-}
+/** Adjacent encoded words decode as one text (an address may be split across them). */
+const ENCODED_WORDS = /=\?[^?\s]{1,40}\?[bBqQ]\?[^?\s]*\?=(?:[ \t]*(?:\r?\n)?[ \t]+=\?[^?\s]{1,40}\?[bBqQ]\?[^?\s]*\?=)*/g;
 
-const ENCODED_WORD = /=\?[^?\s]{1,40}\?[bBqQ]\?[^?\s]*\?=/g;
-
-/** RFC 2047 encoded words that decode to text holding an address, replaced by that text protected
- * (encoded again when it is not ASCII). */
+/** Runs of RFC 2047 encoded words that decode to text holding an address, replaced by that text
+ * protected (encoded again when what else the words said is not ASCII). */
 function replaceEncodedWords(raw: Buffer, addresses: string[], replacement: (address: string) => string): Buffer {
   const text = raw.toString('latin1');
   if (!text.includes('=?')) return raw;
   let changed = false;
-  const out = text.replace(ENCODED_WORD, (word) => {
-    const decoded = decodeWordSafely(word);
+  const out = text.replace(ENCODED_WORDS, (words) => {
+    const decoded = decodeEncodedWords(words);
     const lower = decoded.toLowerCase();
     const found = addresses.filter((a) => lower.includes(a));
-    if (found.length === 0) return word;
+    if (found.length === 0) return words;
     changed = true;
     let protectedText = decoded;
     for (const address of found) protectedText = replaceIgnoringCase(protectedText, address, replacement(address));
     return /^[\x20-\x7e]*$/.test(protectedText) ? protectedText : libmime.encodeWord(protectedText, 'B');
   });
   return changed ? Buffer.from(out, 'latin1') : raw;
-}
-
-function decodeWordSafely(word: string): string {
-  try {
-    return libmime.decodeWords(word);
-  } catch {
-    return word;
-  }
 }
 
 function replaceIgnoringCase(text: string, needle: string, replacement: string): string {
@@ -203,11 +204,14 @@ function replaceIgnoringCase(text: string, needle: string, replacement: string):
   return out + text.slice(from);
 }
 
-function hasEncodedWordWith(bytes: Buffer, addresses: string[]): boolean {
-  const text = bytes.toString('latin1');
-  if (!text.includes('=?')) return false;
-  return (text.match(ENCODED_WORD) ?? []).some((word) => {
-    const lower = decodeWordSafely(word).toLowerCase();
-    return addresses.some((a) => lower.includes(a));
-  });
+/**
+ * Whether an address still shows after the rewrite, in any spelling a reader would recognise: the
+ * bytes as UTF-8 with full case folding, `%40` or `&#64;` for the @, or inside an encoded word.
+ */
+function showsAddress(bytes: Buffer, addresses: string[]): boolean {
+  const texts = [bytes.toString('utf8').toLowerCase(), bytes.toString('latin1').toLowerCase()];
+  const text = texts[1]!;
+  if (text.includes('=?')) for (const words of text.match(ENCODED_WORDS) ?? []) texts.push(decodeEncodedWords(words).toLowerCase());
+  const joined = texts.join('\n').replace(/%40|&#64;|&#x40;/g, '@');
+  return addresses.some((a) => joined.includes(a));
 }

@@ -18,7 +18,8 @@ export const RECIPIENT_FIELDS = ['original-rcpt-to', 'original-recipient', 'remo
  * under one salt (so repeat complainers can be counted) and cannot be read back. A value that already
  * is such a hash (a report re-read from the protected bytes kept in mail_message.raw) stays as it is. */
 export function hashRecipient(address: string, salt: string): string {
-  const already = PROTECTED.exec(address.trim().replace(/^<|>$/g, ''));
+  // Also `Jane <hmac-sha256:…>`: the kept bytes keep display names, and the hash stands for the address.
+  const already = PROTECTED_TOKEN.exec(address);
   if (already) return already[0];
   const bare = (extractAddress(address) ?? address.trim()).toLowerCase();
   // The same address is hashed for the column, the fields and the kept bytes of one report.
@@ -34,7 +35,7 @@ export function hashRecipient(address: string, salt: string): string {
 
 const recentHashes = new Map<string, string>();
 
-const PROTECTED = /^hmac-sha256:[0-9a-f]{64}$/;
+const PROTECTED_TOKEN = /hmac-sha256:[0-9a-f]{64}/;
 
 /** What replaces a complainer's address in the kept bytes when recipients are dropped. */
 export const REMOVED_RECIPIENT = '[recipient removed]';

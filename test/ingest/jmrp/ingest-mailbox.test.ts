@@ -126,6 +126,19 @@ describeEachBackend('ingestJmrpMailbox', (db) => {
     expect(Buffer.from(plainMessage!.raw).equals(Buffer.from(raw))).toBe(true);
   });
 
+  it('keeps no raw bytes (NULL, the reason says why) when the address shows in a spelling that cannot be rewritten; the complaint still counts', async () => {
+    const raw = buildReport({ shape: 'arf', index: 4, ip: '203.0.113.9', at: new Date('2026-10-02T10:00:00Z'), recipient: 'person@hotmail.com', campaign: 'c', fromDomain: 'd.example' })
+      .replace('Hello, these are this week=E2=80=99s offers.', 'Hello, see https://d.example/u?e=3Dperson%40hotmail.com');
+    const dir = await mkdtemp(join(tmpdir(), 'repwatch-jmrp-'));
+    await writeFile(join(dir, 'r.eml'), raw);
+    const result = await ingestJmrpMailbox({ database: db(), config: config(), mailbox: emlSource({ paths: [dir] }) });
+    expect(result).toMatchObject({ stored: 1, complaints: 1, quarantined: 0 });
+    const [message] = await db().query<{ raw: Uint8Array | null; reason: string; byte_size: number }>('select raw, reason, byte_size from repwatch.mail_message');
+    expect(message!.raw).toBeNull();
+    expect(message!.byte_size).toBe(Buffer.byteLength(raw));
+    expect(message!.reason).toMatch(/raw bytes not kept: the complainer's address could not be removed/);
+  });
+
   it('without a configured salt one is generated once and kept', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'repwatch-jmrp-'));
     await copyFile(join(fixtures, 'yahoo-fbl-abuse.eml'), join(dir, 'y.eml'));

@@ -1,7 +1,7 @@
 import libmime from 'libmime';
 import libqp from 'libqp';
 import { describe, expect, it } from 'vitest';
-import { protectRawMessage } from '../../../ingest/jmrp/protect-raw.js';
+import { protectRawMessage, reportRecipients } from '../../../ingest/jmrp/protect-raw.js';
 import { parseReport } from '../../../ingest/jmrp/parse-report.js';
 import { hashRecipient, protectRecipient } from '../../../ingest/jmrp/store-reports.js';
 import { decodeBody, parseMime, walkParts } from '../../../ingest/mailbox/mime.js';
@@ -23,8 +23,7 @@ function everyText(raw: Buffer): string {
 function protect(raw: Buffer, mode: 'hash' | 'drop' = 'hash') {
   const parsed = parseReport(raw);
   const report = parsed.kind === 'arf' || parsed.kind === 'jmrp_legacy' ? parsed.report : null;
-  const known = report ? [...report.recipients, ...Object.entries(report.fields).filter(([k]) => /rcpt|recipient/.test(k)).flatMap(([, v]) => v)] : [];
-  return { parsed, kept: protectRawMessage(raw, known, mode, SALT, report === null) };
+  return { parsed, kept: protectRawMessage(raw, report ? reportRecipients(report) : [], mode, SALT, report === null) };
 }
 
 const spec = (shape: ReportShape, recipient = 'victim@outlook.com') => ({ shape, index: 7, ip: '203.0.113.5', at: new Date('2026-10-01T12:00:00Z'), recipient, campaign: 'c', fromDomain: 'd.example' });
@@ -105,6 +104,47 @@ describe('protectRawMessage: no readable complainer address in the kept bytes', 
     const kept = protectRawMessage(raw, ['<deep@outlook.com>'], 'hash', SALT);
     expect(kept.bytes).toBeNull();
     expect(kept.note).toMatch(/raw bytes not kept: the complainer's address could not be removed/);
+  });
+
+  it('an address in an attached .eml (application/octet-stream, base64 inside base64) or split across encoded words is removed', () => {
+    const inner = ['From: a@b.example', 'MIME-Version: 1.0', 'Content-Type: text/plain', 'Content-Transfer-Encoding: base64', '', Buffer.from('To: victim@outlook.com\r\n').toString('base64'), ''].join('\r\n');
+    const attached = Buffer.from(
+      ['From: fwd@b.example', 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary=x', '', '--x', 'Content-Type: application/octet-stream; name=report.eml', 'Content-Transfer-Encoding: base64', '',
+        Buffer.from(inner).toString('base64').replace(/.{76}/g, '$&\r\n'), '--x--', ''].join('\r\n'),
+    );
+    expect(everyText(attached)).not.toContain('victim@outlook.com'); // one decoding level does not show it…
+    const kept = protectRawMessage(attached, ['victim@outlook.com'], 'hash', SALT).bytes!;
+    const innerKept = decodeBody(parseMime(kept).root.children[0]!);
+    expect(everyText(innerKept)).not.toContain('victim@outlook.com'); // …the second did, and was rewritten
+    expect(everyText(innerKept)).toContain(hashRecipient('victim@outlook.com', SALT));
+
+    const split = Buffer.from('From: a@b.example\r\nX-HmXmrOriginalRecipient: =?utf-8?B?dmljdGltQA==?= =?utf-8?B?b3V0bG9vay5jb20=?=\r\n\r\nhi\r\n');
+    expect(everyText(split)).toContain('victim@outlook.com');
+    const splitKept = protectRawMessage(split, ['victim@outlook.com'], 'hash', SALT).bytes!;
+    expect(everyText(splitKept)).not.toContain('victim@outlook.com');
+    expect(splitKept.toString()).toContain(`X-HmXmrOriginalRecipient: ${hashRecipient('victim@outlook.com', SALT)}\r\n`);
+  });
+
+  it('keeps no bytes when the address shows in a spelling it cannot rewrite, or past the part cap', () => {
+    const cases = [
+      Buffer.from('From: a@b.example\r\nTo: JÖRG.MÜLLER@outlook.de\r\n\r\nhi\r\n', 'utf8'), // another case outside ASCII
+      Buffer.from('From: a@b.example\r\n\r\n<a href="https://x.example/u?e=jorg%40outlook.de">unsubscribe</a>\r\n'),
+      Buffer.from(['From: a@b.example', 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary=x', '', ...Array.from({ length: 501 }, () => ['--x', '', 'part']).flat(),
+        '--x', 'Content-Transfer-Encoding: base64', '', Buffer.from('jorg@outlook.de').toString('base64'), '--x--', ''].join('\r\n')),
+    ];
+    const known = [['jörg.müller@outlook.de'], ['jorg@outlook.de'], ['jorg@outlook.de']];
+    cases.forEach((raw, i) => {
+      const kept = protectRawMessage(raw, known[i]!, 'hash', SALT);
+      expect(kept.bytes, `case ${i}`).toBeNull();
+      expect(kept.note).toMatch(/raw bytes not kept/);
+    });
+  });
+
+  it('a base64 body that ended with a line end still does after it is encoded again', () => {
+    const raw = Buffer.from(`From: a@b.example\r\nContent-Transfer-Encoding: base64\r\n\r\n${Buffer.from('Dear victim@outlook.com\r\n').toString('base64')}\r\n`);
+    const out = protectRawMessage(raw, ['victim@outlook.com'], 'hash', SALT).bytes!;
+    expect(out.toString('latin1').endsWith('\r\n')).toBe(true);
+    expect(decodeBody(parseMime(out).root).toString()).toBe(`Dear ${hashRecipient('victim@outlook.com', SALT)}\r\n`);
   });
 
   it('a quoted-printable body is encoded again as quoted-printable, base64 as base64 with the same line width', () => {
