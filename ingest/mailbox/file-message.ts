@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, readFile, stat } from 'node:fs/promises';
-import { endLine, hashNormalised, keyOf, messageKey, readMessageId } from './message-key.js';
+import { hashNormalised, keyOf, messageKey, readMessageId } from './message-key.js';
 import type { MailboxMessage } from './types.js';
 
 /**
@@ -18,9 +18,7 @@ export async function readMessageFile(path: string, maxMessageBytes: number): Pr
   // A CRLF split across two chunks would hash differently from one in the middle of a chunk: carry a
   // trailing CR over to the next chunk.
   let carry: Buffer | null = null;
-  let lastByte: number | undefined;
   for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
-    if (chunk.length > 0) lastByte = chunk[chunk.length - 1];
     let data: Buffer = carry ? Buffer.concat([carry, chunk]) : chunk;
     carry = null;
     if (data[data.length - 1] === 0x0d) {
@@ -30,7 +28,6 @@ export async function readMessageFile(path: string, maxMessageBytes: number): Pr
     hashNormalised(hash, data);
   }
   if (carry) hash.update(carry);
-  endLine(hash, lastByte);
   const handle = await open(path, 'r');
   let head: Buffer;
   try {

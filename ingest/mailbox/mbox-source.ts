@@ -2,7 +2,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { endLine, keyOf, readMessageId } from './message-key.js';
+import { keyOf, readMessageId } from './message-key.js';
 import type { BatchOptions, MailboxMessage, MailboxSource } from './types.js';
 
 export type MboxQuoting = 'mboxrd' | 'mboxo';
@@ -57,8 +57,6 @@ interface Current {
   /** A blank line is held back: before the next `From ` line it is the separator, not message content. */
   heldBlank: Buffer | null;
   deliveredAt: Date | null;
-  /** The last byte appended (a message without a final line end is hashed as if it had one). */
-  lastByte?: number;
 }
 
 async function* splitMbox(path: string, quoting: MboxQuoting, { batchSize, maxMessageBytes }: BatchOptions): AsyncGenerator<MailboxMessage[]> {
@@ -90,7 +88,6 @@ async function* splitMbox(path: string, quoting: MboxQuoting, { batchSize, maxMe
       message.hash.update(line);
     }
     message.size += line.length;
-    if (line.length > 0) message.lastByte = line[line.length - 1];
     if (message.headSize < HEAD_SAMPLE) {
       message.head.push(line);
       message.headSize += line.length;
@@ -106,7 +103,6 @@ async function* splitMbox(path: string, quoting: MboxQuoting, { batchSize, maxMe
 
   const finish = (message: Current): MailboxMessage | null => {
     if (message.size === 0) return null;
-    endLine(message.hash, message.lastByte);
     const sha256 = message.hash.digest('hex');
     const raw = message.oversize ? null : Buffer.concat(message.lines, message.size);
     const messageId = readMessageId(raw ?? Buffer.concat(message.head));

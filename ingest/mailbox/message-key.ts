@@ -1,5 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
-import { splitHeaderBlock } from './mime.js';
+import { parseHeaderBlock, splitHeaderBlock } from './mime.js';
 
 /** A header scan, not a full parse: this runs for every message before anything else. */
 const MESSAGE_ID = /(?:^|\n)message-id:[ \t]*((?:[^\r\n]|\r?\n[ \t])*)/i;
@@ -7,28 +7,40 @@ const MESSAGE_ID = /(?:^|\n)message-id:[ \t]*((?:[^\r\n]|\r?\n[ \t])*)/i;
 /**
  * The stable key of a message: its Message-ID together with the sha256 of its bytes. Line endings are
  * normalised to LF before hashing, because the same message reads back with CRLF over IMAP and with
- * LF from a Maildir or mbox file, and a message is hashed as ending with a line end (the last message
- * of an mbox, or an .eml file, may lack it); without that a report moved between stores would count twice.
+ * LF from a Maildir or mbox file; without that a report moved between stores would count twice. The
+ * key is never computed another way (every stored message would count again); copies that differ in
+ * more than line ends are caught by the body key.
  */
 export function messageKey(raw: Buffer): { key: string; sha256: string; messageId: string | null } {
   const hash = createHash('sha256');
   hashNormalised(hash, raw);
-  endLine(hash, raw[raw.length - 1]);
   const sha256 = hash.digest('hex');
   const messageId = readMessageId(raw);
   return { key: keyOf(messageId, sha256), sha256, messageId };
 }
 
+/** The header fields that say what a message is (who sent it, about what, how its body is built): part
+ * of the body key, so a copy repaired in one of them, or a look-alike from another sender, is not
+ * taken for another delivery of a stored message. */
+const IDENTITY_HEADERS = /^(?:from|subject|mime-version|content-type|content-transfer-encoding)$/;
+
 /**
- * The message's Message-ID with the sha256 of its body (after the header block, line ends normalised
- * as for the key): the same for every delivery of one message, whatever trace headers each delivery
- * added. Null without a Message-ID.
+ * The message's Message-ID with the sha256 of its identity headers and its body (after the header
+ * block; line ends normalised, and a missing final line end added, as an mbox's last message or an
+ * .eml file may lack it): the same for every delivery of one message, whatever trace headers each
+ * delivery added (Received, Delivered-To, Return-Path…). Null without a Message-ID.
  */
 export function bodyKeyOf(raw: Buffer, messageId: string | null): string | null {
   if (!messageId) return null;
-  const [, bodyStart] = splitHeaderBlock(raw);
-  const body = raw.subarray(bodyStart);
+  const [headerEnd, bodyStart] = splitHeaderBlock(raw);
   const hash = createHash('sha256');
+  const { order } = parseHeaderBlock(raw.toString('latin1', 0, Math.min(headerEnd, 256 * 1024)));
+  for (const [name, value] of order) {
+    const key = name.toLowerCase();
+    if (IDENTITY_HEADERS.test(key)) hash.update(`${key}:${value.replace(/\s+/g, ' ').trim()}\n`);
+  }
+  hash.update('\n');
+  const body = raw.subarray(bodyStart);
   hashNormalised(hash, body);
   endLine(hash, body[body.length - 1]);
   return `${messageId}|body:${hash.digest('hex')}`;

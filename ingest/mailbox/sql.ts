@@ -104,7 +104,7 @@ export async function insertMailMessages(
 
 /** The columns COPY fills, with their types in migration 0003 (binary COPY needs them exact). */
 const COPY_COLUMNS = ['id', 'stream', 'mailbox', 'message_key', 'message_id', 'sha256', 'byte_size', 'raw', 'classification', 'reason', 'quarantined', 'location', 'delivered_at', 'body_key'];
-const COPY_TYPES: BinaryColumnType[] = ['int8', 'text', 'text', 'text', 'text', 'text', 'int4', 'bytea', 'text', 'text', 'bool', 'text', 'timestamptz', 'text'];
+const COPY_TYPES: BinaryColumnType[] = ['int8', 'text', 'text', 'text', 'text', 'text', 'int8', 'bytea', 'text', 'text', 'bool', 'text', 'timestamptz', 'text'];
 
 /** One mail_message row for COPY. */
 function copyValues(id: number, stream: string, mailbox: string, r: MailMessageRow, keepRaw: boolean): BinaryValue[] {
@@ -115,7 +115,8 @@ function copyValues(id: number, stream: string, mailbox: string, r: MailMessageR
     pgText(r.message.key),
     pgText(r.message.messageId),
     r.message.sha256,
-    r.message.size,
+    // What the mailbox reports; a value that is not a size (a broken server) must not fail the batch.
+    Number.isSafeInteger(r.message.size) && r.message.size >= 0 ? r.message.size : 0,
     // storedRaw null: bytes that must not be kept (personal data that could not be removed).
     keepRaw && r.storedRaw !== null ? (r.storedRaw ?? r.message.raw ?? null) : null,
     pgText(r.classification),

@@ -69,6 +69,11 @@ describeEachBackend('drainMailbox', (db) => {
     expect(later).toMatchObject({ seen: 2, stored: 0, duplicates: 2, quarantined: 0 });
     expect(later.messages.map((m) => m.reason)).toEqual([expect.stringMatching(/^delivered again/), 'quarantined earlier']);
     expect(await count()).toBe(2);
+    // A copy repaired in an identity header (here its Subject) is another message, not another delivery.
+    const dir4 = await mkdtemp(join(tmpdir(), 'repwatch-drain-'));
+    const repaired = await drainMailbox({ database: db(), source: mboxSource({ path: await mbox(dir4, [received(4) + message(1).replace('Subject: 1', 'Subject: 1 (repaired)')]) }), stream: 'jmrp', classify, maxMessageBytes: 1 << 20 });
+    expect(repaired).toMatchObject({ stored: 1, duplicates: 0 });
+    expect(await count()).toBe(3);
     // Without a Message-ID the body alone identifies nothing: two such messages are two messages.
     const noId = (n: number) => `${received(n)}From: a@test.example\r\nSubject: no id\r\n\r\nsame body\r\n`;
     const dir3 = await mkdtemp(join(tmpdir(), 'repwatch-drain-'));

@@ -7,7 +7,7 @@ import { mboxSource } from '../../../ingest/mailbox/mbox-source.js';
 import { openMailboxSource } from '../../../ingest/mailbox/open-source.js';
 import { configSchema } from '../../../config/schema.js';
 import { parseConfig, ConfigError } from '../../../config/load-config.js';
-import { messageKey } from '../../../ingest/mailbox/message-key.js';
+import { bodyKeyOf, messageKey } from '../../../ingest/mailbox/message-key.js';
 import type { MailboxMessage } from '../../../ingest/mailbox/types.js';
 import { generateReports, mboxEntry } from '../../../bench/generate-reports.js';
 
@@ -59,18 +59,23 @@ describe('mboxSource', () => {
     messages.forEach((m) => expect(m.key).toBe(messageKey(m.raw!).key));
   });
 
-  it('the last message without a final line end keeps its bytes and has the key of the same message with one (.eml, IMAP)', async () => {
+  it('the last message without a final line end keeps its bytes and key; its body key is that of the same message with one (.eml, IMAP)', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'repwatch-mbox-'));
     const path = join(dir, 'no-final-newline.mbox');
-    await writeFile(path, 'From x@y Sat Nov 28 05:35:31 2026\nSubject: a\n\nbody a\n\nFrom z@y Sat Nov 28 05:36:00 2026\nSubject: b\n\nbody b');
+    await writeFile(path, 'From x@y Sat Nov 28 05:35:31 2026\nSubject: a\n\nbody a\n\nFrom z@y Sat Nov 28 05:36:00 2026\nMessage-ID: <b@x>\nSubject: b\n\nbody b');
     const [a, b] = (await readAll(path)).flat();
-    expect(b!.raw!.toString()).toBe('Subject: b\n\nbody b');
-    expect(b!.key).toBe(messageKey(Buffer.from('Subject: b\n\nbody b\n')).key);
-    expect(b!.key).toBe(messageKey(Buffer.from('Subject: b\r\n\r\nbody b\r\n')).key);
-    expect(messageKey(Buffer.from('Subject: b\n\nbody b')).key).toBe(b!.key);
+    expect(b!.raw!.toString()).toBe('Message-ID: <b@x>\nSubject: b\n\nbody b');
+    // The key is of the bytes as they are (keys are never computed another way)…
+    expect(b!.key).toBe(messageKey(Buffer.from('Message-ID: <b@x>\nSubject: b\n\nbody b')).key);
     expect(a!.key).toBe(messageKey(Buffer.from('Subject: a\n\nbody a\n')).key);
-    // Different content still differs.
-    expect(b!.key).not.toBe(messageKey(Buffer.from('Subject: b\n\nbody b\n\n')).key);
+    // …and the body key, which catches other deliveries, ignores the missing line end, line end style and trace headers.
+    const bodyKey = bodyKeyOf(b!.raw!, b!.messageId);
+    expect(bodyKey).toBe(bodyKeyOf(Buffer.from('Message-ID: <b@x>\r\nSubject: b\r\n\r\nbody b\r\n'), '<b@x>'));
+    expect(bodyKey).toBe(bodyKeyOf(Buffer.from('Received: from mx by me; Sat, 28 Nov 2026 05:36:00 +0000\nMessage-ID: <b@x>\nSubject:  b\n\nbody b\n'), '<b@x>'));
+    // Another body, or another subject or sender, is another message.
+    expect(bodyKey).not.toBe(bodyKeyOf(Buffer.from('Message-ID: <b@x>\nSubject: b\n\nbody b\n\n'), '<b@x>'));
+    expect(bodyKey).not.toBe(bodyKeyOf(Buffer.from('Message-ID: <b@x>\nSubject: c\n\nbody b\n'), '<b@x>'));
+    expect(bodyKey).not.toBe(bodyKeyOf(Buffer.from('Message-ID: <b@x>\nFrom: staff@hotmail.com\nSubject: b\n\nbody b\n'), '<b@x>'));
   });
 
   it('the same with CRLF line ends', async () => {
