@@ -3,7 +3,7 @@ import type { CommandRunner } from '../command-runner.js';
 import { ExitCode, NeedsPersonError, UsageError } from '../exit-codes.js';
 import { toJson, toTable } from '../output.js';
 import { ingestJmrpMailbox, type JmrpIngestResult } from '../../ingest/jmrp/ingest-mailbox.js';
-import { retryQuarantined } from '../../ingest/jmrp/retry-quarantined.js';
+import { retryQuarantined, UnknownMailboxError } from '../../ingest/jmrp/retry-quarantined.js';
 import { emlSource } from '../../ingest/mailbox/eml-source.js';
 import { maildirSource } from '../../ingest/mailbox/maildir-source.js';
 import { mboxSource, type MboxQuoting } from '../../ingest/mailbox/mbox-source.js';
@@ -48,11 +48,14 @@ export function registerIngestJmrp(ingest: Command, run: CommandRunner): void {
         if (options.retryQuarantined !== undefined) {
           if (given > 0) throw new UsageError('--retry-quarantined reads what is stored: give it without --mbox, --maildir, --eml or --mailbox');
           const mailbox = typeof options.retryQuarantined === 'string' ? options.retryQuarantined : undefined;
-          const retried = await retryQuarantined({ database: await ctx.database(), config: ctx.config, clock: ctx.clock, logger: ctx.logger, ...(mailbox ? { mailbox } : {}) });
+          const retried = await retryQuarantined({ database: await ctx.database(), config: ctx.config, clock: ctx.clock, logger: ctx.logger, ...(mailbox ? { mailbox } : {}) }).catch((error: unknown) => {
+            throw error instanceof UnknownMailboxError ? new UsageError(`--retry-quarantined: ${error.message}`) : error;
+          });
           ctx.stdout.write(
             options.format === 'json'
               ? toJson(retried)
-              : `${retried.retried} quarantined message(s) read again: ${retried.stored} now stored (${retried.complaints} complaints), ${retried.stillQuarantined} still quarantined` +
+              : `${retried.retried} quarantined message(s) read again: ${retried.stored} now stored (${retried.complaints} complaints), ` +
+                  `${retried.released - retried.stored} not a report, ${retried.stillQuarantined} still quarantined` +
                   `${retried.withoutBytes ? `; ${retried.withoutBytes} kept without their bytes cannot be read again here` : ''}\n`,
           );
           return ExitCode.ok;

@@ -86,9 +86,12 @@ for (const backend of backends()) {
       expect((await cli(['ingest', 'jmrp', '--mbox', path, '--name', 'retry-box'])).code).toBe(0);
       const result = await cli(['ingest', 'jmrp', '--retry-quarantined', 'retry-box', '--format', 'json']);
       expect(result.code).toBe(0);
-      expect(JSON.parse(result.stdout)).toMatchObject({ retried: 2, stored: 0, stillQuarantined: 2, withoutBytes: 0 });
-      const table = await cli(['ingest', 'jmrp', '--retry-quarantined', 'no-such-box']);
-      expect(table.stdout).toBe('0 quarantined message(s) read again: 0 now stored (0 complaints), 0 still quarantined\n');
+      expect(JSON.parse(result.stdout)).toMatchObject({ retried: 2, released: 0, stored: 0, stillQuarantined: 2, withoutBytes: 0 });
+      const table = await cli(['ingest', 'jmrp', '--retry-quarantined', 'retry-box']);
+      expect(table.stdout).toBe('2 quarantined message(s) read again: 0 now stored (0 complaints), 0 not a report, 2 still quarantined\n');
+      const unknown = await cli(['ingest', 'jmrp', '--retry-quarantined', 'no-such-box']);
+      expect(unknown.code).toBe(2);
+      expect(unknown.stderr).toMatch(/no JMRP messages are stored for a mailbox named "no-such-box"/);
       const both = await cli(['ingest', 'jmrp', '--retry-quarantined', '--mbox', path]);
       expect(both.code).toBe(2);
       expect(both.stderr).toMatch(/--retry-quarantined reads what is stored/);

@@ -192,6 +192,32 @@ describeEachBackend('ingestJmrpMailbox', (db) => {
     expect(await complaints()).toBe(2);
   });
 
+  it('read again: bytes kept unprotected are protected on release, a non-report is released as such, a row that cannot be stored keeps its quarantine', async () => {
+    const path = await writeMbox(['malformed'], 3);
+    expect(await ingestJmrpMailbox({ database: db(), config: config(), mailbox: mboxSource({ path }) })).toMatchObject({ quarantined: 3 });
+    const ids = (await db().query<{ id: number }>(`select id from repwatch.mail_message order by id`)).map((r) => Number(r.id));
+    // 1: repaired, with the complainer's address in plain text (as kept before the bytes were protected).
+    await db().query(
+      `update repwatch.mail_message set raw = convert_to(replace(replace(convert_from(raw, 'UTF8'), 'Feedbak-Tipe abuse', 'Feedback-Type: abuse'), 'Version: 1', 'Version: 1' || chr(13) || chr(10) || 'Removal-Recipient: <plain.person@hotmail.com>'), 'UTF8') where id = $1`,
+      [ids[0]],
+    );
+    // 2: now reads as not a report. 3: repaired, but its report row cannot be stored (one is there already).
+    await db().query(`update repwatch.mail_message set raw = convert_to('From: someone@example.net' || chr(10) || 'Subject: hi' || chr(10) || chr(10) || 'hello' || chr(10), 'UTF8') where id = $1`, [ids[1]]);
+    await db().query(`update repwatch.mail_message set raw = convert_to(replace(convert_from(raw, 'UTF8'), 'Feedbak-Tipe abuse', 'Feedback-Type: abuse'), 'UTF8') where id = $1`, [ids[2]]);
+    await db().query(`insert into repwatch.feedback_report (message_ref, mailbox, report_format, is_complaint) values ($1, 'x', 'arf', false)`, [ids[2]]);
+
+    const retried = await retryQuarantined({ database: db(), config: config(), clock: { now: () => new Date('2026-11-28T12:00:00Z') } });
+    expect(retried).toMatchObject({ retried: 3, released: 2, stored: 1, complaints: 1, stillQuarantined: 1 });
+    const rows = await db().query<{ id: number; quarantined: boolean; classification: string; reason: string; raw: string }>(
+      `select id, quarantined, classification, reason, convert_from(raw, 'UTF8') as raw from repwatch.mail_message order by id`,
+    );
+    expect(rows[0]).toMatchObject({ quarantined: false, classification: 'arf' });
+    expect(rows[0]!.raw).not.toContain('plain.person@hotmail.com');
+    expect(rows[0]!.raw).toContain(hashRecipient('plain.person@hotmail.com', 'test-salt-123456'));
+    expect(rows[1]).toMatchObject({ quarantined: false, classification: 'not_a_report', reason: expect.stringMatching(/released from quarantine/) });
+    expect(rows[2]).toMatchObject({ quarantined: true, reason: expect.stringMatching(/^could not be stored: .*; read again 2026-11-28T12:00:00/) });
+  });
+
   it('loads the four public samples: 3 complaints, 1 auth-failure, fields kept as jsonb', async () => {
     const result = await ingestJmrpMailbox({ database: db(), config: config(), mailbox: emlSource({ paths: [fixtures], name: 'public' }) });
     expect(result).toMatchObject({ seen: 4, complaints: 3, otherReports: 1, quarantined: 0 });
