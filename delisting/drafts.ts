@@ -1,7 +1,7 @@
 import { canonicalIp } from '../checks/ip-address.js';
 import type { Config } from '../config/schema.js';
 import type { Database } from '../db/connection.js';
-import { computeDecisions, latestSndsDay, loadDecisions, type Decision } from '../transform/decisions.js';
+import { ensureCurrentDecisions, latestSndsDay, loadDecisions, type Decision } from '../transform/decisions.js';
 import { ROUTE_ORDER, type Route } from '../ingest/bounces/microsoft-codes.js';
 import { collapseToCidrs } from './collapse-cidr.js';
 import { listCases, type DelistCase } from './cases.js';
@@ -69,8 +69,9 @@ export async function defaultAsOf(database: Database, today: string): Promise<st
 export async function buildDelistDrafts(database: Database, config: Config, ip: string, asOf: string, contact: DraftContact = {}): Promise<DelistDraftResult> {
   const address = canonicalIp(ip);
   if (!address) throw new Error(`not an IP address: ${ip}`);
-  let decisions = await loadDecisions(database, asOf);
-  if (decisions.length === 0) decisions = await computeDecisions(database, config, asOf);
+  // Decisions made with this config's thresholds, as the weekly report shows them.
+  await ensureCurrentDecisions(database, config, asOf);
+  const decisions = await loadDecisions(database, asOf);
   const decision = decisions.find((d) => d.ip === address) ?? null;
   const cases = await listCases(database, { ip: address });
   const base = { ip: address, asOf, decision, cases };

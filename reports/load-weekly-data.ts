@@ -16,7 +16,7 @@ import {
   type WeeklyReportData,
 } from './weekly-data.js';
 import { draftedPlaybooks, linkStates, MAX_DRAFTS, staticPlaybook, toFixFor } from './integrations.js';
-import { computeDecisions, decisionSettings, storedDecisionSettings } from '../transform/decisions.js';
+import { ensureCurrentDecisions } from '../transform/decisions.js';
 import { ALL_POOL, poolRanges } from '../transform/pools.js';
 
 /**
@@ -44,11 +44,10 @@ export async function loadWeeklyData(database: Database, config: Config, period:
   // Decisions not stored yet for a date (a report for a past week, a rebuild in progress), or stored
   // under other thresholds (an earlier config, a one-off --config), are computed with this config and
   // stored first, so that the report, its printed thresholds and analytics.ip_flag agree.
-  const settings = decisionSettings(config);
   for (const asOf of [period.to, period.previousTo]) {
-    const stored = await storedDecisionSettings(database, asOf, settings);
-    if (stored === 'current' || !(await hasData(database, asOf))) continue;
-    await computeDecisions(database, config, asOf);
+    if (!(await hasData(database, asOf))) continue;
+    const stored = await ensureCurrentDecisions(database, config, asOf);
+    if (stored === 'current') continue;
     notes.push(
       stored === 'none'
         ? `Decisions for ${asOf} were not stored; they were computed for this report and stored in analytics.ip_flag.`

@@ -243,6 +243,16 @@ export async function storedDecisionSettings(database: Pick<Database, 'query'>, 
   return same ? 'current' : 'other';
 }
 
+/**
+ * Make the stored decisions for `asOf` those of this config: computed and stored when none are stored
+ * or they were made with other thresholds. Returns what was stored before ('current': left as is).
+ */
+export async function ensureCurrentDecisions(database: Database, config: Pick<Config, 'thresholds'>, asOf: string): Promise<'none' | 'current' | 'other'> {
+  const stored = await storedDecisionSettings(database, asOf, decisionSettings(config));
+  if (stored !== 'current') await computeDecisions(database, config, asOf);
+  return stored;
+}
+
 /** The stored decisions for `asOf` (empty when none were computed for that date), most urgent first. */
 export async function loadDecisions(database: Pick<Database, 'query'>, asOf: string): Promise<Decision[]> {
   assertDay(asOf);

@@ -9,6 +9,7 @@ import { backends } from '../support/backends.js';
 import { runCliCaptured } from '../support/run-cli.js';
 import { startDnsServer, type DnsServer } from '../support/dns-server.js';
 import { buildBounce, toMbox, type BounceSpec } from '../../demo/generate-bounces.js';
+import { configSchema } from '../../config/schema.js';
 
 const at = (day: string, hour = 10) => new Date(`${day}T${String(hour).padStart(2, '0')}:00:00Z`);
 const bounce = (code: string, ip: string, day: string, id: string, recipient = 'someone@hotmail.com'): BounceSpec => ({ code, ip, recipient, senderDomain: 'shop.example', at: at(day), id });
@@ -108,6 +109,21 @@ for (const backend of backends()) {
       const email = await runCliCaptured(['delist', 'draft', '--ip', '203.0.113.13', '--as-of', '2026-11-24', '--contact-email', 'postmaster at shop.example'], { env, clock });
       expect(email.code).toBe(2);
       expect(email.stderr).toMatch(/--contact-email: not an email address: postmaster at shop\.example/);
+    });
+
+    it('drafts from decisions made with its own thresholds, recomputing those a one-off --config stored', async () => {
+      const strict = join(dir, 'strict.yaml');
+      writeFileSync(strict, 'thresholds:\n  complaintRateWarn: 0.00001\n  complaintRateMax: 0.0001\n');
+      expect((await runCliCaptured(['--config', strict, 'flags', '--as-of', '2026-11-24', '--format', 'json'], { env, clock })).code).toBe(0);
+      const warnOf = async () => {
+        const db = await openDatabase(env.DATABASE_URL ? { url: env.DATABASE_URL } : { home: dir });
+        const rows = await db.query<{ warn: number }>(`select distinct complaint_rate_warn as warn from repwatch.ip_flag where as_of = '2026-11-24'`);
+        await db.close();
+        return rows.map((r) => r.warn);
+      };
+      expect(await warnOf()).toEqual([0.00001]);
+      expect((await runCliCaptured(['delist', 'draft', '--ip', '203.0.113.13', '--as-of', '2026-11-24'], { env, clock })).code).toBe(0);
+      expect(await warnOf()).toEqual([configSchema.parse({}).thresholds.complaintRateWarn]);
     });
 
     it('refuses the draft for a fix_first IP with the reasons and what to fix (exit 1)', async () => {
