@@ -93,7 +93,9 @@ function protect(raw: Buffer, tree: ParsedMessage, addresses: string[], replacem
       break;
     }
     const decoded = decodeBody(part);
-    const protectedBody = protect(decoded, parseMime(decoded), addresses, replacement, nesting + 1, state);
+    // Only a decoded body that declares transfer encodings of its own can hide more: parse just those.
+    const tree = /content-transfer-encoding/i.test(decoded.toString('latin1')) ? parseMime(decoded) : { root: leaf(decoded), problems: [], headerless: true };
+    const protectedBody = protect(decoded, tree, addresses, replacement, nesting + 1, state);
     if (protectedBody.equals(decoded)) continue;
     const start = part.body.byteOffset - raw.byteOffset;
     splices.push([start, start + part.body.length, encodeLike(part, protectedBody)]);
@@ -102,6 +104,11 @@ function protect(raw: Buffer, tree: ParsedMessage, addresses: string[], replacem
   const out = replaceEncodedWords(replacePlain(splice(raw, splices), addresses, replacement), addresses, replacement);
   if (showsAddress(out, addresses)) state.unverified = true;
   return out;
+}
+
+/** A body with no parts of its own. */
+function leaf(body: Buffer): MimePart {
+  return { headers: new Map(), contentType: 'text/plain', params: Object.create(null) as Record<string, string>, encoding: '', body, depth: 0, children: [] };
 }
 
 /** Base64 and quoted-printable parts whose bodies lie in `raw` itself (not in a decoded copy). */
@@ -209,9 +216,13 @@ function replaceIgnoringCase(text: string, needle: string, replacement: string):
  * bytes as UTF-8 with full case folding, `%40` or `&#64;` for the @, or inside an encoded word.
  */
 function showsAddress(bytes: Buffer, addresses: string[]): boolean {
-  const texts = [bytes.toString('utf8').toLowerCase(), bytes.toString('latin1').toLowerCase()];
-  const text = texts[1]!;
-  if (text.includes('=?')) for (const words of text.match(ENCODED_WORDS) ?? []) texts.push(decodeEncodedWords(words).toLowerCase());
-  const joined = texts.join('\n').replace(/%40|&#64;|&#x40;/g, '@');
-  return addresses.some((a) => joined.includes(a));
+  const latin1 = bytes.toString('latin1');
+  const texts = [latin1.toLowerCase()];
+  // Bytes outside ASCII: also read as UTF-8, where case folds beyond ASCII.
+  if (/[\x80-\xff]/.test(latin1)) texts.push(bytes.toString('utf8').toLowerCase());
+  if (latin1.includes('=?')) for (const words of latin1.match(ENCODED_WORDS) ?? []) texts.push(decodeEncodedWords(words).toLowerCase());
+  return texts.some((text) => {
+    const spelled = text.includes('%40') || text.includes('&#') ? text.replace(/%40|&#64;|&#x40;/g, '@') : text;
+    return addresses.some((a) => spelled.includes(a));
+  });
 }

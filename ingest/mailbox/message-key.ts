@@ -1,5 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
-import { parseHeaderBlock, splitHeaderBlock } from './mime.js';
+import { splitHeaderBlock } from './mime.js';
 
 /** A header scan, not a full parse: this runs for every message before anything else. */
 const MESSAGE_ID = /(?:^|\n)message-id:[ \t]*((?:[^\r\n]|\r?\n[ \t])*)/i;
@@ -22,7 +22,7 @@ export function messageKey(raw: Buffer): { key: string; sha256: string; messageI
 /** The header fields that say what a message is (who sent it, about what, how its body is built): part
  * of the body key, so a copy repaired in one of them, or a look-alike from another sender, is not
  * taken for another delivery of a stored message. */
-const IDENTITY_HEADERS = /^(?:from|subject|mime-version|content-type|content-transfer-encoding)$/;
+const IDENTITY_FIELDS = /^(from|subject|mime-version|content-type|content-transfer-encoding)[ \t]*:([^\n]*(?:\n[ \t][^\n]*)*)/gim;
 
 /**
  * The message's Message-ID with the sha256 of its identity headers and its body (after the header
@@ -34,11 +34,8 @@ export function bodyKeyOf(raw: Buffer, messageId: string | null): string | null 
   if (!messageId) return null;
   const [headerEnd, bodyStart] = splitHeaderBlock(raw);
   const hash = createHash('sha256');
-  const { order } = parseHeaderBlock(raw.toString('latin1', 0, Math.min(headerEnd, 256 * 1024)));
-  for (const [name, value] of order) {
-    const key = name.toLowerCase();
-    if (IDENTITY_HEADERS.test(key)) hash.update(`${key}:${value.replace(/\s+/g, ' ').trim()}\n`);
-  }
+  const head = raw.toString('latin1', 0, Math.min(headerEnd, 256 * 1024));
+  for (const m of head.matchAll(IDENTITY_FIELDS)) hash.update(`${m[1]!.toLowerCase()}:${m[2]!.replace(/\s+/g, ' ').trim()}\n`);
   hash.update('\n');
   const body = raw.subarray(bodyStart);
   hashNormalised(hash, body);
