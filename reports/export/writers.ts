@@ -40,7 +40,7 @@ interface OpenFile {
   close(options?: { endedByPipe?: boolean }): Promise<void>;
 }
 
-async function openFile(path: string): Promise<OpenFile> {
+export async function openFile(path: string): Promise<OpenFile> {
   const stream = createWriteStream(path);
   let failure: Error | undefined;
   stream.on('error', (error) => {
@@ -55,7 +55,20 @@ async function openFile(path: string): Promise<OpenFile> {
     check,
     async drain() {
       check();
-      if (stream.writableNeedDrain) await Promise.race([once(stream, 'drain'), finished(stream)]);
+      if (stream.writableNeedDrain) {
+        // Both waits stop listening once one of them is done: left listening, every drain of a long
+        // export added four listeners to the stream (Node warned of a leak after ten).
+        const done = new AbortController();
+        const drained = once(stream, 'drain', { signal: done.signal });
+        const ended = finished(stream, { signal: done.signal });
+        drained.catch(() => undefined);
+        ended.catch(() => undefined);
+        try {
+          await Promise.race([drained, ended]);
+        } finally {
+          done.abort();
+        }
+      }
       check();
     },
     async close({ endedByPipe = false } = {}) {

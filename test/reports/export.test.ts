@@ -8,6 +8,7 @@ import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } from 'h
 import { describeEachBackend } from '../support/backends.js';
 import { runCliCaptured } from '../support/run-cli.js';
 import type { Database } from '../../db/connection.js';
+import { openFile } from '../../reports/export/writers.js';
 import { exportTable } from '../../reports/export/export-table.js';
 import { EXPORT_TABLES, EXPORT_TABLE_NAMES, type ExportColumn, type ExportTableName } from '../../reports/export/tables.js';
 import { EXPORT_FORMATS, type ExportFormat } from '../../reports/export/writers.js';
@@ -150,6 +151,26 @@ describe('repwatch export (CLI)', () => {
           expect(result.stderr).toMatch(new RegExp(`cannot write \\S*/${out.split('/').slice(-2).join('/').replace(/\./g, '\\.')}: `));
         }
       }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('export file writes', () => {
+  it('waiting for a full write buffer to drain leaves no listeners behind, however many times it waits', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'repwatch-drain-'));
+    try {
+      const out = await openFile(join(dir, 'big.csv'));
+      const chunk = 'x'.repeat(64 * 1024);
+      let waits = 0;
+      for (let i = 0; i < 40; i++) {
+        if (!out.stream.write(chunk)) waits += 1;
+        await out.drain();
+      }
+      expect(waits).toBeGreaterThan(10); // each write filled the 16 KiB buffer: drain really waited
+      for (const event of ['drain', 'close', 'finish', 'error', 'end']) expect(out.stream.listenerCount(event), event).toBeLessThanOrEqual(2);
+      await out.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
