@@ -57,7 +57,8 @@ export function protectRawMessage(raw: Buffer, known: Iterable<string>, mode: Re
   if (addresses.size === 0) return { bytes: undefined };
   const replacement = (address: string) => (mode === 'hash' ? hashRecipient(address, salt) : REMOVED_RECIPIENT);
   const state = { unverified: false };
-  const out = protect(raw, tree, [...addresses], replacement, 0, state);
+  // Longest first: of x@y.co and x@y.com, the longer one is replaced whole.
+  const out = protect(raw, tree, [...addresses].sort((a, b) => b.length - a.length), replacement, 0, state);
   if (state.unverified) return { bytes: null, note: NOT_KEPT };
   return { bytes: out.equals(raw) ? undefined : out };
 }
@@ -116,8 +117,11 @@ function encodedBodies(raw: Buffer, root: MimePart): MimePart[] {
   const parts: MimePart[] = [];
   const visit = (part: MimePart) => {
     if (part.body.buffer !== raw.buffer) return;
-    if ((part.encoding === 'base64' || part.encoding === 'quoted-printable') && part.body.length > 0) {
-      parts.push(part); // its children and embedded message are inside the decoded copy
+    // A multipart's parts are split from its body as it is, whatever encoding it claims (RFC 2045
+    // allows none on a multipart, and parseMime follows its children): so does this walk.
+    const multipart = part.contentType.startsWith('multipart/');
+    if (!multipart && (part.encoding === 'base64' || part.encoding === 'quoted-printable') && part.body.length > 0) {
+      parts.push(part); // its embedded message is inside the decoded copy
       return;
     }
     part.children.forEach(visit);
@@ -127,12 +131,13 @@ function encodedBodies(raw: Buffer, root: MimePart): MimePart[] {
   return parts;
 }
 
-/** `raw` with each [start, end) replaced; overlapping splices after the first are dropped. */
+/** `raw` with each [start, end) replaced; of overlapping splices the first (the longest of those
+ * starting at one place) wins. */
 function splice(raw: Buffer, splices: Splice[]): Buffer {
   if (splices.length === 0) return raw;
   const pieces: Buffer[] = [];
   let from = 0;
-  for (const [start, end, bytes] of splices.sort((a, b) => a[0] - b[0])) {
+  for (const [start, end, bytes] of splices.sort((a, b) => a[0] - b[0] || b[1] - a[1])) {
     if (start < from) continue;
     pieces.push(raw.subarray(from, start), bytes);
     from = end;
@@ -151,8 +156,8 @@ function encodeLike(part: MimePart, body: Buffer): Buffer {
     const width = firstLine >= 4 && firstLine % 4 === 0 ? firstLine : 76;
     return Buffer.from(body.toString('base64').replace(new RegExp(`.{${width}}(?=.)`, 'g'), `$&${eol}`) + finalEol, 'latin1');
   }
-  const encoded = libqp.wrap(libqp.encode(body), 76).replace(/\r?\n/g, eol);
-  return Buffer.from(finalEol && !encoded.endsWith(eol) ? encoded + finalEol : encoded, 'latin1');
+  // The decoded body carries its own line ends (a soft break at the end decodes to none): keep them.
+  return Buffer.from(libqp.wrap(libqp.encode(body), 76).replace(/\r?\n/g, eol), 'latin1');
 }
 
 /**
@@ -179,7 +184,7 @@ function spellings(address: string): string[] {
 }
 
 /** Adjacent encoded words decode as one text (an address may be split across them). */
-const ENCODED_WORDS = /=\?[^?\s]{1,40}\?[bBqQ]\?[^?\s]*\?=(?:[ \t]*(?:\r?\n)?[ \t]+=\?[^?\s]{1,40}\?[bBqQ]\?[^?\s]*\?=)*/g;
+const ENCODED_WORDS = /=\?[^?\s]{1,200}\?[bBqQ]\?[^?]*?\?=(?:(?:[ \t]+(?:\r?\n[ \t]+)?|\r?\n[ \t]+)?=\?[^?\s]{1,200}\?[bBqQ]\?[^?]*?\?=)*/g;
 
 /** Runs of RFC 2047 encoded words that decode to text holding an address, replaced by that text
  * protected (encoded again when what else the words said is not ASCII). */
@@ -220,9 +225,14 @@ function showsAddress(bytes: Buffer, addresses: string[]): boolean {
   const texts = [latin1.toLowerCase()];
   // Bytes outside ASCII: also read as UTF-8, where case folds beyond ASCII.
   if (/[\x80-\xff]/.test(latin1)) texts.push(bytes.toString('utf8').toLowerCase());
-  if (latin1.includes('=?')) for (const words of latin1.match(ENCODED_WORDS) ?? []) texts.push(decodeEncodedWords(words).toLowerCase());
+  if (latin1.includes('=?')) {
+    // Header values as the parser reads them: unfolded, encoded words decoded by the same decoder.
+    for (const part of walkParts(parseMime(bytes).root)) {
+      for (const values of part.headers.values()) for (const value of values) if (value.includes('=?')) texts.push(decodeEncodedWords(value).toLowerCase());
+    }
+  }
   return texts.some((text) => {
-    const spelled = text.includes('%40') || text.includes('&#') ? text.replace(/%40|&#64;|&#x40;/g, '@') : text;
+    const spelled = /%40|&#|&commat;/i.test(text) ? text.replace(/%40|&#0*64;|&#x0*40;|&commat;/gi, '@') : text;
     return addresses.some((a) => spelled.includes(a));
   });
 }

@@ -42,7 +42,8 @@ export class UnknownMailboxError extends Error {}
 
 export async function retryQuarantined(options: { database: Database; config: Config; clock: Clock; logger?: Logger; mailbox?: string }): Promise<RetryQuarantinedResult> {
   const { database, config, clock } = options;
-  const privacy = { mode: config.jmrp.recipients, salt: await recipientSalt(database, config.jmrp.recipientSalt) };
+  // The bytes read here are the ones repwatch kept: hashes in them stand for addresses.
+  const privacy = { mode: config.jmrp.recipients, salt: await recipientSalt(database, config.jmrp.recipientSalt), keptBytes: true };
   const isKnownIp = await loadKnownIps(database, config);
   const result: RetryQuarantinedResult = { retried: 0, released: 0, stored: 0, complaints: 0, stillQuarantined: 0, withoutBytes: 0, days: [] };
   const days = new Set<string>();
@@ -51,9 +52,9 @@ export async function retryQuarantined(options: { database: Database; config: Co
     [options.mailbox ?? null],
   );
   result.withoutBytes = withoutBytes;
-  if (options.mailbox !== undefined) {
+  if (options.mailbox !== undefined && !config.jmrp.mailboxes.some((m) => m.name === options.mailbox)) {
     const [known] = await database.query(`select 1 from repwatch.mail_message where stream = 'jmrp' and mailbox = $1 limit 1`, [options.mailbox]);
-    if (!known) throw new UnknownMailboxError(`no JMRP messages are stored for a mailbox named "${options.mailbox}"`);
+    if (!known) throw new UnknownMailboxError(`no JMRP mailbox is configured or stored under the name "${options.mailbox}"`);
   }
   const at = clock.now().toISOString();
   let after = 0;
@@ -74,7 +75,10 @@ export async function retryQuarantined(options: { database: Database; config: Co
         const parsed = parseReport(raw, { campaignHeaders: config.jmrp.campaignHeaders, isKnownIp, deliveredAt: row.delivered_at, mime });
         if (parsed.kind === 'malformed') {
           result.stillQuarantined += 1;
-          await session.query(`update repwatch.mail_message set reason = $2 where id = $1`, [row.id, pgText(`${parsed.reason}; read again ${at}`)]);
+          // Bytes kept by an earlier version may hold what today's protection removes.
+          const kept = protectRawMessage(raw, [], privacy.mode, privacy.salt, true, mime);
+          const reason = [parsed.reason, kept.note ?? '', `read again ${at}`].filter(Boolean).join('; ');
+          await session.query(`update repwatch.mail_message set reason = $2, raw = case when $3 then raw else $4::bytea end where id = $1`, [row.id, pgText(reason), kept.bytes === undefined, kept.bytes ?? null]);
           continue;
         }
         const report = 'report' in parsed ? parsed.report : null;

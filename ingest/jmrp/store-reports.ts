@@ -15,11 +15,12 @@ export type RecipientMode = 'hash' | 'plain' | 'drop';
 export const RECIPIENT_FIELDS = ['original-rcpt-to', 'original-recipient', 'removal-recipient', 'redacted-address', 'x-hmxmroriginalrecipient'];
 
 /** `hmac-sha256:<hex>` of the lower-cased address: the same complainer always hashes the same way
- * under one salt (so repeat complainers can be counted) and cannot be read back. A value that already
- * is such a hash (a report re-read from the protected bytes kept in mail_message.raw) stays as it is. */
-export function hashRecipient(address: string, salt: string): string {
-  // Also `Jane <hmac-sha256:…>`: the kept bytes keep display names, and the hash stands for the address.
-  const already = PROTECTED_TOKEN.exec(address);
+ * under one salt (so repeat complainers can be counted) and cannot be read back. `keptBytes`: the value
+ * was read again from the protected bytes kept in mail_message.raw, where a hash (also as in
+ * `Jane <hmac-sha256:…>`) stands for the address and stays as it is. Mail from outside is never
+ * trusted that way: a report could otherwise choose the hash it is counted under. */
+export function hashRecipient(address: string, salt: string, keptBytes = false): string {
+  const already = keptBytes ? PROTECTED_TOKEN.exec(address) : null;
   if (already) return already[0];
   const bare = (extractAddress(address) ?? address.trim()).toLowerCase();
   // The same address is hashed for the column, the fields and the kept bytes of one report.
@@ -40,20 +41,41 @@ const PROTECTED_TOKEN = /hmac-sha256:[0-9a-f]{64}/;
 /** What replaces a complainer's address in the kept bytes when recipients are dropped. */
 export const REMOVED_RECIPIENT = '[recipient removed]';
 
-export function protectRecipient(address: string | undefined, mode: RecipientMode, salt: string): string | null {
+export function protectRecipient(address: string | undefined, mode: RecipientMode, salt: string, keptBytes = false): string | null {
   if (!address || mode === 'drop') return null;
-  return mode === 'plain' ? address : hashRecipient(address, salt);
+  return mode === 'plain' ? address : hashRecipient(address, salt, keptBytes);
 }
 
 /** The ARF fields as stored: recipient fields hashed (or dropped) like the recipient column. */
-export function protectFields(fields: Record<string, string | string[]>, mode: RecipientMode, salt: string): Record<string, string | string[]> {
+export function protectFields(fields: Record<string, string | string[]>, mode: RecipientMode, salt: string, keptBytes = false): Record<string, string | string[]> {
   if (mode === 'plain') return fields;
   const out = Object.create(null) as Record<string, string | string[]>;
   for (const [name, value] of Object.entries(fields)) {
     if (!RECIPIENT_FIELDS.includes(name)) out[name] = value;
-    else if (mode === 'hash') out[name] = Array.isArray(value) ? value.map((v) => hashRecipient(v, salt)) : hashRecipient(value, salt);
+    else if (mode === 'hash') out[name] = Array.isArray(value) ? value.map((v) => hashRecipient(v, salt, keptBytes)) : hashRecipient(value, salt, keptBytes);
   }
   return out;
+}
+
+/** A text stored with a report (the original's subject) with the complainer's addresses in it hashed or
+ * removed, as the recipient itself: spam subjects often greet the recipient by address. */
+export function protectText(text: string | null, recipients: readonly string[], mode: RecipientMode, salt: string): string | null {
+  if (text === null || mode === 'plain' || recipients.length === 0) return text;
+  let out = text;
+  const addresses = recipients.flatMap((r) => extractAddress(r) ?? []).sort((a, b) => b.length - a.length);
+  for (const address of addresses) {
+    const replacement = mode === 'hash' ? hashRecipient(address, salt) : REMOVED_RECIPIENT;
+    out = out.replace(new RegExp(address.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'gi'), replacement);
+  }
+  return out;
+}
+
+/** How recipients are stored: `jmrp.recipients`, the salt, and whether the report was read again from
+ * bytes repwatch itself kept (where hashes stand for addresses). */
+export interface RecipientPrivacy {
+  mode: RecipientMode;
+  salt: string;
+  keptBytes?: boolean;
 }
 
 /**
@@ -96,7 +118,7 @@ const REPORT_COLUMNS = [
 
 /** Insert one feedback_report row per stored report by COPY (the rows are new: their message_ref was
  * created in this transaction, so no conflict handling is needed). */
-export async function insertFeedbackReports(session: Pick<Session, 'copyCsv'>, mailbox: string, rows: ReportRow[], privacy: { mode: RecipientMode; salt: string }): Promise<void> {
+export async function insertFeedbackReports(session: Pick<Session, 'copyCsv'>, mailbox: string, rows: ReportRow[], privacy: RecipientPrivacy): Promise<void> {
   if (rows.length === 0) return;
   const t = (value: string | null | undefined) => csvText(text(value));
   const lines = rows.map(({ message, report: r }) =>
@@ -119,9 +141,9 @@ export async function insertFeedbackReports(session: Pick<Session, 'copyCsv'>, m
       t(r.originalFromDomain),
       t(r.originalMessageId),
       t(r.campaign),
-      t(protectRecipient(r.recipients[0], privacy.mode, privacy.salt)),
-      t(r.originalSubject),
-      csvText(JSON.stringify(protectFields(r.fields, privacy.mode, privacy.salt), (_, v: unknown) => (typeof v === 'string' ? text(v) : v))),
+      t(protectRecipient(r.recipients[0], privacy.mode, privacy.salt, privacy.keptBytes)),
+      t(protectText(r.originalSubject, r.recipients, privacy.mode, privacy.salt)),
+      csvText(JSON.stringify(protectFields(r.fields, privacy.mode, privacy.salt, privacy.keptBytes), (_, v: unknown) => (typeof v === 'string' ? text(v) : v))),
     ].join(',') + '\n',
   );
   await session.copyCsv('repwatch.feedback_report', REPORT_COLUMNS, oneChunk(lines.join('')));

@@ -210,8 +210,8 @@ function parseEntity(raw: Buffer, depth: number, state: WalkState): MimePart {
       part.children.push(parseEntity(body, depth + 1, state));
     }
   } else if (isEmbeddedMessageType(part.contentType)) {
-    const decoded = decodeBody(part);
-    if (state.parts < state.limits.maxParts) part.embedded = parseEntity(decoded, depth + 1, state);
+    if (state.parts < state.limits.maxParts) part.embedded = parseEntity(decodeBody(part), depth + 1, state);
+    else state.problems.push(`more than ${state.limits.maxParts} MIME parts: an embedded message not followed`);
   }
   return part;
 }

@@ -91,7 +91,7 @@ for (const backend of backends()) {
       expect(table.stdout).toBe('2 quarantined message(s) read again: 0 now stored (0 complaints), 0 not a report, 2 still quarantined\n');
       const unknown = await cli(['ingest', 'jmrp', '--retry-quarantined', 'no-such-box']);
       expect(unknown.code).toBe(2);
-      expect(unknown.stderr).toMatch(/no JMRP messages are stored for a mailbox named "no-such-box"/);
+      expect(unknown.stderr).toMatch(/no JMRP mailbox is configured or stored under the name "no-such-box"/);
       const both = await cli(['ingest', 'jmrp', '--retry-quarantined', '--mbox', path]);
       expect(both.code).toBe(2);
       expect(both.stderr).toMatch(/--retry-quarantined reads what is stored/);

@@ -39,7 +39,7 @@ describe('protectRawMessage: no readable complainer address in the kept bytes', 
     expect(again.kind).toBe('arf');
     expect(parsed.kind).toBe('arf');
     if (again.kind !== 'arf' || parsed.kind !== 'arf') return;
-    expect(protectRecipient(again.report.recipients[0], 'hash', SALT)).toBe(hashRecipient('victim@outlook.com', SALT));
+    expect(protectRecipient(again.report.recipients[0], 'hash', SALT, true)).toBe(hashRecipient('victim@outlook.com', SALT));
     expect({ ...again.report, recipients: [], fields: {} }).toEqual({ ...parsed.report, recipients: [], fields: {} });
   });
 
@@ -145,6 +145,52 @@ describe('protectRawMessage: no readable complainer address in the kept bytes', 
     const out = protectRawMessage(raw, ['victim@outlook.com'], 'hash', SALT).bytes!;
     expect(out.toString('latin1').endsWith('\r\n')).toBe(true);
     expect(decodeBody(parseMime(out).root).toString()).toBe(`Dear ${hashRecipient('victim@outlook.com', SALT)}\r\n`);
+  });
+
+  it('encoded words in every form the reader decodes: adjacent without space, a long charset, folded text; and hostile runs return at once', () => {
+    const forms = [
+      'X-HmXmrOriginalRecipient: =?utf-8?Q?victim?==?utf-8?Q?=40outlook.com?=',
+      `X-HmXmrOriginalRecipient: =?utf-8*${'x'.repeat(60)}?Q?victim=40outlook.com?=`,
+      'X-HmXmrOriginalRecipient: =?utf-8?B?dmljdGltQG91dGxv?=\r\n =?utf-8?B?b2suY29t?=',
+    ];
+    for (const header of forms) {
+      const raw = Buffer.from(`From: a@b.example\r\n${header}\r\nSubject: x\r\n\r\nhi\r\n`);
+      const kept = protectRawMessage(raw, ['victim@outlook.com'], 'hash', SALT);
+      // Rewritten, or not kept at all; never kept with the address readable.
+      if (kept.bytes !== null) expect(everyText(kept.bytes ?? raw), header).not.toContain('victim@outlook.com');
+    }
+    // A hang test, not a timing target: these took quadratic time in the encoded-word pattern.
+    for (const hostile of [`=?a?b?c?=${'\t'.repeat(200_000)}`, '=?a?b?c?= '.repeat(40_000), `=?utf-8?Q?a${'?'.repeat(200_000)}`]) {
+      protectRawMessage(Buffer.from(`From: a@b.example\r\nSubject: ${hostile}\r\n\r\nvictim@outlook.com\r\n`), ['victim@outlook.com'], 'hash', SALT);
+    }
+  });
+
+  it('a multipart that claims a transfer encoding is walked into, its parts protected, nothing damaged', () => {
+    const report = buildReport(spec('arf')).split('\r\n\r\n');
+    const head = report[0]!.replace('MIME-Version: 1.0', 'MIME-Version: 1.0\r\nContent-Transfer-Encoding: quoted-printable');
+    const raw = Buffer.from([head, ...report.slice(1)].join('\r\n\r\n'));
+    const { parsed, kept } = protect(raw);
+    expect(parsed.kind).toBe('arf');
+    expect(everyText(kept.bytes!)).not.toContain('victim@outlook.com');
+    expect(parseReport(kept.bytes!).kind).toBe('arf');
+  });
+
+  it('of overlapping addresses the longer is replaced whole; a hash is trusted only in bytes repwatch kept', () => {
+    const raw = Buffer.from('From: a@b.example\r\nOriginal-Rcpt-To: <x@y.com>\r\nX-Other: <x@y.co>\r\n\r\nhi\r\n');
+    const out = protectRawMessage(raw, ['x@y.co', 'x@y.com'], 'hash', SALT).bytes!.toString();
+    expect(out).toContain(`Original-Rcpt-To: <${hashRecipient('x@y.com', SALT)}>`);
+    expect(out).toContain(`X-Other: <${hashRecipient('x@y.co', SALT)}>`);
+    const token = `hmac-sha256:${'0'.repeat(64)}`;
+    expect(hashRecipient(`evil@x.example ${token}`, SALT)).not.toBe(token);
+    expect(hashRecipient(`Jane <${token}>`, SALT, true)).toBe(token);
+  });
+
+  it('keeps no bytes when an embedded message lies at the part cap (not walked into)', () => {
+    const inner = Buffer.from('Original-Rcpt-To: <capped@outlook.com>\r\n\r\nx\r\n').toString('base64');
+    const parts = Array.from({ length: 499 }, () => ['--x', '', 'part']).flat();
+    const raw = Buffer.from(['From: a@b.example', 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary=x', '', ...parts,
+      '--x', 'Content-Type: message/rfc822', 'Content-Transfer-Encoding: base64', '', inner, '--x--', ''].join('\r\n'));
+    expect(protectRawMessage(raw, ['capped@outlook.com'], 'hash', SALT).bytes).toBeNull();
   });
 
   it('a quoted-printable body is encoded again as quoted-printable, base64 as base64 with the same line width', () => {
