@@ -17,6 +17,9 @@ export interface ReportSpec {
   campaign: string;
   fromDomain: string;
   incidents?: number;
+  /** Appended to every Message-ID: reports generated with another seed are other reports, and real
+   * Message-IDs never repeat across reports. */
+  idSuffix?: string;
 }
 
 const CRLF = '\r\n';
@@ -48,7 +51,7 @@ function originalHeaders(spec: ReportSpec, options: { redactRecipient: boolean; 
     `To: ${options.redactRecipient ? 'redacted@hotmail.com' : `<${spec.recipient}>`}`,
     `Subject: Weekly offers #${spec.index % 50}`,
     `Date: ${sent}`,
-    `Message-ID: <orig-${spec.index}@${spec.fromDomain}>`,
+    `Message-ID: <orig-${spec.index}${spec.idSuffix ?? ''}@${spec.fromDomain}>`,
     `X-Campaign-ID: ${spec.campaign}`,
     `Feedback-ID: ${spec.campaign}:news:esp`,
     `List-Unsubscribe: <mailto:unsub-${spec.index}@${spec.fromDomain}>`,
@@ -86,7 +89,7 @@ function arf(spec: ReportSpec, boundary: string): string[] {
     'To: fbl@sender.example',
     `Subject: FW: Weekly offers #${spec.index % 50}`,
     `Date: ${rfc5322Date(new Date(spec.at.getTime() + 600_000))}`,
-    `Message-ID: <report-${spec.shape}-${spec.index}@reporter.example>`,
+    `Message-ID: <report-${spec.shape}-${spec.index}${spec.idSuffix ?? ''}@reporter.example>`,
     'MIME-Version: 1.0',
     `Content-Type: multipart/report; report-type=feedback-report; boundary="${boundary}"`,
     '',
@@ -136,7 +139,7 @@ function legacy(spec: ReportSpec, boundary: string): string[] {
     `Subject: complaint about message from ${spec.ip}`,
     'To: jmrp@sender.example',
     `Date: ${rfc5322Date(new Date(spec.at.getTime() + 300_000))}`,
-    `Message-ID: <jmrp-${spec.index}@hotmail.com>`,
+    `Message-ID: <jmrp-${spec.index}${spec.idSuffix ?? ''}@hotmail.com>`,
     'MIME-Version: 1.0',
     `Content-Type: multipart/mixed; boundary="${boundary}"`,
     '',
@@ -154,7 +157,7 @@ function legacy(spec: ReportSpec, boundary: string): string[] {
     `To: ${spec.recipient}`,
     `Subject: Weekly offers #${spec.index % 50}`,
     `Date: ${rfc5322Date(new Date(spec.at.getTime() - 60_000))}`,
-    `Message-ID: <orig-${spec.index}@${spec.fromDomain}>`,
+    `Message-ID: <orig-${spec.index}${spec.idSuffix ?? ''}@${spec.fromDomain}>`,
     `X-Campaign-ID: ${spec.campaign}`,
     'MIME-Version: 1.0',
     `Content-Type: multipart/alternative; boundary="alt-${spec.index}"`,
@@ -189,7 +192,7 @@ export function buildReport(spec: ReportSpec): string {
         'To: abuse@sender.example',
         'Subject: FW: abuse report',
         `Date: ${rfc5322Date(new Date(spec.at.getTime() + 3_600_000))}`,
-        `Message-ID: <fwd-${spec.index}@sender.example>`,
+        `Message-ID: <fwd-${spec.index}${spec.idSuffix ?? ''}@sender.example>`,
         'MIME-Version: 1.0',
         `Content-Type: multipart/mixed; boundary="${boundary}"`,
         '',
@@ -223,7 +226,7 @@ export function buildReport(spec: ReportSpec): string {
         'To: jmrp@sender.example',
         'Subject: Out of office',
         `Date: ${rfc5322Date(spec.at)}`,
-        `Message-ID: <ooo-${spec.index}@example.net>`,
+        `Message-ID: <ooo-${spec.index}${spec.idSuffix ?? ''}@example.net>`,
         'Content-Type: text/plain; charset=utf-8',
         '',
         'I am out of the office until Monday.',
@@ -283,6 +286,8 @@ export function* generateReports(options: GenerateOptions): Generator<{ spec: Re
       campaign: `cmp-${Math.floor(random() * 12)}`,
       fromDomain: 'news.sender.example',
       ...(random() < 0.05 ? { incidents: 2 + Math.floor(random() * 3) } : {}),
+      // The default seed keeps the IDs of the bundled sample; any other seed makes its own.
+      ...(options.seed !== undefined && options.seed !== 42 ? { idSuffix: `.s${options.seed}` } : {}),
     };
     yield { spec, eml: buildReport(spec) };
   }

@@ -10,8 +10,9 @@ import { migration as recomputePending } from './0008-recompute-pending.js';
 import { migration as mailStorage } from './0009-mail-storage.js';
 import { migration as decisionThresholds } from './0010-decision-thresholds.js';
 import { migration as bodyKey } from './0011-body-key.js';
+import { migration as reportKey } from './0012-report-key.js';
 
 export type { Migration };
 
 /** Every migration, in order. A new one gets the next number and a line here. */
-export const migrations: readonly Migration[] = [core, snds, jmrp, ipDayAndFlags, delisting, scheduling, sndsStorage, recomputePending, mailStorage, decisionThresholds, bodyKey];
+export const migrations: readonly Migration[] = [core, snds, jmrp, ipDayAndFlags, delisting, scheduling, sndsStorage, recomputePending, mailStorage, decisionThresholds, bodyKey, reportKey];

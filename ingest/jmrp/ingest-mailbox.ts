@@ -10,7 +10,7 @@ import { knownIpMatcher, type KnownIpMatcher } from './derive-source-ip.js';
 import { parseReport, type ParsedReport } from './parse-report.js';
 import { parseMime } from '../mailbox/mime.js';
 import { protectRawMessage, reportRecipients, type ProtectedRaw } from './protect-raw.js';
-import { insertFeedbackReports, recipientSalt, sndsIps, type ReportRow } from './store-reports.js';
+import { insertFeedbackReports, recipientSalt, repeatedReports, sndsIps, type ReportRow } from './store-reports.js';
 
 /**
  * Seconds between two recomputes of the touched days during a long drain (and once at the end of every
@@ -39,6 +39,8 @@ export interface JmrpIngestResult {
   incidents: number;
   /** New reports that are not complaints (auth-failure, not-spam, opt-out…). */
   otherReports: number;
+  /** Messages holding a report already stored from another message (migration 0012): not counted. */
+  repeatedReports: number;
   notAReport: number;
   malformed: number;
   oversize: number;
@@ -83,7 +85,7 @@ export async function ingestJmrpMailbox(options: IngestJmrpOptions): Promise<Jmr
   const privacy = { mode: config.jmrp.recipients, salt };
   const campaignHeaders = config.jmrp.campaignHeaders;
   const days = new Set<string>();
-  const counts = { complaints: 0, incidents: 0, otherReports: 0 };
+  const counts = { complaints: 0, incidents: 0, otherReports: 0, repeatedReports: 0 };
   const pendingDays = new Set<string>();
   let lastRecompute = performance.now();
   const flushRecompute = async () => {
@@ -123,6 +125,16 @@ export async function ingestJmrpMailbox(options: IngestJmrpOptions): Promise<Jmr
       const rows: (ReportRow | null)[] = items.map(({ message, result }) =>
         result.parsed.kind === 'arf' || result.parsed.kind === 'jmrp_legacy' ? { message, report: result.parsed.report } : null,
       );
+      // A report already stored from another message (sent, and forwarded as an attachment too) is
+      // recorded with its message but not counted again.
+      const present = rows.flatMap((row, i) => (row ? [i] : []));
+      const repeated = await repeatedReports(session, present.map((i) => rows[i]!.report));
+      for (const [n, storedIn] of repeated) {
+        const i = present[n]!;
+        const note = `the same report is already stored${storedIn === null ? ' from an earlier message of this batch' : ` from message #${storedIn}`}: not counted again`;
+        await session.query(`update repwatch.mail_message set reason = concat_ws('; ', reason, $2::text) where id = $1`, [rows[i]!.message.ref, note]);
+        rows[i] = null;
+      }
       await insertFeedbackReports(session, source.name, rows.filter((r): r is ReportRow => r !== null), privacy);
       await notePendingDays(session, rows.flatMap((r) => (r?.report.isComplaint && r.report.day ? [r.report.day] : [])));
       return rows;
@@ -130,6 +142,7 @@ export async function ingestJmrpMailbox(options: IngestJmrpOptions): Promise<Jmr
     onCommitted: async (results) => {
       for (const r of results) {
         const report = r.outcome === 'stored' ? r.stored?.report : undefined;
+        if (r.outcome === 'stored' && !report && (r.classification === 'arf' || r.classification === 'jmrp_legacy')) counts.repeatedReports += 1;
         if (!report) continue;
         if (report.isComplaint) {
           counts.complaints += 1;

@@ -55,6 +55,8 @@ export interface FeedbackReport {
   fields: Record<string, string | string[]>;
   /** Whether the original's headers were there (false when redacted or missing). */
   hasOriginalHeaders: boolean;
+  /** The report message's own Message-ID (also when the report arrives forwarded as an attachment). */
+  reportMessageId: string | null;
   notes: string[];
 }
 
@@ -197,6 +199,7 @@ function parseArf(message: HeaderMap, reportPart: MimePart, parent: MimePart | n
       recipients,
       fields: fieldsObject(fieldMap),
       hasOriginalHeaders: original.headers !== null,
+      reportMessageId: clip(header(message, 'message-id')?.replace(/\s+/g, ''), 998),
       notes,
     },
   };
@@ -274,6 +277,7 @@ function parseLegacy(legacy: { original: HeaderMap | null; report: HeaderMap }, 
       recipients,
       fields,
       hasOriginalHeaders: original !== null,
+      reportMessageId: clip(header(legacy.report, 'message-id')?.replace(/\s+/g, ''), 998),
       notes: original ? [] : ['legacy report without the original message'],
     },
   };

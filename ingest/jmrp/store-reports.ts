@@ -113,8 +113,38 @@ export interface ReportRow {
 const REPORT_COLUMNS = [
   'message_ref', 'mailbox', 'report_format', 'feedback_type', 'is_complaint', 'user_agent', 'report_version', 'source_ip',
   'source_ip_origin', 'complained_at', 'complained_at_origin', 'day', 'incidents', 'reported_domain', 'original_mail_from',
-  'original_from_domain', 'original_message_id', 'campaign', 'recipient', 'subject', 'fields',
+  'original_from_domain', 'original_message_id', 'campaign', 'recipient', 'subject', 'fields', 'report_key',
 ];
+
+/** The identity of a report (migration 0012): its own Message-ID with the original's; null without one. */
+export function reportKeyOf(report: Pick<FeedbackReport, 'reportMessageId' | 'originalMessageId'>): string | null {
+  return report.reportMessageId ? `${report.reportMessageId}|${report.originalMessageId ?? ''}` : null;
+}
+
+/**
+ * Of these reports, the ones already stored under the same report key, or repeated earlier in the list:
+ * one report read from two messages is counted once. Returns the positions to leave out, with the id of
+ * the message that holds the stored report (or null for one earlier in the list).
+ */
+export async function repeatedReports(session: Pick<Session, 'query'>, reports: readonly Pick<FeedbackReport, 'reportMessageId' | 'originalMessageId'>[]): Promise<Map<number, number | null>> {
+  const keys = reports.map(reportKeyOf);
+  const wanted = [...new Set(keys.filter((k): k is string => k !== null))];
+  const repeated = new Map<number, number | null>();
+  if (wanted.length === 0) return repeated;
+  const rows = await session.query<{ report_key: string; message_ref: number }>(
+    'select report_key, message_ref from repwatch.feedback_report where report_key = any($1::text[])',
+    [wanted],
+  );
+  const stored = new Map(rows.map((r) => [r.report_key, Number(r.message_ref)]));
+  const seen = new Set<string>();
+  keys.forEach((key, i) => {
+    if (key === null) return;
+    if (stored.has(key)) repeated.set(i, stored.get(key)!);
+    else if (seen.has(key)) repeated.set(i, null);
+    seen.add(key);
+  });
+  return repeated;
+}
 
 /** Insert one feedback_report row per stored report by COPY (the rows are new: their message_ref was
  * created in this transaction, so no conflict handling is needed). */
@@ -144,6 +174,7 @@ export async function insertFeedbackReports(session: Pick<Session, 'copyCsv'>, m
       t(protectRecipient(r.recipients[0], privacy.mode, privacy.salt, privacy.keptBytes)),
       t(protectText(r.originalSubject, r.recipients, privacy.mode, privacy.salt)),
       csvText(JSON.stringify(protectFields(r.fields, privacy.mode, privacy.salt, privacy.keptBytes), (_, v: unknown) => (typeof v === 'string' ? text(v) : v))),
+      t(reportKeyOf(r)),
     ].join(',') + '\n',
   );
   await session.copyCsv('repwatch.feedback_report', REPORT_COLUMNS, oneChunk(lines.join('')));

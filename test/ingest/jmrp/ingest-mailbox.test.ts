@@ -18,6 +18,13 @@ import { runCliCaptured } from '../../support/run-cli.js';
 const fixtures = join(import.meta.dirname, '../../fixtures/arf-public');
 const config = (extra: Record<string, unknown> = {}): Config => configSchema.parse({ jmrp: { recipientSalt: 'test-salt-123456', ...extra } });
 
+async function mboxOf(emls: string[]): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'repwatch-jmrp-'));
+  const path = join(dir, 'reports.mbox');
+  await writeFile(path, emls.map((eml) => mboxEntry(eml)).join(''));
+  return path;
+}
+
 async function writeMbox(shapes: ReportShape[], count: number): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'repwatch-jmrp-'));
   const path = join(dir, 'complaints.mbox');
@@ -219,6 +226,23 @@ describeEachBackend('ingestJmrpMailbox', (db) => {
     expect(rows[0]!.raw).toContain(hashRecipient('plain.person@hotmail.com', 'test-salt-123456'));
     expect(rows[1]).toMatchObject({ quarantined: false, classification: 'not_a_report', reason: expect.stringMatching(/released from quarantine/) });
     expect(rows[2]).toMatchObject({ quarantined: true, reason: expect.stringMatching(/^could not be stored: .*; read again 2026-11-28T12:00:00/) });
+  });
+
+  it('one report read from two messages (sent, and forwarded as an attachment) is counted once, in one batch or across runs', async () => {
+    const direct = buildReport({ shape: 'arf', index: 5, ip: '203.0.113.9', at: new Date('2026-10-02T10:00:00Z'), recipient: 'r@hotmail.com', campaign: 'c', fromDomain: 'd.example' });
+    const forwarded = (id: string) =>
+      [`From: Postmaster <postmaster@sender.example>`, 'To: jmrp@sender.example', 'Subject: FW: complaint', 'Date: Fri, 2 Oct 2026 12:00:00 +0000', `Message-ID: <${id}@sender.example>`,
+        'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="fw"', '', '--fw', 'Content-Type: text/plain', '', 'FYI', '--fw', 'Content-Type: message/rfc822', '', direct, '--fw--', ''].join('\r\n');
+    const complaints = async () => Number((await db().query<{ n: number }>('select count(*)::int as n from analytics.complaint'))[0]!.n);
+    const together = await ingestJmrpMailbox({ database: db(), config: config(), mailbox: mboxSource({ path: await mboxOf([direct, forwarded('fw1')]) }) });
+    expect(together).toMatchObject({ stored: 2, complaints: 1, repeatedReports: 1 });
+    expect(await complaints()).toBe(1);
+    const later = await ingestJmrpMailbox({ database: db(), config: config(), mailbox: mboxSource({ path: await mboxOf([forwarded('fw2')]) }) });
+    expect(later).toMatchObject({ stored: 1, complaints: 0, repeatedReports: 1 });
+    expect(await complaints()).toBe(1);
+    const reasons = (await db().query<{ reason: string | null }>('select reason from repwatch.mail_message order by id')).map((r) => r.reason ?? '');
+    expect(reasons[1]).toMatch(/the same report is already stored from an earlier message of this batch: not counted again/);
+    expect(reasons[2]).toMatch(/the same report is already stored from message #\d+: not counted again/);
   });
 
   it('loads the four public samples: 3 complaints, 1 auth-failure, fields kept as jsonb', async () => {
