@@ -232,7 +232,7 @@ interface FlagRow {
  * (window and complaint-rate thresholds). Decisions stored before their thresholds were recorded
  * (migration 0010) count as made with other settings.
  */
-export async function storedDecisionSettings(database: Pick<Database, 'query'>, asOf: string, settings: DecisionSettings): Promise<'none' | 'current' | 'other'> {
+async function storedDecisionSettings(database: Pick<Database, 'query'>, asOf: string, settings: DecisionSettings): Promise<'none' | 'current' | 'other'> {
   assertDay(asOf);
   const rows = await database.query<{ window_days: number; warn: number | null; max: number | null }>(
     `select distinct window_days, complaint_rate_warn as warn, complaint_rate_max as max from repwatch.ip_flag where as_of = $1::date`,

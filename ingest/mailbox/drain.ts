@@ -193,11 +193,10 @@ async function prepareBatch<R extends Classification, S>(options: DrainOptions<R
   const order: string[] = [];
   // Keys already stored (rerun, crash between commit and archive) are not classified again; nor are
   // other deliveries of a stored message (same Message-ID and body, other trace headers).
-  const bodyKeys = batch.map((m) => (m.raw ? bodyKeyOf(m.raw, m.messageId) : null));
-  const [known, knownBodies] = await Promise.all([
-    findStoredKeys(options.database, options.stream, [...new Set(batch.map((m) => m.key))]),
-    findStoredBodies(options.database, options.stream, [...new Set(bodyKeys.filter((k): k is string => k !== null))]),
-  ]);
+  const known = await findStoredKeys(options.database, options.stream, [...new Set(batch.map((m) => m.key))]);
+  // Body keys only for messages not already known by their key: a rerun over a kept mbox hashes nothing twice.
+  const bodyKeys = batch.map((m) => (m.raw && !known.has(m.key) && !previous.has(m.key) ? bodyKeyOf(m.raw, m.messageId) : null));
+  const knownBodies = await findStoredBodies(options.database, options.stream, [...new Set(bodyKeys.filter((k): k is string => k !== null))]);
   const fresh: Pending<R>[] = [];
   const freshKeys = new Map<string, boolean>();
   for (const [i, message] of batch.entries()) {

@@ -48,7 +48,7 @@ export function keyOf(messageId: string | null, sha256: string): string {
 }
 
 /** After the last byte of a message: a message that does not end with LF is hashed as if it did. */
-export function endLine(hash: Hash, lastByte: number | undefined): void {
+function endLine(hash: Hash, lastByte: number | undefined): void {
   if (lastByte !== undefined && lastByte !== 0x0a) hash.update('\n');
 }
 
