@@ -92,6 +92,13 @@ function track(child: Child): Child {
   children.push(child);
   return child;
 }
+/** A process that opened the database in `dir` and holds it until told to close. */
+async function startHolder(dir: string): Promise<Child> {
+  const holder = track(spawnChild(dir, 10_000, 'hold'));
+  await waitFor('the holder', () => holder.stdout().includes('ready') || holder.child.exitCode !== null);
+  expect(holder.stderr()).toBe('');
+  return holder;
+}
 
 describe('the embedded database serves one process at a time', () => {
   beforeAll(() => {
@@ -123,9 +130,7 @@ describe('the embedded database serves one process at a time', () => {
 
   it('a second process waits for the first to close, then opens the same data', async () => {
     const dir = home();
-    const holder = track(spawnChild(dir, 10_000, 'hold'));
-    await waitFor('the holder', () => holder.stdout().includes('ready') || holder.child.exitCode !== null);
-    expect(holder.stderr()).toBe('');
+    const holder = await startHolder(dir);
     const reader = track(spawnChild(dir, 30_000, 'read'));
     // Long enough for the reader to have started PGlite, had there been no lock.
     await new Promise((r) => setTimeout(r, 2_500));
@@ -142,9 +147,7 @@ describe('the embedded database serves one process at a time', () => {
 
   it('fails with a clear message after lockWaitMs while another process holds it', async () => {
     const dir = home();
-    const holder = track(spawnChild(dir, 10_000, 'hold'));
-    await waitFor('the holder', () => holder.stdout().includes('ready') || holder.child.exitCode !== null);
-    expect(holder.stderr()).toBe('');
+    const holder = await startHolder(dir);
     const started = Date.now();
     const second = track(spawnChild(dir, 1_000, 'read'));
     expect(await second.exited).toBe(1);
@@ -163,9 +166,7 @@ describe('the embedded database serves one process at a time', () => {
 
   it('takes over the lock of a process killed with SIGKILL once it is stale', async () => {
     const dir = home();
-    const holder = track(spawnChild(dir, 10_000, 'hold'));
-    await waitFor('the holder', () => holder.stdout().includes('ready') || holder.child.exitCode !== null);
-    expect(holder.stderr()).toBe('');
+    const holder = await startHolder(dir);
     holder.child.kill('SIGKILL');
     await holder.exited;
     expect(existsSync(join(dir, 'db.lock'))).toBe(true);
