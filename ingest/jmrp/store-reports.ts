@@ -60,7 +60,8 @@ export function protectFields(fields: Record<string, string | string[]>, mode: R
 /** A text stored with a report (the original's subject) with the complainer's addresses in it hashed or
  * removed, as the recipient itself: spam subjects often greet the recipient by address. */
 export function protectText(text: string | null, recipients: readonly string[], mode: RecipientMode, salt: string): string | null {
-  if (text === null || mode === 'plain' || recipients.length === 0) return text;
+  // Every address holds an @ (which has no other case): most subjects have none and need no search.
+  if (text === null || mode === 'plain' || recipients.length === 0 || !text.includes('@')) return text;
   let out = text;
   const addresses = recipients.flatMap((r) => extractAddress(r) ?? []).sort((a, b) => b.length - a.length);
   for (const address of addresses) {
@@ -173,9 +174,16 @@ export async function insertFeedbackReports(session: Pick<Session, 'copyCsv'>, m
       t(r.campaign),
       t(protectRecipient(r.recipients[0], privacy.mode, privacy.salt, privacy.keptBytes)),
       t(protectText(r.originalSubject, r.recipients, privacy.mode, privacy.salt)),
-      csvText(JSON.stringify(protectFields(r.fields, privacy.mode, privacy.salt, privacy.keptBytes), (_, v: unknown) => (typeof v === 'string' ? text(v) : v))),
+      csvText(fieldsJson(protectFields(r.fields, privacy.mode, privacy.salt, privacy.keptBytes))),
       t(reportKeyOf(r)),
     ].join(',') + '\n',
   );
   await session.copyCsv('repwatch.feedback_report', REPORT_COLUMNS, oneChunk(lines.join('')));
+}
+
+/** The fields as jsonb text. Values with NUL or a lone surrogate (which jsonb refuses) are cleaned like
+ * every stored text; only a document whose JSON shows one of their escapes pays for the replacer. */
+function fieldsJson(fields: Record<string, string | string[]>): string {
+  const json = JSON.stringify(fields);
+  return /\\u(?:0000|d[89a-f])/i.test(json) ? JSON.stringify(fields, (_, v: unknown) => (typeof v === 'string' ? text(v) : v)) : json;
 }

@@ -2,7 +2,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { keyOf, readMessageId } from './message-key.js';
+import { hashNormalised, keyOf, messageKey, readMessageId } from './message-key.js';
 import type { BatchOptions, MailboxMessage, MailboxSource } from './types.js';
 
 export type MboxQuoting = 'mboxrd' | 'mboxo';
@@ -46,152 +46,222 @@ export function mboxSource(options: MboxOptions): MailboxSource {
   };
 }
 
-interface Current {
+/** Lines longer than this are read in pieces instead of being held whole (base64 without line breaks). */
+const LONG_LINE = 1 << 20;
+
+/** A message being read: its pieces (unquoted, zero-copy views of the read chunks) until it passes the
+ * size cap; past it, bytes are hashed as they come and only the first ones kept (to read the Message-ID). */
+interface Reading {
   offset: number;
-  lines: Buffer[];
-  size: number;
-  oversize: boolean;
-  head: Buffer[];
-  headSize: number;
-  hash: Hash;
-  /** A blank line is held back: before the next `From ` line it is the separator, not message content. */
-  heldBlank: Buffer | null;
   deliveredAt: Date | null;
+  parts: Buffer[];
+  size: number;
+  over: { hash: LfHash; head: Buffer[]; headSize: number } | null;
 }
 
+/**
+ * The splitter works on whole runs of lines, not line by line: it looks only at the lines that can
+ * matter (those starting with `From ` or `>`, found with indexOf), and hands everything between them to
+ * the message as one piece. A blank line is content unless a From_ line follows it, so a blank line
+ * that ends what has been read is held back until the next line shows which it is.
+ */
 async function* splitMbox(path: string, quoting: MboxQuoting, { batchSize, maxMessageBytes }: BatchOptions): AsyncGenerator<MailboxMessage[]> {
   await stat(path);
   let batch: MailboxMessage[] = [];
-  let current: Current | null = null;
+  let current: Reading | null = null;
+  /** A blank line that ended what was read: the separator if a From_ line comes next, else content. */
+  let heldBlank: Buffer | null = null;
+  let heldBlankAt = 0;
+  /** The next unread byte is inside a line (a long line is being read in pieces). */
+  let midLine = false;
+  /** The unread partial line, and the file offset of its first byte. */
+  let tail: Buffer[] = [];
+  let tailSize = 0;
   let offset = 0;
-  let carry: Buffer | null = null;
 
-  const start = (at: number, fromLine: string | null): Current => ({
-    offset: at,
-    lines: [],
-    size: 0,
-    oversize: false,
-    head: [],
-    headSize: 0,
-    hash: createHash('sha256'),
-    heldBlank: null,
-    deliveredAt: fromLine ? fromLineDate(fromLine) : null,
-  });
-
-  const append = (message: Current, line: Buffer) => {
-    // Hash with CRLF normalised to LF, like message-key.ts.
-    const crlf = line.length >= 2 && line[line.length - 2] === 0x0d;
-    if (crlf) {
-      message.hash.update(line.subarray(0, line.length - 2));
-      message.hash.update('\n');
+  const finish = () => {
+    const message = current;
+    current = null;
+    if (!message || message.size === 0) return;
+    const raw = message.over ? null : Buffer.concat(message.parts, message.size);
+    let identity: { key: string; sha256: string; messageId: string | null };
+    if (raw) {
+      identity = messageKey(raw);
     } else {
-      message.hash.update(line);
+      const sha256 = message.over!.hash.digest();
+      const messageId = readMessageId(Buffer.concat(message.over!.head));
+      identity = { key: keyOf(messageId, sha256), sha256, messageId };
     }
-    message.size += line.length;
-    if (message.headSize < HEAD_SAMPLE) {
-      message.head.push(line);
-      message.headSize += line.length;
-    }
-    if (message.oversize) return;
-    if (message.size > maxMessageBytes) {
-      message.oversize = true;
-      message.lines = [];
-      return;
-    }
-    message.lines.push(line);
+    batch.push({ ...identity, size: message.size, raw, location: `${path} byte ${message.offset}`, deliveredAt: message.deliveredAt });
   };
 
-  const finish = (message: Current): MailboxMessage | null => {
-    if (message.size === 0) return null;
-    const sha256 = message.hash.digest('hex');
-    const raw = message.oversize ? null : Buffer.concat(message.lines, message.size);
-    const messageId = readMessageId(raw ?? Buffer.concat(message.head));
-    return {
-      key: keyOf(messageId, sha256),
-      sha256,
-      messageId,
-      size: message.size,
-      raw,
-      location: `${path} byte ${message.offset}`,
-      deliveredAt: message.deliveredAt,
-    };
+  const append = (piece: Buffer, at: number) => {
+    if (piece.length === 0) return;
+    current ??= { offset: at, deliveredAt: null, parts: [], size: 0, over: null };
+    const message = current;
+    if (!message.over && message.size + piece.length > maxMessageBytes) {
+      message.over = { hash: new LfHash(), head: [], headSize: 0 };
+      const kept = message.parts;
+      message.parts = [];
+      for (const p of kept) hashOver(message, p);
+    }
+    message.size += piece.length;
+    if (message.over) hashOver(message, piece);
+    else message.parts.push(piece);
   };
 
-  const onLine = (line: Buffer, at: number): MailboxMessage | null => {
-    // The previous line was empty exactly when a blank is held back; no message yet means the file's start.
-    if (startsWith(line, FROM_, 0) && (current === null || current.heldBlank !== null)) {
-      const text = line.toString('latin1');
-      if (FROM_LINE.test(text)) {
-        const done = current ? finish(current) : null;
-        current = start(at, text);
-        return done;
+  /** The held blank line was content after all. */
+  const releaseBlank = () => {
+    if (heldBlank) append(heldBlank, heldBlankAt);
+    heldBlank = null;
+  };
+
+  /** Content from data[from, to), after the held blank line. */
+  const content = (data: Buffer, base: number, from: number, to: number) => {
+    if (to <= from) return;
+    releaseBlank();
+    append(data.subarray(from, to), base + from);
+  };
+
+  /** The lines in data[0, to), data[0] being at file offset `base`. The last may lack its end (the file's last
+   * line, or a long line read in pieces); the first may continue one (midLine). */
+  const lines = (data: Buffer, to: number, base: number) => {
+    let segment = 0; // the first byte not yet given to a message
+    const visit = (s: number) => {
+      if (s < segment) return;
+      if (startsWith(data, FROM_, s)) {
+        const blankBefore = s === 0 ? current === null || heldBlank !== null : blankLineBefore(data, s, midLine);
+        if (!blankBefore) return;
+        const nl = data.indexOf(0x0a, s);
+        const end = nl === -1 || nl >= to ? to : nl + 1;
+        const text = data.toString('latin1', s, end);
+        if (!FROM_LINE.test(text)) return;
+        if (s === 0) {
+          heldBlank = null; // the separator
+        } else {
+          releaseBlank();
+          const separator = data[s - 2] === 0x0a || s - 1 === 0 ? s - 1 : s - 2;
+          append(data.subarray(segment, separator), base + segment);
+        }
+        finish();
+        current = { offset: base + s, deliveredAt: fromLineDate(text), parts: [], size: 0, over: null };
+        segment = end;
+      } else if (data[s] === 0x3e) {
+        let depth = 0;
+        while (s + depth < to && data[s + depth] === 0x3e) depth += 1;
+        if (!startsWith(data, FROM_, s + depth) || (quoting === 'mboxo' && depth !== 1)) return;
+        content(data, base, segment, s);
+        current ??= { offset: base + s, deliveredAt: null, parts: [], size: 0, over: null };
+        segment = s + 1; // one > removed
       }
+    };
+    if (!midLine) visit(0);
+    let from = data.indexOf(NL_FROM, 0);
+    let quote = data.indexOf(NL_QUOTE, 0);
+    for (;;) {
+      const next = from === -1 ? quote : quote === -1 ? from : Math.min(from, quote);
+      if (next === -1 || next + 1 >= to) break;
+      visit(next + 1);
+      if (next === from) from = data.indexOf(NL_FROM, next + 1);
+      if (next === quote) quote = data.indexOf(NL_QUOTE, next + 1);
     }
-    current ??= start(at, null);
-    if (isBlank(line)) {
-      if (current.heldBlank) append(current, current.heldBlank);
-      current.heldBlank = line;
-      return null;
+    // A blank last line is held back: the next line decides whether it separates two messages.
+    const blank = data[to - 1] === 0x0a ? blankLineEndingAt(data, to, midLine) : -1;
+    if (blank >= segment) {
+      releaseBlank();
+      append(data.subarray(segment, blank), base + segment);
+      heldBlank = Buffer.from(data.subarray(blank, to));
+      heldBlankAt = base + blank;
+    } else {
+      content(data, base, segment, to);
     }
-    if (current.heldBlank) {
-      append(current, current.heldBlank);
-      current.heldBlank = null;
-    }
-    append(current, unquote(line, quoting));
-    return null;
+    midLine = data[to - 1] !== 0x0a;
   };
 
   for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
-    const data: Buffer = carry ? Buffer.concat([carry, chunk]) : chunk;
-    const dataOffset = offset - (carry?.length ?? 0);
-    carry = null;
-    let lineStart = 0;
-    for (;;) {
-      const nl = data.indexOf(0x0a, lineStart);
-      if (nl === -1) break;
-      const done = onLine(data.subarray(lineStart, nl + 1), dataOffset + lineStart);
-      if (done) {
-        batch.push(done);
-        if (batch.length >= batchSize) {
-          yield batch;
-          batch = [];
-        }
-      }
-      lineStart = nl + 1;
+    tail.push(chunk);
+    tailSize += chunk.length;
+    const lastNl = chunk.lastIndexOf(0x0a);
+    if (lastNl !== -1) {
+      const data = tail.length === 1 ? chunk : Buffer.concat(tail, tailSize);
+      const to = tailSize - chunk.length + lastNl + 1;
+      lines(data, to, offset);
+      offset += to;
+      tail = to < data.length ? [data.subarray(to)] : [];
+      tailSize = data.length - to;
+    } else if (tailSize > LONG_LINE && !(startsWith(tail[0]!, FROM_, 0) && !midLine && (current === null || heldBlank !== null))) {
+      // A long line that cannot start a message: read it in pieces (memory holds no line whole).
+      const data = Buffer.concat(tail, tailSize);
+      lines(data, data.length, offset);
+      offset += data.length;
+      tail = [];
+      tailSize = 0;
     }
-    // The partial last line waits for the next chunk; copy it so the chunk can be released.
-    if (lineStart < data.length) carry = Buffer.from(data.subarray(lineStart));
-    offset += chunk.length;
+    while (batch.length >= batchSize) yield batch.splice(0, batchSize);
   }
-  if (carry) {
-    const done = onLine(carry, offset - carry.length);
-    if (done) batch.push(done);
+  if (tailSize > 0) {
+    const data = Buffer.concat(tail, tailSize);
+    lines(data, data.length, offset);
   }
-  if (current) {
-    const done = finish(current);
-    if (done) batch.push(done);
-  }
-  if (batch.length > 0) yield batch;
+  heldBlank = null; // a blank line ending the file separates nothing
+  finish();
+  while (batch.length > 0) yield batch.splice(0, batchSize);
 }
 
-function startsWith(line: Buffer, prefix: Buffer, at: number): boolean {
-  if (line.length < at + prefix.length) return false;
-  for (let i = 0; i < prefix.length; i++) if (line[at + i] !== prefix[i]) return false;
+const NL_FROM = Buffer.from('\nFrom ', 'latin1');
+const NL_QUOTE = Buffer.from('\n>', 'latin1');
+
+function startsWith(data: Buffer, prefix: Buffer, at: number): boolean {
+  if (data.length < at + prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (data[at + i] !== prefix[i]) return false;
   return true;
 }
 
-function isBlank(line: Buffer): boolean {
-  return line.length === 1 || (line.length === 2 && line[0] === 0x0d);
+/** Whether the line before the one starting at `s` (> 0, data[s - 1] is its LF) is empty (LF or CRLF).
+ * `midLine`: data[0] continues a line begun earlier, so a line starting at 0 is not one of its own. */
+function blankLineBefore(data: Buffer, s: number, midLine: boolean): boolean {
+  if (s === 1) return !midLine;
+  if (data[s - 2] === 0x0a) return true;
+  if (data[s - 2] !== 0x0d) return false;
+  return s === 2 ? !midLine : data[s - 3] === 0x0a;
 }
 
-/** Undo the `>From ` quoting the mbox writer added. */
-function unquote(line: Buffer, quoting: MboxQuoting): Buffer {
-  if (line[0] !== 0x3e) return line;
-  let depth = 0;
-  while (line[depth] === 0x3e) depth += 1;
-  if (!startsWith(line, FROM_, depth)) return line;
-  if (quoting === 'mboxo' && depth !== 1) return line;
-  return line.subarray(1);
+/** The start of the blank line that ends at `to` (data[to - 1] is LF), or -1 when the last line is not blank. */
+function blankLineEndingAt(data: Buffer, to: number, midLine: boolean): number {
+  if (to === 1) return midLine ? -1 : 0;
+  if (data[to - 2] === 0x0a) return to - 1;
+  if (data[to - 2] !== 0x0d) return -1;
+  if (to === 2) return midLine ? -1 : 0;
+  return data[to - 3] === 0x0a ? to - 2 : -1;
+}
+
+/** Bytes past the size cap: hashed as they come; the first HEAD_SAMPLE bytes kept (copied) for the Message-ID. */
+function hashOver(message: Reading, piece: Buffer): void {
+  const over = message.over!;
+  over.hash.update(piece);
+  if (over.headSize < HEAD_SAMPLE) {
+    const head = Buffer.from(piece.subarray(0, HEAD_SAMPLE - over.headSize));
+    over.head.push(head);
+    over.headSize += head.length;
+  }
+}
+
+/** sha256 with every CRLF read as LF (like message-key.ts), fed in pieces that may split a CRLF. */
+class LfHash {
+  private readonly hash: Hash = createHash('sha256');
+  private carriageReturn = false;
+
+  update(piece: Buffer): void {
+    if (piece.length === 0) return;
+    if (this.carriageReturn && piece[0] !== 0x0a) this.hash.update('\r');
+    this.carriageReturn = piece[piece.length - 1] === 0x0d;
+    hashNormalised(this.hash, this.carriageReturn ? piece.subarray(0, piece.length - 1) : piece);
+  }
+
+  digest(): string {
+    if (this.carriageReturn) this.hash.update('\r');
+    return this.hash.digest('hex');
+  }
 }
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];

@@ -173,6 +173,17 @@ describeEachBackend('ingestJmrpMailbox', (db) => {
     expect(row!.subject).toBe('x'.repeat(999));
   });
 
+  it('stores a complaint whose report fields hold NUL bytes (jsonb refuses \\u0000: it becomes U+FFFD)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'repwatch-jmrp-nul-'));
+    const eml = buildReport({ shape: 'arf', index: 2, ip: '203.0.113.6', at: new Date('2026-10-01T12:00:00Z'), recipient: 'r@hotmail.com', campaign: 'c', fromDomain: 'd.example' })
+      .replace('Feedback-Type: abuse', 'Feedback-Type: abuse\r\nX-Nul: a\u0000b');
+    await writeFile(join(dir, 'nul.eml'), eml, 'latin1');
+    const result = await ingestJmrpMailbox({ database: db(), config: config(), mailbox: emlSource({ paths: [dir], name: 'nul' }) });
+    expect(result).toMatchObject({ seen: 1, complaints: 1, quarantined: 0, failed: 0 });
+    const [row] = await db().query<{ nul: string }>(`select fields->>'x-nul' as nul from repwatch.feedback_report`);
+    expect(row!.nul).toBe('a\uFFFDb');
+  });
+
   it('quarantined messages read again after a repair are stored and counted once; the rest keep their quarantine', async () => {
     const path = await writeMbox(['arf', 'malformed', 'malformed'], 3);
     const first = await ingestJmrpMailbox({ database: db(), config: config(), mailbox: mboxSource({ path }) });
