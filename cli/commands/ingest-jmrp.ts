@@ -55,7 +55,8 @@ export function registerIngestJmrp(ingest: Command, run: CommandRunner): void {
             options.format === 'json'
               ? toJson(retried)
               : `${retried.retried} quarantined message(s) read again: ${retried.stored} now stored (${retried.complaints} complaints), ` +
-                  `${retried.released - retried.stored} not a report, ${retried.stillQuarantined} still quarantined` +
+                  `${retried.repeatedReports ? `${retried.repeatedReports} already stored from another message (not counted again), ` : ''}` +
+                  `${retried.released - retried.stored - retried.repeatedReports} not a report, ${retried.stillQuarantined} still quarantined` +
                   `${retried.withoutBytes ? `; ${retried.withoutBytes} kept without their bytes cannot be read again here` : ''}\n`,
           );
           return ExitCode.ok;

@@ -10,7 +10,7 @@ import { knownIpMatcher, type KnownIpMatcher } from './derive-source-ip.js';
 import { parseReport, type ParsedReport } from './parse-report.js';
 import { parseMime } from '../mailbox/mime.js';
 import { protectRawMessage, reportRecipients, type ProtectedRaw } from './protect-raw.js';
-import { insertFeedbackReports, recipientSalt, repeatedReports, sndsIps, type ReportRow } from './store-reports.js';
+import { hashRecipient, insertFeedbackReports, recipientSalt, repeatedReports, sndsIps, type ReportRow } from './store-reports.js';
 
 /**
  * Seconds between two recomputes of the touched days during a long drain (and once at the end of every
@@ -84,6 +84,7 @@ export async function ingestJmrpMailbox(options: IngestJmrpOptions): Promise<Jmr
   const isKnownIp = await loadKnownIps(database, config);
   const privacy = { mode: config.jmrp.recipients, salt };
   const campaignHeaders = config.jmrp.campaignHeaders;
+  const recipientToken = (address: string) => hashRecipient(address, salt);
   const days = new Set<string>();
   const counts = { complaints: 0, incidents: 0, otherReports: 0, repeatedReports: 0 };
   const pendingDays = new Set<string>();
@@ -106,7 +107,7 @@ export async function ingestJmrpMailbox(options: IngestJmrpOptions): Promise<Jmr
     classify: (raw, message) => {
       // One MIME tree of the message serves the parser and the protection of the kept bytes.
       const mime = parseMime(raw);
-      const parsed = parseReport(raw, { campaignHeaders, isKnownIp, deliveredAt: message.deliveredAt, mime });
+      const parsed = parseReport(raw, { campaignHeaders, isKnownIp, deliveredAt: message.deliveredAt, mime, recipientToken });
       const report = parsed.kind === 'arf' || parsed.kind === 'jmrp_legacy' ? parsed.report : null;
       // The complainer's address is personal data: the kept bytes carry it hashed or not at all, also
       // for a message that is quarantined or not a report (it may still hold recipient fields).

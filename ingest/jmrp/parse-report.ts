@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { utcDay } from '../../lib/clock.js';
 import { parseMailDate } from '../mailbox/mail-date.js';
 import {
@@ -25,6 +26,9 @@ import { deriveSourceIp, type IpOrigin, type KnownIpMatcher } from './derive-sou
 
 export type ReportFormat = 'arf' | 'jmrp_legacy';
 export type TimeOrigin = 'arrival_date' | 'received' | 'report_date' | 'mailbox';
+
+/** Fields of a report part (or an original's headers) that carry a complainer's address (personal data). */
+export const RECIPIENT_FIELDS = ['original-rcpt-to', 'original-recipient', 'removal-recipient', 'redacted-address', 'x-hmxmroriginalrecipient'];
 
 /** Feedback types that are complaints; auth-failure, not-spam, opt-out… are recorded but not counted. */
 export const COMPLAINT_TYPES: ReadonlySet<string> = new Set(['abuse', 'fraud', 'virus', 'other']);
@@ -57,6 +61,9 @@ export interface FeedbackReport {
   hasOriginalHeaders: boolean;
   /** The report message's own Message-ID (also when the report arrives forwarded as an attachment). */
   reportMessageId: string | null;
+  /** What the report says, whatever carried it (contentKeyOf): the same for a report forwarded from
+   * Outlook, whose own headers are lost. Null when it could not tell two complaints apart. */
+  contentKey: string | null;
   notes: string[];
 }
 
@@ -70,6 +77,9 @@ export interface ParseReportOptions {
   campaignHeaders?: readonly string[];
   /** Our sending IPs: preferred when the sending IP has to be derived. */
   isKnownIp?: KnownIpMatcher;
+  /** How a complainer's address reads in the content key (contentKeyOf): the loader's salted hash.
+   * Absent: the address itself. */
+  recipientToken?: (address: string) => string;
   /** When the mailbox received the message: the complaint time of last resort. */
   deliveredAt?: Date | null;
   maxDepth?: number;
@@ -200,6 +210,7 @@ function parseArf(message: HeaderMap, reportPart: MimePart, parent: MimePart | n
       fields: fieldsObject(fieldMap),
       hasOriginalHeaders: original.headers !== null,
       reportMessageId: clip(header(message, 'message-id')?.replace(/\s+/g, ''), 998),
+      contentKey: contentKeyOf(fieldMap, original.headers, options.recipientToken),
       notes,
     },
   };
@@ -278,6 +289,7 @@ function parseLegacy(legacy: { original: HeaderMap | null; report: HeaderMap }, 
       fields,
       hasOriginalHeaders: original !== null,
       reportMessageId: clip(header(legacy.report, 'message-id')?.replace(/\s+/g, ''), 998),
+      contentKey: contentKeyOf(null, original, options.recipientToken),
       notes: original ? [] : ['legacy report without the original message'],
     },
   };
@@ -312,6 +324,41 @@ function originalFacts(original: HeaderMap | null, options: ParseReportOptions):
     originalSubject: subject ? clip(decodeEncodedWords(subject), 1000) : null,
     campaign,
   };
+}
+
+/**
+ * The sha256 of a report's feedback fields and its original's header fields, canonical (names sorted,
+ * values unfolded, lower-cased), each complainer's address read as `recipientToken` gives it. The loader
+ * gives the salted hash that also stands for the address in the bytes it keeps, so a report read again
+ * from them has the same key (with `jmrp.recipients: drop` the kept bytes lose the address, and the key
+ * read from them differs), and the key is no digest an address could be checked against. Null unless
+ * the original carries a Received line: a 2026 report part is three constant fields, and a redacted
+ * original tells nothing apart either.
+ */
+function contentKeyOf(fields: HeaderMap | null, original: HeaderMap | null, recipientToken: ((address: string) => string) | undefined): string | null {
+  if (!original?.has('received')) return null;
+  const addresses = new Set<string>();
+  for (const map of [fields, original]) {
+    for (const name of RECIPIENT_FIELDS) {
+      for (const value of map?.get(name) ?? []) {
+        const address = extractAddress(value);
+        if (address) addresses.add(address.toLowerCase());
+      }
+    }
+  }
+  let text = `${canonicalFields(fields)}\n\n${canonicalFields(original)}`.toLowerCase();
+  if (recipientToken) {
+    for (const address of [...addresses].sort((a, b) => b.length - a.length)) text = text.split(address).join(recipientToken(address));
+  }
+  return `content:${createHash('sha256').update(text).digest('hex')}`;
+}
+
+function canonicalFields(map: HeaderMap | null): string {
+  if (!map) return '';
+  return [...map.keys()]
+    .sort()
+    .map((name) => `${name}:${map.get(name)!.map((v) => v.replace(/\s+/g, ' ').trim()).join('\u0001')}`)
+    .join('\n');
 }
 
 function first(map: HeaderMap, name: string): string | undefined {

@@ -1,8 +1,8 @@
 import libmime from 'libmime';
 import libqp from 'libqp';
 import { decodeBody, decodeEncodedWords, extractAddress, parseHeaderBlock, parseMime, walkParts, type MimePart, type ParsedMessage } from '../mailbox/mime.js';
-import { hashRecipient, REMOVED_RECIPIENT, RECIPIENT_FIELDS, type RecipientMode } from './store-reports.js';
-import type { FeedbackReport } from './parse-report.js';
+import { hashRecipient, REMOVED_RECIPIENT, type RecipientMode } from './store-reports.js';
+import { RECIPIENT_FIELDS, type FeedbackReport } from './parse-report.js';
 
 /**
  * The bytes of a complaint message as kept in mail_message.raw: every occurrence of the complainer's

@@ -8,15 +8,16 @@ import { pgText } from '../mailbox/sql.js';
 import { loadKnownIps } from './ingest-mailbox.js';
 import { parseReport } from './parse-report.js';
 import { protectRawMessage, reportRecipients } from './protect-raw.js';
-import { insertFeedbackReports, recipientSalt } from './store-reports.js';
+import { hashRecipient, insertFeedbackReports, recipientSalt, repeatedReports } from './store-reports.js';
 
 /**
  * Quarantined complaint messages read again from the bytes kept in mail_message.raw, with today's
  * parser and configuration: after a parser fix, or a report a person repaired, what now reads as a
  * report is stored and counted (once: the row is the same message, no new key), what now reads as not
  * a report is released as such (never counted), and what is still malformed, or cannot be stored,
- * keeps its quarantine with the new reason. Released bytes are protected as the ingest protects them. The copy in the mailbox's quarantine folder is left
- * where it is; should it be moved back to the inbox, its key is known and it is archived, not counted.
+ * keeps its quarantine with the new reason. A report already stored from another message (a forwarded
+ * copy) is released and not counted again. Released bytes are protected as the ingest protects them.
+ * The copy in the mailbox's quarantine folder is left where it is; should it be moved back to the inbox, its key is known and it is archived, not counted.
  * Messages kept without bytes (over the size cap, or personal data that could not be removed) cannot
  * be read again here: they are counted as `withoutBytes`.
  */
@@ -28,6 +29,8 @@ export interface RetryQuarantinedResult {
   released: number;
   /** Now stored as reports (complaints among them). */
   stored: number;
+  /** Released, but their report was already stored from another message: not counted again. */
+  repeatedReports: number;
   complaints: number;
   /** Still not readable: kept in quarantine, with the reason of this reading. */
   stillQuarantined: number;
@@ -45,7 +48,7 @@ export async function retryQuarantined(options: { database: Database; config: Co
   // The bytes read here are the ones repwatch kept: hashes in them stand for addresses.
   const privacy = { mode: config.jmrp.recipients, salt: await recipientSalt(database, config.jmrp.recipientSalt), keptBytes: true };
   const isKnownIp = await loadKnownIps(database, config);
-  const result: RetryQuarantinedResult = { retried: 0, released: 0, stored: 0, complaints: 0, stillQuarantined: 0, withoutBytes: 0, days: [] };
+  const result: RetryQuarantinedResult = { retried: 0, released: 0, stored: 0, repeatedReports: 0, complaints: 0, stillQuarantined: 0, withoutBytes: 0, days: [] };
   const days = new Set<string>();
   const [{ n: withoutBytes } = { n: 0 }] = await database.query<{ n: number }>(
     `select count(*)::int as n from repwatch.mail_message where stream = 'jmrp' and quarantined and raw is null and ($1::text is null or mailbox = $1)`,
@@ -72,7 +75,7 @@ export async function retryQuarantined(options: { database: Database; config: Co
         result.retried += 1;
         const raw = Buffer.from(row.raw);
         const mime = parseMime(raw);
-        const parsed = parseReport(raw, { campaignHeaders: config.jmrp.campaignHeaders, isKnownIp, deliveredAt: row.delivered_at, mime });
+        const parsed = parseReport(raw, { campaignHeaders: config.jmrp.campaignHeaders, isKnownIp, deliveredAt: row.delivered_at, mime, recipientToken: (address) => hashRecipient(address, privacy.salt) });
         if (parsed.kind === 'malformed') {
           result.stillQuarantined += 1;
           // Bytes kept by an earlier version may hold what today's protection removes.
@@ -81,10 +84,17 @@ export async function retryQuarantined(options: { database: Database; config: Co
           await session.query(`update repwatch.mail_message set reason = $2, raw = case when $3 then raw else $4::bytea end where id = $1`, [row.id, pgText(reason), kept.bytes === undefined, kept.bytes ?? null]);
           continue;
         }
-        const report = 'report' in parsed ? parsed.report : null;
+        let report = 'report' in parsed ? parsed.report : null;
         // Kept before its bytes were protected as they are now: protect them before the row is released.
         const kept = protectRawMessage(raw, report ? reportRecipients(report) : [], privacy.mode, privacy.salt, report === null, mime);
-        const note = [report ? report.notes.join('; ') : parsed.kind === 'not_a_report' ? parsed.reason : '', kept.note ?? '', `released from quarantine ${at}`].filter(Boolean).join('; ');
+        // A report stored meanwhile from another message (a forwarded copy) is released, not counted again.
+        const storedIn = report ? (await repeatedReports(session, [report])).get(0) : undefined;
+        const repeated = storedIn !== undefined ? `the same report is already stored from message #${storedIn}: not counted again` : '';
+        if (storedIn !== undefined) {
+          report = null;
+          result.repeatedReports += 1;
+        }
+        const note = [report ? report.notes.join('; ') : parsed.kind === 'not_a_report' ? parsed.reason : '', repeated, kept.note ?? '', `released from quarantine ${at}`].filter(Boolean).join('; ');
         // One savepoint per message: a row that cannot be stored keeps its quarantine, with the reason,
         // and the others go on.
         await session.query('savepoint retry_one');

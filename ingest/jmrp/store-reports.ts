@@ -5,14 +5,12 @@ import type { StoredMessage } from '../mailbox/drain.js';
 import { extractAddress } from '../mailbox/mime.js';
 import { oneChunk, pgText as text } from '../mailbox/sql.js';
 import { csvText } from '../snds/copy-csv.js';
-import type { FeedbackReport } from './parse-report.js';
+import { RECIPIENT_FIELDS, type FeedbackReport } from './parse-report.js';
 
 /** The statements that put parsed reports into repwatch.feedback_report (migration 0003). */
 
 export type RecipientMode = 'hash' | 'plain' | 'drop';
 
-/** Fields of the report part that carry a complainer's address (personal data). */
-export const RECIPIENT_FIELDS = ['original-rcpt-to', 'original-recipient', 'removal-recipient', 'redacted-address', 'x-hmxmroriginalrecipient'];
 
 /** `hmac-sha256:<hex>` of the lower-cased address: the same complainer always hashes the same way
  * under one salt (so repeat complainers can be counted) and cannot be read back. `keptBytes`: the value
@@ -114,7 +112,7 @@ export interface ReportRow {
 const REPORT_COLUMNS = [
   'message_ref', 'mailbox', 'report_format', 'feedback_type', 'is_complaint', 'user_agent', 'report_version', 'source_ip',
   'source_ip_origin', 'complained_at', 'complained_at_origin', 'day', 'incidents', 'reported_domain', 'original_mail_from',
-  'original_from_domain', 'original_message_id', 'campaign', 'recipient', 'subject', 'fields', 'report_key',
+  'original_from_domain', 'original_message_id', 'campaign', 'recipient', 'subject', 'fields', 'report_key', 'content_key',
 ];
 
 /** The identity of a report (migration 0012): its own Message-ID with the original's; null without one. */
@@ -123,26 +121,32 @@ export function reportKeyOf(report: Pick<FeedbackReport, 'reportMessageId' | 'or
 }
 
 /**
- * Of these reports, the ones already stored under the same report key, or repeated earlier in the list:
- * one report read from two messages is counted once. Returns the positions to leave out, with the id of
- * the message that holds the stored report (or null for one earlier in the list).
+ * Of these reports, the ones already stored under the same report key or content key, or repeated
+ * earlier in the list: one report read from two messages is counted once. Returns the positions to
+ * leave out, with the id of the message that holds the stored report (or null for one earlier in the list).
  */
-export async function repeatedReports(session: Pick<Session, 'query'>, reports: readonly Pick<FeedbackReport, 'reportMessageId' | 'originalMessageId'>[]): Promise<Map<number, number | null>> {
-  const keys = reports.map(reportKeyOf);
-  const wanted = [...new Set(keys.filter((k): k is string => k !== null))];
+export async function repeatedReports(
+  session: Pick<Session, 'query'>,
+  reports: readonly Pick<FeedbackReport, 'reportMessageId' | 'originalMessageId' | 'contentKey'>[],
+): Promise<Map<number, number | null>> {
+  const keys = reports.map((r) => [reportKeyOf(r), r.contentKey].filter((k): k is string => k !== null));
   const repeated = new Map<number, number | null>();
-  if (wanted.length === 0) return repeated;
-  const rows = await session.query<{ report_key: string; message_ref: number }>(
-    'select report_key, message_ref from repwatch.feedback_report where report_key = any($1::text[])',
-    [wanted],
+  if (keys.every((k) => k.length === 0)) return repeated;
+  const rows = await session.query<{ report_key: string | null; content_key: string | null; message_ref: number }>(
+    'select report_key, content_key, message_ref from repwatch.feedback_report where report_key = any($1::text[]) or content_key = any($2::text[])',
+    [[...new Set(reports.map(reportKeyOf).filter((k) => k !== null))], [...new Set(reports.map((r) => r.contentKey).filter((k) => k !== null))]],
   );
-  const stored = new Map(rows.map((r) => [r.report_key, Number(r.message_ref)]));
+  const stored = new Map<string, number>();
+  for (const row of rows) {
+    if (row.report_key) stored.set(row.report_key, Number(row.message_ref));
+    if (row.content_key) stored.set(row.content_key, Number(row.message_ref));
+  }
   const seen = new Set<string>();
-  keys.forEach((key, i) => {
-    if (key === null) return;
-    if (stored.has(key)) repeated.set(i, stored.get(key)!);
-    else if (seen.has(key)) repeated.set(i, null);
-    seen.add(key);
+  keys.forEach((own, i) => {
+    const found = own.find((k) => stored.has(k));
+    if (found !== undefined) repeated.set(i, stored.get(found)!);
+    else if (own.some((k) => seen.has(k))) repeated.set(i, null);
+    for (const k of own) seen.add(k);
   });
   return repeated;
 }
@@ -176,6 +180,7 @@ export async function insertFeedbackReports(session: Pick<Session, 'copyCsv'>, m
       t(protectText(r.originalSubject, r.recipients, privacy.mode, privacy.salt)),
       csvText(fieldsJson(protectFields(r.fields, privacy.mode, privacy.salt, privacy.keptBytes))),
       t(reportKeyOf(r)),
+      t(r.contentKey),
     ].join(',') + '\n',
   );
   await session.copyCsv('repwatch.feedback_report', REPORT_COLUMNS, oneChunk(lines.join('')));

@@ -256,6 +256,34 @@ describeEachBackend('ingestJmrpMailbox', (db) => {
     expect(reasons[2]).toMatch(/the same report is already stored from message #\d+: not counted again/);
   });
 
+  it('a report forwarded from Outlook (its own headers lost, its parts re-attached) is known by its content: counted once', async () => {
+    const spec = { index: 6, ip: '203.0.113.10', at: new Date('2026-10-02T11:00:00Z'), recipient: 'r6@hotmail.com', campaign: 'c', fromDomain: 'd.example' };
+    const direct = buildReport({ shape: 'arf', ...spec });
+    const outlook = buildReport({ shape: 'forwarded', ...spec });
+    const other = buildReport({ shape: 'forwarded', ...spec, recipient: 'r7@hotmail.com' }).replace('Message-ID: <fwd-6@', 'Message-ID: <fwd-6b@');
+    const result = await ingestJmrpMailbox({ database: db(), config: config(), mailbox: mboxSource({ path: await mboxOf([direct, outlook, other]) }) });
+    expect(result).toMatchObject({ stored: 3, complaints: 2, repeatedReports: 1 });
+    const rows = await db().query<{ content_key: string | null; report_key: string | null }>('select content_key, report_key from repwatch.feedback_report order by message_ref');
+    expect(rows).toHaveLength(2);
+    rows.forEach((r) => expect(r.content_key).toMatch(/^content:[0-9a-f]{64}$/));
+    // Forwarded first, the direct copy later: the same.
+    const again = await ingestJmrpMailbox({ database: db(), config: config(), mailbox: mboxSource({ path: await mboxOf([direct.replace('Message-ID: <report-arf-6@', 'Message-ID: <report-arf-6-resent@')]) }) });
+    expect(again).toMatchObject({ stored: 1, complaints: 0, repeatedReports: 1 });
+  });
+
+  it('a quarantined report released after its forwarded copy was stored is released without counting again', async () => {
+    const spec = { index: 8, ip: '203.0.113.11', at: new Date('2026-10-02T12:00:00Z'), recipient: 'r8@hotmail.com', campaign: 'c', fromDomain: 'd.example' };
+    const broken = buildReport({ shape: 'arf', ...spec }).replace('Feedback-Type: abuse', 'Feedbak-Tipe abuse');
+    const first = await ingestJmrpMailbox({ database: db(), config: config(), mailbox: mboxSource({ path: await mboxOf([broken, buildReport({ shape: 'forwarded', ...spec })]) }) });
+    expect(first).toMatchObject({ quarantined: 1, complaints: 1 });
+    await db().query(`update repwatch.mail_message set raw = convert_to(replace(convert_from(raw, 'UTF8'), 'Feedbak-Tipe abuse', 'Feedback-Type: abuse'), 'UTF8') where quarantined`);
+    const retried = await retryQuarantined({ database: db(), config: config(), clock: { now: () => new Date('2026-11-28T12:00:00Z') } });
+    expect(retried).toMatchObject({ retried: 1, released: 1, stored: 0, repeatedReports: 1, complaints: 0, stillQuarantined: 0 });
+    const [row] = await db().query<{ quarantined: boolean; reason: string }>(`select quarantined, reason from repwatch.mail_message where id = (select min(id) from repwatch.mail_message)`);
+    expect(row).toMatchObject({ quarantined: false, reason: expect.stringMatching(/the same report is already stored from message #\d+: not counted again/) });
+    expect(Number((await db().query<{ n: number }>('select count(*)::int as n from analytics.complaint'))[0]!.n)).toBe(1);
+  });
+
   it('loads the four public samples: 3 complaints, 1 auth-failure, fields kept as jsonb', async () => {
     const result = await ingestJmrpMailbox({ database: db(), config: config(), mailbox: emlSource({ paths: [fixtures], name: 'public' }) });
     expect(result).toMatchObject({ seen: 4, complaints: 3, otherReports: 1, quarantined: 0 });

@@ -123,6 +123,34 @@ describe('parseReport on generated shapes', () => {
     expect(r).toMatchObject({ format: 'arf', sourceIp: '203.0.113.45', isComplaint: true });
   });
 
+  it('a report and its Outlook forward (own headers lost) have one content key; another complaint has another', () => {
+    const direct = report(parseReport(build(spec('arf'))));
+    const forwarded = report(parseReport(build(spec('forwarded'))));
+    expect(forwarded.reportMessageId).not.toBe(direct.reportMessageId);
+    expect(direct.contentKey).toMatch(/^content:[0-9a-f]{64}$/);
+    expect(forwarded.contentKey).toBe(direct.contentKey);
+    // CRLF or LF, as IMAP or a Maildir gives it: the same key.
+    expect(report(parseReport(Buffer.from(buildReport(spec('arf')).replace(/\r\n/g, '\n')))).contentKey).toBe(direct.contentKey);
+    // Another recipient, another delivery (its Received line), another report field: other complaints.
+    expect(report(parseReport(build(spec('arf', { recipient: 'other@hotmail.com' })))).contentKey).not.toBe(direct.contentKey);
+    expect(report(parseReport(build(spec('arf', { at: new Date('2026-10-05T13:14:16Z') })))).contentKey).not.toBe(direct.contentKey);
+    const typed = buildReport(spec('arf')).replace('Feedback-Type: abuse', 'Feedback-Type: fraud');
+    expect(report(parseReport(Buffer.from(typed))).contentKey).not.toBe(direct.contentKey);
+    // The key is not a digest an address can be checked against: the address is read as a placeholder.
+    expect(report(parseReport(Buffer.from(buildReport(spec('arf')).replaceAll('someone@hotmail.com', 'SomeOne@Hotmail.com')))).contentKey).toBe(direct.contentKey);
+    // The 2026 shape keys on Microsoft's per-delivery hops; the legacy report on its original.
+    expect(report(parseReport(build(spec('arf2026')))).contentKey).toMatch(/^content:/);
+    expect(report(parseReport(build(spec('legacy')))).contentKey).toMatch(/^content:/);
+  });
+
+  it('no content key when the original cannot tell two complaints apart (redacted, or no Received line)', () => {
+    const redacted = buildReport(spec('arf2026')).replace(/Content-Type: text\/rfc822-headers\r\n\r\n[\s\S]*?\r\n\r\n--/, 'Content-Type: text/rfc822-headers\r\n\r\nREDACTED\r\n\r\n--');
+    expect(report(parseReport(Buffer.from(redacted)))).toMatchObject({ hasOriginalHeaders: false, contentKey: null });
+    const noTrace = buildReport(spec('arf')).replace(/\r\nReceived: from [^\r]*/g, '');
+    expect(noTrace).not.toMatch(/Received:/);
+    expect(report(parseReport(Buffer.from(noTrace))).contentKey).toBeNull();
+  });
+
   it('auth-failure, not-spam and opt-out are reports but not complaints', () => {
     expect(report(parseReport(build(spec('auth_failure')))).isComplaint).toBe(false);
     for (const type of ['not-spam', 'opt-out', 'unsubscribe']) {

@@ -8,6 +8,8 @@ import { decodeBody, parseMime, walkParts } from '../../../ingest/mailbox/mime.j
 import { buildReport, type ReportShape } from '../../../bench/generate-reports.js';
 
 const SALT = 'test-salt-123456';
+/** As the ingest reads addresses into the content key. */
+const recipientToken = (address: string) => hashRecipient(address, SALT);
 
 /** Everything a reader could recover from the bytes: the bytes, every decoded body, every decoded header. */
 function everyText(raw: Buffer): string {
@@ -21,7 +23,7 @@ function everyText(raw: Buffer): string {
 
 /** Protect as the ingest does (the parser's recipients; a scan when it is not a report) and check. */
 function protect(raw: Buffer, mode: 'hash' | 'drop' = 'hash') {
-  const parsed = parseReport(raw);
+  const parsed = parseReport(raw, { recipientToken });
   const report = parsed.kind === 'arf' || parsed.kind === 'jmrp_legacy' ? parsed.report : null;
   return { parsed, kept: protectRawMessage(raw, report ? reportRecipients(report) : [], mode, SALT, report === null) };
 }
@@ -35,7 +37,7 @@ describe('protectRawMessage: no readable complainer address in the kept bytes', 
     const { parsed, kept } = protect(raw);
     expect(kept.bytes).toBeInstanceOf(Buffer);
     expect(everyText(kept.bytes!)).not.toContain('victim@outlook.com');
-    const again = parseReport(kept.bytes!);
+    const again = parseReport(kept.bytes!, { recipientToken });
     expect(again.kind).toBe('arf');
     expect(parsed.kind).toBe('arf');
     if (again.kind !== 'arf' || parsed.kind !== 'arf') return;
@@ -203,5 +205,27 @@ describe('protectRawMessage: no readable complainer address in the kept bytes', 
     const parts = parseMime(out).root.children;
     expect(parts.map((p) => p.encoding)).toEqual(['quoted-printable', 'base64']);
     for (const part of parts) expect(decodeBody(part).toString('utf8')).toBe(`Dear ${hashRecipient('victim@outlook.com', SALT)}, café\r\n`);
+  });
+});
+
+describe('the content key of a report read again from its kept bytes', () => {
+  it('is the key of the bytes as received when addresses were hashed, and holds no bare address digest', () => {
+    const salt = SALT;
+    for (const shape of ['arf', 'legacy', 'forwarded'] as ReportShape[]) {
+      const raw = Buffer.from(buildReport({ shape, index: 3, ip: '203.0.113.8', at: new Date('2026-10-03T08:00:00Z'), recipient: 'Jane.Doe@hotmail.com', campaign: 'c', fromDomain: 'news.example' }));
+      const received = parseReport(raw, { recipientToken });
+      if (received.kind !== 'arf' && received.kind !== 'jmrp_legacy') throw new Error(`${shape}: ${received.kind}`);
+      expect(received.report.contentKey).toMatch(/^content:/);
+      // Another salt, another key: the key cannot be recomputed from an address without the salt.
+      expect('report' in parseReport(raw, { recipientToken: (a) => hashRecipient(a, 'another-salt-987') }) && received.report.contentKey).not.toBe(
+        (parseReport(raw, { recipientToken: (a) => hashRecipient(a, 'another-salt-987') }) as { report: { contentKey: string } }).report.contentKey,
+      );
+      const kept = protectRawMessage(raw, reportRecipients(received.report), 'hash', salt);
+      expect(kept.bytes).toBeInstanceOf(Buffer);
+      expect(kept.bytes!.toString('latin1')).not.toMatch(/jane\.doe@hotmail\.com/i);
+      const again = parseReport(kept.bytes!, { recipientToken });
+      expect(again.kind).toBe(received.kind);
+      expect('report' in again && again.report.contentKey).toBe(received.report.contentKey);
+    }
   });
 });
