@@ -7,9 +7,9 @@ import { drainMailbox, type Classification, type MessageResult } from '../mailbo
 import { batchSizeOf, openMailboxSource, type MailboxConfig } from '../mailbox/open-source.js';
 import type { MailboxSource } from '../mailbox/types.js';
 import { knownIpMatcher, type KnownIpMatcher } from './derive-source-ip.js';
-import { parseReport, type ParsedReport } from './parse-report.js';
+import { parseReport, reportRecipients, type ParsedReport } from './parse-report.js';
 import { parseMime } from '../mailbox/mime.js';
-import { protectRawMessage, reportRecipients, type ProtectedRaw } from './protect-raw.js';
+import { protectRawMessage, type ProtectedRaw } from './protect-raw.js';
 import { hashRecipient, insertFeedbackReports, recipientSalt, repeatedReports, sndsIps, type ReportRow } from './store-reports.js';
 
 /**
@@ -129,7 +129,7 @@ export async function ingestJmrpMailbox(options: IngestJmrpOptions): Promise<Jmr
       // A report already stored from another message (sent, and forwarded as an attachment too) is
       // recorded with its message but not counted again.
       const present = rows.flatMap((row, i) => (row ? [i] : []));
-      const repeated = await repeatedReports(session, present.map((i) => rows[i]!.report));
+      const repeated = await repeatedReports(session, present.map((i) => rows[i]!.report), privacy);
       for (const [n, storedIn] of repeated) {
         const i = present[n]!;
         const note = `the same report is already stored${storedIn === null ? ' from an earlier message of this batch' : ` from message #${storedIn}`}: not counted again`;

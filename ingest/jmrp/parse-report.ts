@@ -30,6 +30,16 @@ export type TimeOrigin = 'arrival_date' | 'received' | 'report_date' | 'mailbox'
 /** Fields of a report part (or an original's headers) that carry a complainer's address (personal data). */
 export const RECIPIENT_FIELDS = ['original-rcpt-to', 'original-recipient', 'removal-recipient', 'redacted-address', 'x-hmxmroriginalrecipient'];
 
+/** Every recipient value a parsed report holds: its recipients and its recipient fields. */
+export function reportRecipients(report: Pick<FeedbackReport, 'recipients' | 'fields'>): string[] {
+  const values = [...report.recipients];
+  for (const name of RECIPIENT_FIELDS) {
+    const value = report.fields[name];
+    if (value !== undefined) values.push(...(Array.isArray(value) ? value : [value]));
+  }
+  return values;
+}
+
 /** Feedback types that are complaints; auth-failure, not-spam, opt-out… are recorded but not counted. */
 export const COMPLAINT_TYPES: ReadonlySet<string> = new Set(['abuse', 'fraud', 'virus', 'other']);
 
@@ -187,7 +197,14 @@ function parseArf(message: HeaderMap, reportPart: MimePart, parent: MimePart | n
   const arrival = parseMailDate(arrivalText) ?? parseMailDate(first(fieldMap, 'received-date'));
   if (arrivalText?.trim() && !parseMailDate(arrivalText)) notes.push(`Arrival-Date "${arrivalText.trim().slice(0, 60)}" is not a date`);
   const time = complaintTime(arrival, ip?.receivedAt ?? null, message, options.deliveredAt);
-  const recipients = [...(fieldMap.get('original-rcpt-to') ?? []), ...(original.headers?.get('x-hmxmroriginalrecipient') ?? [])]
+  // Original-Rcpt-To first (the recipient column takes the first); some reporters name the complainer
+  // only in Original-Recipient (`rfc822;jane@…`) or, for an opt-out, Removal-Recipient.
+  const recipients = [
+    ...(fieldMap.get('original-rcpt-to') ?? []),
+    ...(original.headers?.get('x-hmxmroriginalrecipient') ?? []),
+    ...(fieldMap.get('original-recipient') ?? []),
+    ...(fieldMap.get('removal-recipient') ?? []),
+  ]
     .map((r) => extractAddress(r) ?? r.trim())
     .filter((r) => r.length > 0);
 

@@ -1,8 +1,8 @@
 import libmime from 'libmime';
 import libqp from 'libqp';
 import { decodeBody, decodeEncodedWords, extractAddress, parseHeaderBlock, parseMime, walkParts, type MimePart, type ParsedMessage } from '../mailbox/mime.js';
-import { hashRecipient, REMOVED_RECIPIENT, type RecipientMode } from './store-reports.js';
-import { RECIPIENT_FIELDS, type FeedbackReport } from './parse-report.js';
+import { addressSpellings, hashRecipient, REMOVED_RECIPIENT, type RecipientMode } from './store-reports.js';
+import { RECIPIENT_FIELDS } from './parse-report.js';
 
 /**
  * The bytes of a complaint message as kept in mail_message.raw: every occurrence of the complainer's
@@ -30,16 +30,6 @@ export interface ProtectedRaw {
 const MAX_NESTING = 4;
 
 const NOT_KEPT = "raw bytes not kept: the complainer's address could not be removed from them (the message stays in the mailbox's archive)";
-
-/** Every recipient value a parsed report holds: its recipients and its recipient fields. */
-export function reportRecipients(report: Pick<FeedbackReport, 'recipients' | 'fields'>): string[] {
-  const values = [...report.recipients];
-  for (const name of RECIPIENT_FIELDS) {
-    const value = report.fields[name];
-    if (value !== undefined) values.push(...(Array.isArray(value) ? value : [value]));
-  }
-  return values;
-}
 
 /**
  * `known`: the recipient values the parser found (reportRecipients). For a message the parser could
@@ -176,11 +166,15 @@ function replacePlain(raw: Buffer, addresses: string[], replacement: (address: s
   return splice(raw, splices);
 }
 
-/** An address as it may appear in bytes read as Latin-1 and lower-cased: as Latin-1, and as UTF-8. */
+/** An address as it may appear in bytes read as Latin-1 and lower-cased: each of its spellings
+ * (addressSpellings: as is, and as a VERP local part) as Latin-1, and as UTF-8. */
 function spellings(address: string): string[] {
-  const latin1 = address.toLowerCase();
-  const utf8 = Buffer.from(address, 'utf8').toString('latin1').toLowerCase();
-  return latin1 === utf8 ? [latin1] : [latin1, utf8];
+  const forms = new Set<string>();
+  for (const spelling of addressSpellings(address)) {
+    forms.add(spelling);
+    forms.add(Buffer.from(spelling, 'utf8').toString('latin1').toLowerCase());
+  }
+  return [...forms];
 }
 
 /** Adjacent encoded words decode as one text (an address may be split across them). */
@@ -233,6 +227,6 @@ function showsAddress(bytes: Buffer, addresses: string[]): boolean {
   }
   return texts.some((text) => {
     const spelled = /%40|&#|&commat;/i.test(text) ? text.replace(/%40|&#0*64;|&#x0*40;|&commat;/gi, '@') : text;
-    return addresses.some((a) => spelled.includes(a));
+    return addresses.some((a) => addressSpellings(a).some((form) => spelled.includes(form)));
   });
 }

@@ -6,8 +6,8 @@ import { notePendingDays, recomputeDays } from '../../transform/recompute.js';
 import { parseMime } from '../mailbox/mime.js';
 import { pgText } from '../mailbox/sql.js';
 import { loadKnownIps } from './ingest-mailbox.js';
-import { parseReport } from './parse-report.js';
-import { protectRawMessage, reportRecipients } from './protect-raw.js';
+import { parseReport, reportRecipients } from './parse-report.js';
+import { protectRawMessage } from './protect-raw.js';
 import { hashRecipient, insertFeedbackReports, recipientSalt, repeatedReports } from './store-reports.js';
 
 /**
@@ -88,7 +88,7 @@ export async function retryQuarantined(options: { database: Database; config: Co
         // Kept before its bytes were protected as they are now: protect them before the row is released.
         const kept = protectRawMessage(raw, report ? reportRecipients(report) : [], privacy.mode, privacy.salt, report === null, mime);
         // A report stored meanwhile from another message (a forwarded copy) is released, not counted again.
-        const storedIn = report ? (await repeatedReports(session, [report])).get(0) : undefined;
+        const storedIn = report ? (await repeatedReports(session, [report], privacy)).get(0) : undefined;
         const repeated = storedIn !== undefined ? `the same report is already stored from message #${storedIn}: not counted again` : '';
         if (storedIn !== undefined) {
           report = null;

@@ -5,7 +5,7 @@ import type { StoredMessage } from '../mailbox/drain.js';
 import { extractAddress } from '../mailbox/mime.js';
 import { oneChunk, pgText as text } from '../mailbox/sql.js';
 import { csvText } from '../snds/copy-csv.js';
-import { RECIPIENT_FIELDS, type FeedbackReport } from './parse-report.js';
+import { RECIPIENT_FIELDS, reportRecipients, type FeedbackReport } from './parse-report.js';
 
 /** The statements that put parsed reports into repwatch.feedback_report (migration 0003). */
 
@@ -44,27 +44,65 @@ export function protectRecipient(address: string | undefined, mode: RecipientMod
   return mode === 'plain' ? address : hashRecipient(address, salt, keptBytes);
 }
 
-/** The ARF fields as stored: recipient fields hashed (or dropped) like the recipient column. */
-export function protectFields(fields: Record<string, string | string[]>, mode: RecipientMode, salt: string, keptBytes = false): Record<string, string | string[]> {
+/** Every way a complainer's address is spelled in mail, lower-cased: as is, and as the local part of a
+ * VERP return path (`bounce-77-jane=isp.example@sender.example`), which senders use to tell which
+ * recipient a bounce or a report is about. */
+export function addressSpellings(address: string): string[] {
+  const lower = address.toLowerCase();
+  const at = lower.lastIndexOf('@');
+  return at > 0 ? [lower, `${lower.slice(0, at)}=${lower.slice(at + 1)}`] : [lower];
+}
+
+/**
+ * What a report's stored texts look like with its complainers' addresses hashed (or removed), as
+ * `jmrp.recipients` says: every field and column holding text from the report or its original (subject,
+ * campaign, Message-IDs, return path, any ARF field) may spell an address, as is or VERP-encoded.
+ */
+export function recipientProtector(recipients: readonly string[], mode: RecipientMode, salt: string): (text: string | null) => string | null {
+  if (mode === 'plain') return (text) => text;
+  const forms: [spelling: string, replacement: string][] = [];
+  for (const recipient of recipients) {
+    const address = extractAddress(recipient);
+    if (!address) continue;
+    const replacement = mode === 'hash' ? hashRecipient(address, salt) : REMOVED_RECIPIENT;
+    for (const spelling of addressSpellings(address)) forms.push([spelling, replacement]);
+  }
+  if (forms.length === 0) return (text) => text;
+  // Longest first: of x@y.co and x@y.com, the longer one is replaced whole.
+  forms.sort((a, b) => b[0].length - a[0].length);
+  return (text) => {
+    // Both spellings hold an @ or an = (neither has another case): most texts need no search.
+    if (text === null || (!text.includes('@') && !text.includes('='))) return text;
+    let out = text;
+    for (const [spelling, replacement] of forms) out = replaceIgnoringCase(out, spelling, replacement);
+    return out;
+  };
+}
+
+/** `needle` (lower-cased) replaced wherever it shows in `text`, ASCII case ignored. */
+function replaceIgnoringCase(text: string, needle: string, replacement: string): string {
+  const lower = text.toLowerCase();
+  // toLowerCase keeps the length for all but a few non-ASCII letters; then positions are not comparable.
+  if (lower.length !== text.length) return text.replace(new RegExp(needle.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'gi'), () => replacement);
+  let at = lower.indexOf(needle);
+  if (at === -1) return text;
+  let out = '';
+  let from = 0;
+  for (; at !== -1; at = lower.indexOf(needle, from)) {
+    out += text.slice(from, at) + replacement;
+    from = at + needle.length;
+  }
+  return out + text.slice(from);
+}
+
+/** The ARF fields as stored: recipient fields hashed (or dropped) like the recipient column, and the
+ * complainers' addresses in any other field protected like every stored text. */
+export function protectFields(fields: Record<string, string | string[]>, mode: RecipientMode, salt: string, keptBytes = false, protect: (text: string | null) => string | null = (t) => t): Record<string, string | string[]> {
   if (mode === 'plain') return fields;
   const out = Object.create(null) as Record<string, string | string[]>;
   for (const [name, value] of Object.entries(fields)) {
-    if (!RECIPIENT_FIELDS.includes(name)) out[name] = value;
+    if (!RECIPIENT_FIELDS.includes(name)) out[name] = Array.isArray(value) ? value.map((v) => protect(v)!) : protect(value)!;
     else if (mode === 'hash') out[name] = Array.isArray(value) ? value.map((v) => hashRecipient(v, salt, keptBytes)) : hashRecipient(value, salt, keptBytes);
-  }
-  return out;
-}
-
-/** A text stored with a report (the original's subject) with the complainer's addresses in it hashed or
- * removed, as the recipient itself: spam subjects often greet the recipient by address. */
-export function protectText(text: string | null, recipients: readonly string[], mode: RecipientMode, salt: string): string | null {
-  // Every address holds an @ (which has no other case): most subjects have none and need no search.
-  if (text === null || mode === 'plain' || recipients.length === 0 || !text.includes('@')) return text;
-  let out = text;
-  const addresses = recipients.flatMap((r) => extractAddress(r) ?? []).sort((a, b) => b.length - a.length);
-  for (const address of addresses) {
-    const replacement = mode === 'hash' ? hashRecipient(address, salt) : REMOVED_RECIPIENT;
-    out = out.replace(new RegExp(address.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'gi'), replacement);
   }
   return out;
 }
@@ -115,9 +153,10 @@ const REPORT_COLUMNS = [
   'original_from_domain', 'original_message_id', 'campaign', 'recipient', 'subject', 'fields', 'report_key', 'content_key',
 ];
 
-/** The identity of a report (migration 0012): its own Message-ID with the original's; null without one. */
-export function reportKeyOf(report: Pick<FeedbackReport, 'reportMessageId' | 'originalMessageId'>): string | null {
-  return report.reportMessageId ? `${report.reportMessageId}|${report.originalMessageId ?? ''}` : null;
+/** The identity of a report (migration 0012): its own Message-ID with the original's, as stored (a
+ * Message-ID may spell the complainer's address: protected like every stored text); null without one. */
+export function reportKeyOf(report: Pick<FeedbackReport, 'reportMessageId' | 'originalMessageId'>, protect: (text: string | null) => string | null = (t) => t): string | null {
+  return report.reportMessageId ? `${protect(report.reportMessageId)}|${protect(report.originalMessageId) ?? ''}` : null;
 }
 
 /**
@@ -125,16 +164,14 @@ export function reportKeyOf(report: Pick<FeedbackReport, 'reportMessageId' | 'or
  * earlier in the list: one report read from two messages is counted once. Returns the positions to
  * leave out, with the id of the message that holds the stored report (or null for one earlier in the list).
  */
-export async function repeatedReports(
-  session: Pick<Session, 'query'>,
-  reports: readonly Pick<FeedbackReport, 'reportMessageId' | 'originalMessageId' | 'contentKey'>[],
-): Promise<Map<number, number | null>> {
-  const keys = reports.map((r) => [reportKeyOf(r), r.contentKey].filter((k): k is string => k !== null));
+export async function repeatedReports(session: Pick<Session, 'query'>, reports: readonly FeedbackReport[], privacy: RecipientPrivacy): Promise<Map<number, number | null>> {
+  const reportKeys = reports.map((r) => reportKeyOf(r, recipientProtector(reportRecipients(r), privacy.mode, privacy.salt)));
+  const keys = reports.map((r, i) => [reportKeys[i]!, r.contentKey].filter((k): k is string => k !== null));
   const repeated = new Map<number, number | null>();
   if (keys.every((k) => k.length === 0)) return repeated;
   const rows = await session.query<{ report_key: string | null; content_key: string | null; message_ref: number }>(
     'select report_key, content_key, message_ref from repwatch.feedback_report where report_key = any($1::text[]) or content_key = any($2::text[])',
-    [[...new Set(reports.map(reportKeyOf).filter((k) => k !== null))], [...new Set(reports.map((r) => r.contentKey).filter((k) => k !== null))]],
+    [[...new Set(reportKeys.filter((k) => k !== null))], [...new Set(reports.map((r) => r.contentKey).filter((k) => k !== null))]],
   );
   const stored = new Map<string, number>();
   for (const row of rows) {
@@ -156,33 +193,37 @@ export async function repeatedReports(
 export async function insertFeedbackReports(session: Pick<Session, 'copyCsv'>, mailbox: string, rows: ReportRow[], privacy: RecipientPrivacy): Promise<void> {
   if (rows.length === 0) return;
   const t = (value: string | null | undefined) => csvText(text(value));
-  const lines = rows.map(({ message, report: r }) =>
-    [
-      message.ref,
-      t(mailbox),
-      r.format,
-      t(r.feedbackType),
-      r.isComplaint ? 't' : 'f',
-      t(r.userAgent),
-      t(r.version),
-      r.sourceIp ?? '',
-      r.sourceIpOrigin ?? '',
-      r.complainedAt?.toISOString() ?? '',
-      r.complainedAtOrigin ?? '',
-      r.day ?? '',
-      r.incidents,
-      t(r.reportedDomain),
-      t(r.originalMailFrom),
-      t(r.originalFromDomain),
-      t(r.originalMessageId),
-      t(r.campaign),
-      t(protectRecipient(r.recipients[0], privacy.mode, privacy.salt, privacy.keptBytes)),
-      t(protectText(r.originalSubject, r.recipients, privacy.mode, privacy.salt)),
-      csvText(fieldsJson(protectFields(r.fields, privacy.mode, privacy.salt, privacy.keptBytes))),
-      t(reportKeyOf(r)),
-      t(r.contentKey),
-    ].join(',') + '\n',
-  );
+  const lines = rows.map(({ message, report: r }) => {
+    const protect = recipientProtector(reportRecipients(r), privacy.mode, privacy.salt);
+    const originalMessageId = protect(r.originalMessageId);
+    return (
+      [
+        message.ref,
+        t(mailbox),
+        r.format,
+        t(r.feedbackType),
+        r.isComplaint ? 't' : 'f',
+        t(r.userAgent),
+        t(r.version),
+        r.sourceIp ?? '',
+        r.sourceIpOrigin ?? '',
+        r.complainedAt?.toISOString() ?? '',
+        r.complainedAtOrigin ?? '',
+        r.day ?? '',
+        r.incidents,
+        t(r.reportedDomain),
+        t(protect(r.originalMailFrom)),
+        t(r.originalFromDomain),
+        t(originalMessageId),
+        t(protect(r.campaign)),
+        t(protectRecipient(r.recipients[0], privacy.mode, privacy.salt, privacy.keptBytes)),
+        t(protect(r.originalSubject)),
+        csvText(fieldsJson(protectFields(r.fields, privacy.mode, privacy.salt, privacy.keptBytes, protect))),
+        t(reportKeyOf(r, protect)),
+        t(r.contentKey),
+      ].join(',') + '\n'
+    );
+  });
   await session.copyCsv('repwatch.feedback_report', REPORT_COLUMNS, oneChunk(lines.join('')));
 }
 

@@ -284,6 +284,33 @@ describeEachBackend('ingestJmrpMailbox', (db) => {
     expect(Number((await db().query<{ n: number }>('select count(*)::int as n from analytics.complaint'))[0]!.n)).toBe(1);
   });
 
+  it('keeps no complainer address anywhere, in any spelling: Original-Recipient only, subject, campaign, Message-ID, VERP return path', async () => {
+    for (const mode of ['hash', 'drop'] as const) {
+      await db().query('truncate repwatch.feedback_report, repwatch.mail_message cascade');
+      const eml = buildReport({ shape: 'arf', index: 9, ip: '203.0.113.12', at: new Date('2026-10-03T09:00:00Z'), recipient: 'Carol.C@isp.example', campaign: 'spring/carol.c@isp.example', fromDomain: 'd.example' })
+        .replace(/Original-Rcpt-To: [^\r]*\r\n/, 'Original-Recipient: rfc822;Carol.C@isp.example\r\n')
+        .replace(/Original-Mail-From: [^\r]*/, 'Original-Mail-From: <bounce-9-carol.c=isp.example@bounce.d.example>')
+        .replace(/Subject: Weekly offers #\d+/, 'Subject: carol.c@ISP.example, your cart is waiting')
+        .replace('Message-ID: <orig-9@d.example>', 'Message-ID: <9.carol.c=isp.example@d.example>');
+      expect(eml).not.toMatch(/Original-Rcpt-To/);
+      const path = await mboxOf([eml]);
+      const result = await ingestJmrpMailbox({ database: db(), config: config({ recipients: mode }), mailbox: mboxSource({ path }) });
+      expect(result).toMatchObject({ complaints: 1, quarantined: 0 });
+      const [row] = await db().query<{ everything: string; recipient: string | null; kept: boolean }>(
+        `select m.raw is not null as kept, concat_ws(' ', f.recipient, f.subject, f.campaign, f.original_message_id, f.original_mail_from, f.fields::text, f.report_key, m.reason, m.message_id, convert_from(m.raw, 'UTF8')) as everything, f.recipient
+           from repwatch.feedback_report f join repwatch.mail_message m on m.id = f.message_ref`,
+      );
+      expect(row!.kept).toBe(true); // rewritten, not dropped as unverifiable
+      expect(row!.everything.toLowerCase()).not.toContain('carol.c@isp.example');
+      expect(row!.everything.toLowerCase()).not.toContain('carol.c=isp.example');
+      expect(row!.recipient).toBe(mode === 'hash' ? hashRecipient('carol.c@isp.example', 'test-salt-123456') : null);
+      expect(row!.everything).toContain(mode === 'hash' ? hashRecipient('carol.c@isp.example', 'test-salt-123456') : '[recipient removed]');
+      // What is not an address stays: the campaign's own part, the sender's domain.
+      expect(row!.everything).toContain('spring/');
+      expect(row!.everything).toContain('bounce.d.example');
+    }
+  });
+
   it('loads the four public samples: 3 complaints, 1 auth-failure, fields kept as jsonb', async () => {
     const result = await ingestJmrpMailbox({ database: db(), config: config(), mailbox: emlSource({ paths: [fixtures], name: 'public' }) });
     expect(result).toMatchObject({ seen: 4, complaints: 3, otherReports: 1, quarantined: 0 });

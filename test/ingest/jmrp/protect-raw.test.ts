@@ -1,8 +1,8 @@
 import libmime from 'libmime';
 import libqp from 'libqp';
 import { describe, expect, it } from 'vitest';
-import { protectRawMessage, reportRecipients } from '../../../ingest/jmrp/protect-raw.js';
-import { parseReport } from '../../../ingest/jmrp/parse-report.js';
+import { protectRawMessage } from '../../../ingest/jmrp/protect-raw.js';
+import { parseReport, reportRecipients } from '../../../ingest/jmrp/parse-report.js';
 import { hashRecipient, protectRecipient } from '../../../ingest/jmrp/store-reports.js';
 import { decodeBody, parseMime, walkParts } from '../../../ingest/mailbox/mime.js';
 import { buildReport, type ReportShape } from '../../../bench/generate-reports.js';
