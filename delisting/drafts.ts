@@ -1,7 +1,7 @@
 import { canonicalIp } from '../checks/ip-address.js';
 import type { Config } from '../config/schema.js';
 import type { Database } from '../db/connection.js';
-import { ensureCurrentDecisions, latestSndsDay, loadDecisions, type Decision } from '../transform/decisions.js';
+import { ensureCurrentDecisions, latestSndsDay, latestStatusDownloadDay, loadDecisions, type Decision } from '../transform/decisions.js';
 import { ROUTE_ORDER, type Route } from '../ingest/bounces/microsoft-codes.js';
 import { collapseToCidrs } from './collapse-cidr.js';
 import { listCases, type DelistCase } from './cases.js';
@@ -54,14 +54,17 @@ export interface DelistDraftResult {
 }
 
 /**
- * The as-of date a draft uses by default: the latest day with SNDS data, the same default as `repwatch
- * flags` (so a draft and the decisions table agree). Not the latest stored as-of date, which any run with
- * --as-of can move. Only without SNDS data (bounce evidence alone, where flags has no default) the latest
- * computed decisions are used, never later than today; else today.
+ * The as-of date a draft uses by default: the latest day with SNDS data (as `repwatch flags`), or the day
+ * of the newest IP Status download when that is later (flags notes it, a draft uses it). Not the latest
+ * stored as-of date, which any run with --as-of can move. Only without SNDS data (bounce evidence alone,
+ * where flags has no default) the latest computed decisions are used, never later than today; else today.
  */
 export async function defaultAsOf(database: Database, today: string): Promise<string> {
-  const snds = await latestSndsDay(database);
-  if (snds) return snds;
+  // A request is about now: an IP Status list fetched after the latest SNDS day (SNDS data lags a day,
+  // the list is fetched today) is the newest word on what is blocked, and decides with it.
+  const [snds, status] = await Promise.all([latestSndsDay(database), latestStatusDownloadDay(database)]);
+  const newest = [snds, status].filter((d): d is string => d !== null && d <= today).sort().at(-1);
+  if (newest) return newest;
   const rows = await database.query<{ as_of: string | null }>('select max(as_of)::text as as_of from repwatch.ip_flag where as_of <= $1::date', [today]);
   return rows[0]?.as_of ?? today;
 }

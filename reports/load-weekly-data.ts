@@ -16,7 +16,7 @@ import {
   type WeeklyReportData,
 } from './weekly-data.js';
 import { draftedPlaybooks, linkStates, MAX_DRAFTS, staticPlaybook, toFixFor } from './integrations.js';
-import { ensureCurrentDecisions } from '../transform/decisions.js';
+import { ensureCurrentDecisions, latestStatusDownloadDay } from '../transform/decisions.js';
 import { ALL_POOL, poolRanges } from '../transform/pools.js';
 
 /**
@@ -66,6 +66,22 @@ export async function loadWeeklyData(database: Database, config: Config, period:
       `No decisions for ${period.to}: analytics.ip_day has no row in the 28 days ending that day. ` +
         'If data was loaded for that time, the daily facts were not built: run `repwatch transform --rebuild`.',
     );
+  }
+  // The block list below is the current one; the week's decisions use only lists fetched by its last
+  // day. A list fetched later can block IPs this week's decisions show as not blocked: say so.
+  const newestStatus = await latestStatusDownloadDay(database);
+  if (newestStatus !== null && newestStatus > period.to) {
+    const [{ n: unseen } = { n: 0 }] = await q<{ n: number }>(
+      `select count(*)::int as n from analytics.ip_status s
+        where s.blocked and not exists (select 1 from analytics.ip_flag f where f.as_of = $1 and f.blocked and f.ip between s.first_ip and s.last_ip)`,
+      [period.to],
+    );
+    if (unseen > 0) {
+      notes.push(
+        `The IP Status list fetched on ${newestStatus}, after this week ended, blocks ${unseen} range(s) that this week's decisions (as of ${period.to}) do not show as blocked: ` +
+          `see the current block list below, and decide with it: repwatch flags --as-of ${newestStatus}; repwatch delist draft --ip <IP> uses it by default.`,
+      );
+    }
   }
   const statusCounts = countStatuses(flagRows);
   const previousStatusCounts = countStatuses(

@@ -182,6 +182,25 @@ describeEachBackend('weekly report of a week in progress', (db) => {
   });
 });
 
+describeEachBackend('weekly report and a block list fetched after the week', (db) => {
+  it('says when the current block list blocks IPs the week\'s decisions do not show as blocked', async () => {
+    await insertFixture(db());
+    const before = await buildWeeklyReport(db(), config, AS_OF, new Date('2026-11-23T07:00:00Z'));
+    expect(before.data.notes.join(' ')).not.toMatch(/IP Status list fetched on/);
+    const [download] = await db().query<{ id: number }>(
+      `insert into repwatch.raw_download (source, kind, feed, location, fetched_at, sha256, byte_size, outcome)
+       values ('url', 'ip_status', 'main', 'https://example.invalid/status', '2026-11-25T06:00:00Z', 'def', 10, 'loaded') returning id`,
+    );
+    await db().query(
+      `insert into repwatch.snds_status_range (download_id, feed, line_no, first_ip, last_ip, blocked, details) values ($1, 'main', 1, '198.51.100.99', '198.51.100.99', true, 'blocked')`,
+      [download!.id],
+    );
+    const after = await buildWeeklyReport(db(), config, AS_OF, new Date('2026-11-25T07:00:00Z'));
+    expect(after.data.notes.join(' ')).toMatch(/The IP Status list fetched on 2026-11-25, after this week ended, blocks 1 range\(s\) that this week's decisions \(as of 2026-11-22\) do not show as blocked/);
+    expect(after.markdown).toMatch(/repwatch flags --as-of 2026-11-25/);
+  });
+});
+
 describeEachBackend('weekly report under other thresholds', (db) => {
   it('recomputes decisions stored under other thresholds with the configured ones, says so, and stores them', async () => {
     await insertFixture(db());
