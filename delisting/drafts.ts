@@ -97,7 +97,11 @@ export async function buildDelistDrafts(database: Database, config: Config, ip: 
     return { ...base, drafts: [], refused: { why: `${address} is not blocked as of ${asOf} (status ${decision.status}): there is nothing to delist`, reasons: decision.reasons, fixes: decision.reasons.map((r) => `${r}: ${FIXES[r] ?? ''}`) } };
   }
 
-  const routes = (decision.routes.length > 0 ? decision.routes : [decision.route ?? 'outlook_form']).filter((r): r is Route => (ROUTE_ORDER as readonly string[]).includes(r));
+  let routes = (decision.routes.length > 0 ? decision.routes : [decision.route ?? 'outlook_form']).filter((r): r is Route => (ROUTE_ORDER as readonly string[]).includes(r));
+  // `route` names the portal first (issue 8's order), but the seed is plain: with a 5.7.511 NDR the
+  // portal cannot be used. The forwarded NDR comes first, and the portal draft says why it may be refused.
+  const banned = routes.includes('delist_email') && routes.includes('office365_portal');
+  if (banned) routes = [...routes.filter((r) => r === 'delist_email'), ...routes.filter((r) => r !== 'delist_email')];
   const drafts: RouteDraft[] = [];
   for (const route of routes) {
     const latest = await latestBounce(database, address, route, asOf);
@@ -107,7 +111,12 @@ export async function buildDelistDrafts(database: Database, config: Config, ip: 
         route,
         title: PLAYBOOK.office365_portal.title,
         where: PLAYBOOK.office365_portal.where,
-        steps: PLAYBOOK.office365_portal.steps,
+        steps: banned
+          ? [
+              `Not while 5.7.511 applies: this IP also bounced with 5.7.511 (banned sender) in the window, and Microsoft does not take portal requests for a banned sender. Forward that NDR first (above); come back here only for a 5.7.6xx block that remains after it is lifted.`,
+              ...PLAYBOOK.office365_portal.steps,
+            ]
+          : PLAYBOOK.office365_portal.steps,
         visits: [{ ip: address, email: contact.email ?? '<the address the NDR was sent to>' }],
         errorText: latest?.diagnostic ?? null,
       });

@@ -69,7 +69,8 @@ export const FIXES: Record<string, string> = {
   yellow_filter: 'SNDS shows YELLOW days (10–90% filtered as spam): review content and list hygiene before it turns RED.',
   auth_requirements:
     'Outlook.com rejected mail with 5.7.515: publish SPF covering this IP, sign with DKIM, and publish DMARC (at least p=none) aligned with SPF or DKIM (repwatch check auth).',
-  dnsbl_listed: 'The IP is on a DNS blocklist Microsoft also uses (Spamhaus): fix the cause and delist there first (repwatch check blocklists shows where and why).',
-  reputation_deferral: 'Outlook.com throttles this IP on reputation (S775 / 4.7.650, RP-/SC-/DY-/OU- codes): slow down, send only to engaged recipients, and check the server is not compromised or an open relay.',
+  dnsbl_listed: 'The IP is on a blocklist Microsoft also uses (Spamhaus, or as the SNDS block says, Symantec Brightmail): fix the cause and delist there first (repwatch check blocklists shows where and why).',
+  address_harvesting: 'SNDS blocks this IP for e-mail address harvesting: find what on it collects or probes addresses (a compromised host, directory-harvest attempts, list buying) and stop it before asking for delisting.',
+    reputation_deferral: 'Outlook.com throttles this IP on reputation (S775 / 4.7.650, RP-/SC-/DY-/OU- codes): slow down, send only to engaged recipients, and check the server is not compromised or an open relay.',
   relisted: 'Microsoft blocked this IP again after a delisting: find what changed since, and attach the previous correspondence (repwatch delist status) to the new request.',
 };

@@ -15,10 +15,25 @@ export type Route = (typeof ROUTES)[number];
 /** Reasons from the window's numbers. */
 export const METRIC_REASONS = ['complaint_rate', 'trap_hits', 'red_filter', 'yellow_filter'] as const;
 /** Warning reasons from block evidence that we know the meaning of (others are listed as they come). */
-export const WARNING_REASONS = ['auth_requirements', 'dnsbl_listed', 'reputation_deferral', 'relisted'] as const;
+export const WARNING_REASONS = ['auth_requirements', 'dnsbl_listed', 'address_harvesting', 'reputation_deferral', 'relisted'] as const;
 /** Warnings that must be fixed before asking Microsoft to delist (the seed article: meet the
- * authentication rules and get off other blocklists first). */
-const FIX_FIRST_WARNINGS: ReadonlySet<string> = new Set(['auth_requirements', 'dnsbl_listed']);
+ * authentication rules and get off other blocklists first; a block for harvesting stays until it stops). */
+const FIX_FIRST_WARNINGS: ReadonlySet<string> = new Set(['auth_requirements', 'dnsbl_listed', 'address_harvesting']);
+
+/**
+ * What an SNDS IP Status block's Details text says about its cause (snds.md lists the known texts):
+ * a block because of another list (Spamhaus SBL/XBL, Symantec Brightmail) is lifted by getting off that
+ * list first; `E-mail address harvesting` by stopping it. `Blocked due to user complaints or other
+ * evidence of spamming`, the usual text, adds nothing: the metrics say whether it is fixed.
+ */
+export function statusDetailWarnings(details: readonly string[]): string[] {
+  const warnings: string[] = [];
+  for (const detail of details) {
+    if (/spamhaus|\b[sx]bl\b|brightmail|symantec/i.test(detail)) warnings.push('dnsbl_listed');
+    if (/harvest/i.test(detail)) warnings.push('address_harvesting');
+  }
+  return warnings;
+}
 /** A warning row that names no reason still counts; it is reported under this name. */
 export const UNNAMED_WARNING = 'warning';
 
@@ -39,6 +54,8 @@ export interface WindowSums {
   yellowDays: number;
   /** Inside a blocked range of the latest IP Status download made on or before the as-of date. */
   statusBlocked: boolean;
+  /** The Details texts of those blocked ranges (statusDetailWarnings reads them). */
+  statusDetails?: readonly string[];
   /** Routes of `kind = 'block'` evidence in W (unknown routes are kept, after the known ones). */
   blockRoutes: readonly string[];
   /** True when W has `kind = 'block'` evidence, even evidence that names no route. */
@@ -61,7 +78,7 @@ export function decide(sums: WindowSums, thresholds: DecisionThresholds): Decisi
   const complaintRate = sums.recipients > 0 ? sums.complaints / sums.recipients : null;
   const routes = orderRoutes([...(sums.statusBlocked ? ['outlook_form'] : []), ...sums.blockRoutes]);
   const blocked = sums.statusBlocked || sums.evidenceBlocked || routes.length > 0;
-  const warnings = orderWarnings(sums.warnings);
+  const warnings = orderWarnings([...sums.warnings, ...(sums.statusBlocked ? statusDetailWarnings(sums.statusDetails ?? []) : [])]);
 
   if (!blocked && !sums.hasData && warnings.length === 0) {
     return { status: 'no_data', reasons: [], complaintRate, blocked, route: null, routes: [] };

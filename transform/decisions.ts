@@ -75,6 +75,25 @@ interface SumsRow {
   warnings: string[];
 }
 
+/** Per feed, the latest IP Status download made on or before D ($1): as
+ * repwatch.current_status_download, cut at D (a duplicate download repeats the ranges of the one it
+ * duplicates, with its own fetch time). */
+const STATUS_DOWNLOADS_SQL = `
+  select distinct on (feed) coalesce(duplicate_of, id) as id
+  from repwatch.raw_download
+  where kind = 'ip_status' and outcome in ('loaded', 'empty', 'duplicate')
+    and fetched_at < ($1::date + 1)::timestamp at time zone 'UTC'
+  order by feed, fetched_at desc, id desc`;
+
+/** The Details texts of the blocked ranges holding each of these IPs ($2), in the lists of D ($1).
+ * Asked only for the IPs the sweep found blocked: a handful, where the sweep covers every IP. */
+const STATUS_DETAILS_SQL = `
+select host(p.ip) as ip, array_agg(distinct r.details) filter (where r.details is not null) as details
+from unnest($2::inet[]) as p(ip)
+join repwatch.snds_status_range r on r.blocked and p.ip between r.first_ip and r.last_ip
+where r.download_id in (${STATUS_DOWNLOADS_SQL})
+group by p.ip`;
+
 /**
  * One set-based query: the window's sums for every IP of the population. $1 = D, $2 = windowDays.
  * "Blocked by IP Status" uses, per feed, the latest IP Status download made on or before D (UTC),
@@ -105,15 +124,7 @@ evidence as (
   where day > $1::date - $2::int and day <= $1::date
   group by ip
 ),
-status_download as (
-  -- As repwatch.current_status_download, cut at D: a duplicate download repeats the ranges of the
-  -- one it duplicates, with its own fetch time.
-  select distinct on (feed) coalesce(duplicate_of, id) as id
-  from repwatch.raw_download
-  where kind = 'ip_status' and outcome in ('loaded', 'empty', 'duplicate')
-    and fetched_at < ($1::date + 1)::timestamp at time zone 'UTC'
-  order by feed, fetched_at desc, id desc
-),
+status_download as (${STATUS_DOWNLOADS_SQL}),
 point as (
   select coalesce(f.ip, e.ip) as ip, true as is_ip, null::inet as last_ip,
     coalesce(f.has_data, false) as has_data, coalesce(f.recipients, 0) as recipients, coalesce(f.complaints, 0) as complaints,
@@ -169,6 +180,11 @@ export async function computeDecisionsIn(session: Pick<Session, 'query' | 'copyC
   assertDay(asOf);
   await beginRecompute(session);
   const rows = await session.query<SumsRow>(WINDOW_SUMS_SQL, [asOf, settings.windowDays]);
+  const blockedIps = rows.filter((r) => r.status_blocked).map((r) => r.ip);
+  const details = new Map<string, string[]>();
+  if (blockedIps.length > 0) {
+    for (const row of await session.query<{ ip: string; details: string[] | null }>(STATUS_DETAILS_SQL, [asOf, blockedIps])) details.set(row.ip, row.details ?? []);
+  }
   const decisions = rows.map((row): Decision => {
     const outcome = decide(
       {
@@ -179,6 +195,7 @@ export async function computeDecisionsIn(session: Pick<Session, 'query' | 'copyC
         redDays: row.red_days,
         yellowDays: row.yellow_days,
         statusBlocked: row.status_blocked,
+        statusDetails: details.get(row.ip) ?? [],
         evidenceBlocked: row.evidence_blocked,
         blockRoutes: row.routes,
         warnings: row.warnings,

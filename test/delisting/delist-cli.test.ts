@@ -150,6 +150,18 @@ for (const backend of backends()) {
       expect(readFileSync(ndr, 'utf8')).toMatch(/550 5\.7\.511 Access denied, banned sender\[198\.51\.100\.24\]/);
     });
 
+    it('with a 5.7.511 NDR as well, the forwarded NDR comes first and the portal draft says it cannot be used yet', async () => {
+      const mbox = writeMbox(dir, 'banned.mbox', [bounce('5.7.511', '198.51.100.27', '2026-11-23', 'c7', 'someone@contoso.com')]);
+      expect((await runCliCaptured(['ingest', 'bounces', '--mbox', mbox], { env, clock })).code).toBe(0);
+      const both = await runCliCaptured(['delist', 'draft', '--ip', '198.51.100.27', '--as-of', '2026-11-24', '--format', 'json'], { env, clock });
+      expect(both.code).toBe(0);
+      const draft = JSON.parse(both.stdout) as { decision: { route: string }; drafts: { route: string; steps: string[] }[] };
+      // The decision's route keeps issue 8's order; the drafts follow the seed: no portal for a banned sender.
+      expect(draft.decision.route).toBe('office365_portal');
+      expect(draft.drafts.map((d) => d.route)).toEqual(['delist_email', 'office365_portal']);
+      expect(draft.drafts[1]!.steps[0]).toMatch(/^Not while 5\.7\.511 applies/);
+    });
+
     it('keeps a case with every message, and a block after it closed raises reason relisted', async () => {
       const opened = await runCliCaptured(['delist', 'open', '--ip', '203.0.113.13', '--route', 'outlook_form', '--note', 'form sent', '--format', 'json'], { env, clock });
       expect(opened.code).toBe(0);

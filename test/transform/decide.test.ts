@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decide, orderRoutes, type WindowSums } from '../../transform/decide.js';
+import { decide, orderRoutes, statusDetailWarnings, type WindowSums } from '../../transform/decide.js';
 
 const thresholds = { complaintRateWarn: 0.001, complaintRateMax: 0.003 };
 
@@ -109,5 +109,20 @@ describe('orderRoutes', () => {
     expect(orderRoutes(['zeta', 'delist_email', 'alpha', 'outlook_form', 'delist_email', 'office365_portal'])).toEqual([
       'outlook_form', 'office365_portal', 'delist_email', 'alpha', 'zeta',
     ]);
+  });
+});
+
+describe('decide: the IP Status block\'s Details', () => {
+  it('maps the known texts: another list is dnsbl_listed, harvesting address_harvesting, the usual text nothing', () => {
+    expect(statusDetailWarnings(['SpamHaus SBL/XBL'])).toEqual(['dnsbl_listed']);
+    expect(statusDetailWarnings(['Symantec Brightmail'])).toEqual(['dnsbl_listed']);
+    expect(statusDetailWarnings(['E-mail address harvesting'])).toEqual(['address_harvesting']);
+    expect(statusDetailWarnings(['Blocked due to user complaints or other evidence of spamming', ''])).toEqual([]);
+  });
+
+  it('makes a status block fix_first; counts only for an IP the status list blocks', () => {
+    expect(decide(sums({ statusBlocked: true, statusDetails: ['SpamHaus SBL/XBL'] }), thresholds)).toMatchObject({ status: 'fix_first', reasons: ['dnsbl_listed'], route: 'outlook_form' });
+    expect(decide(sums({ statusBlocked: true, statusDetails: ['Blocked due to user complaints or other evidence of spamming'] }), thresholds)).toMatchObject({ status: 'start_delisting', reasons: [] });
+    expect(decide(sums({ statusDetails: ['SpamHaus SBL/XBL'] }), thresholds)).toMatchObject({ status: 'ok', reasons: [] });
   });
 });

@@ -126,6 +126,24 @@ describeEachBackend('decisions', (db) => {
     expect(blocked).toEqual(['10.1.1.0', '10.1.1.100', '10.1.1.255', '10.1.1.77', '192.0.2.254', '192.0.2.255', '192.0.3.0', '192.0.3.1', '2001:db8::5']);
   });
 
+  it('reads the IP Status block\'s Details: a Spamhaus or harvesting block is fix_first, the usual text is not', async () => {
+    const ips = ['192.0.2.41', '192.0.2.42', '192.0.2.43', '192.0.2.44'];
+    for (const ip of ips) await fx.snds({ ip, day: AS_OF });
+    await fx.status(`${AS_OF}T06:00:00Z`, [
+      ['192.0.2.41', '192.0.2.41', true, 'SpamHaus SBL/XBL'],
+      ['192.0.2.42', '192.0.2.42', true, 'E-mail address harvesting'],
+      ['192.0.2.43', '192.0.2.43', true, 'Blocked due to user complaints or other evidence of spamming'],
+      ['192.0.2.40', '192.0.2.44', true, 'Symantec Brightmail'],
+    ]);
+    await rebuildAll(db(), config);
+    const byIp = new Map((await computeDecisions(db(), config, AS_OF)).map((d) => [d.ip, d]));
+    expect(byIp.get('192.0.2.41')).toMatchObject({ status: 'fix_first', reasons: ['dnsbl_listed'], blocked: true, route: 'outlook_form' });
+    expect(byIp.get('192.0.2.42')).toMatchObject({ status: 'fix_first', reasons: ['dnsbl_listed', 'address_harvesting'] });
+    // .43 is also inside the Brightmail range: both texts are read.
+    expect(byIp.get('192.0.2.43')).toMatchObject({ status: 'fix_first', reasons: ['dnsbl_listed'] });
+    expect(byIp.get('192.0.2.44')).toMatchObject({ status: 'fix_first', reasons: ['dnsbl_listed'] });
+  });
+
   it('uses the latest IP Status download made on or before D: later ones ignored, failed ones skipped, empty ones unblock', async () => {
     const ip = '203.0.113.40';
     for (const day of ['2026-11-10', '2026-11-12', '2026-11-14', '2026-11-16']) await fx.snds({ ip, day });

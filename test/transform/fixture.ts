@@ -58,15 +58,15 @@ export class Fixture {
   }
 
   /** An IP Status download fetched at `fetchedAt` holding these ranges (none: an empty export). */
-  async status(fetchedAt: string, ranges: [string, string, boolean?][], options: { feed?: string; outcome?: string } = {}): Promise<number> {
+  async status(fetchedAt: string, ranges: [string, string, boolean?, string?][], options: { feed?: string; outcome?: string } = {}): Promise<number> {
     const id = await this.download('ip_status', fetchedAt, { ...options, outcome: options.outcome ?? (ranges.length ? 'loaded' : 'empty') });
     this.touched.add(new Date(fetchedAt).toISOString().slice(0, 10));
     let line = 0;
-    for (const [first, last, blocked] of ranges) {
+    for (const [first, last, blocked, details] of ranges) {
       await this.database.query(
         `insert into repwatch.snds_status_range (download_id, feed, line_no, first_ip, last_ip, blocked, details)
-         values ($1, $2, $3, $4::inet, $5::inet, $6, 'Blocked due to user complaints or other evidence of spamming')`,
-        [id, options.feed ?? 'main', ++line, first, last, blocked ?? true],
+         values ($1, $2, $3, $4::inet, $5::inet, $6, $7)`,
+        [id, options.feed ?? 'main', ++line, first, last, blocked ?? true, details ?? 'Blocked due to user complaints or other evidence of spamming'],
       );
     }
     return id;
