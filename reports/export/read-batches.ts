@@ -29,7 +29,7 @@ export async function readInBatches(
     where.push(`${table.dateColumn} ${op} date '${value}'`);
   }
   const select = `select ${table.columns.map((c) => (c.select === c.name ? c.name : `${c.select} as ${c.name}`)).join(', ')}
-    from ${table.view}${where.length ? ` where ${where.join(' and ')}` : ''} order by ${table.orderBy}`;
+    from ${table.view} v${where.length ? ` where ${where.join(' and ')}` : ''} order by ${table.orderBy}`;
   return database.transaction(async (session) => {
     await session.query(`declare repwatch_export no scroll cursor for ${select}`);
     let total = 0;

@@ -17,6 +17,8 @@ export interface ExportTable {
   view: string;
   /** The date column --from/--to filter on. */
   dateColumn: string;
+  /** On the view's own columns (`v.`): a bare name would sort the selected text (host(ip)), so
+   * 192.0.2.10 would come before 192.0.2.2. */
   orderBy: string;
   columns: ExportColumn[];
 }
@@ -28,7 +30,7 @@ export const EXPORT_TABLES = {
   ip_day: {
     view: 'analytics.ip_day',
     dateColumn: 'day',
-    orderBy: 'day, ip',
+    orderBy: 'v.day, v.ip',
     columns: [
       inet('ip', false),
       col('day', 'date', false),
@@ -46,7 +48,7 @@ export const EXPORT_TABLES = {
   complaint: {
     view: 'analytics.complaint',
     dateColumn: 'day',
-    orderBy: 'day nulls first, complained_at nulls first, source_ip, original_message_id',
+    orderBy: 'v.day nulls first, v.complained_at nulls first, v.source_ip, v.original_message_id',
     columns: [
       col('complained_at', 'timestamp'),
       col('day', 'date'),
@@ -66,7 +68,7 @@ export const EXPORT_TABLES = {
   ip_flag: {
     view: 'analytics.ip_flag',
     dateColumn: 'as_of',
-    orderBy: 'as_of, ip',
+    orderBy: 'v.as_of, v.ip',
     columns: [
       col('as_of', 'date', false),
       inet('ip', false),

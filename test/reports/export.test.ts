@@ -47,7 +47,7 @@ async function expected(database: Database, name: ExportTableName, from?: string
   const t = EXPORT_TABLES[name];
   const where = [from && `${t.dateColumn} >= '${from}'`, to && `${t.dateColumn} <= '${to}'`].filter(Boolean);
   const rows = await database.query<Row>(
-    `select ${t.columns.map((c) => `${c.select} as ${c.name}`).join(', ')} from ${t.view} ${where.length ? `where ${where.join(' and ')}` : ''} order by ${t.orderBy}`,
+    `select ${t.columns.map((c) => `${c.select} as ${c.name}`).join(', ')} from ${t.view} v ${where.length ? `where ${where.join(' and ')}` : ''} order by ${t.orderBy}`,
   );
   return normalise(t.columns, rows);
 }
@@ -81,6 +81,18 @@ describeEachBackend('export of the analytics views', (db) => {
       });
     }
   }
+
+  it('orders rows by address, not by the text of the address (192.0.2.9 before 192.0.2.10)', async () => {
+    await db().query(
+      `insert into repwatch.ip_day_fact (ip, day, rcpt_commands, data_commands, message_recipients, filter_result, trap_hits, complaints, has_snds, has_red, has_yellow)
+       select ip::inet, '2026-10-01', 1, 1, 1, 'GREEN', 0, 0, true, false, false from unnest(array['192.0.2.10', '192.0.2.9', '192.0.2.100', '10.0.0.1']) as ip`,
+    );
+    const out = join(dir, 'ordered.csv');
+    await exportTable(db(), { table: 'ip_day', format: 'csv', out, from: '2026-10-01', to: '2026-10-01' });
+    const ips = Papa.parse<Row>(readFileSync(out, 'utf8'), { header: true, skipEmptyLines: true }).data.map((r) => String(r.ip));
+    const ours = ['10.0.0.1', '192.0.2.9', '192.0.2.10', '192.0.2.100'];
+    expect(ips.filter((ip) => ours.includes(ip))).toEqual(ours);
+  });
 
   it('writes one Parquet row group per batch (the file is streamed, not built in memory)', async () => {
     const out = join(dir, 'groups.parquet');
