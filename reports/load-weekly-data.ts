@@ -26,6 +26,9 @@ import { ALL_POOL, poolRanges } from '../transform/pools.js';
  * No per-IP queries: each section is one statement whatever the number of IPs.
  */
 
+// Ordering on a column selected as host(ip) must name the table's inet column (f.ip): the bare name
+// is the text, and 192.0.2.10 would come before 192.0.2.9.
+
 /** Per-IP charts are bounded so the report stays readable and fast at 10,000 IPs. */
 export const CHART_LIMITS = { needsAction: 30, topVolume: 5, ipDays: 28, poolDays: 56 } as const;
 /** Rows per decision status shown in HTML and Markdown; the CSV and JSON hold all of them. */
@@ -56,9 +59,9 @@ export async function loadWeeklyData(database: Database, config: Config, period:
   }
   const flagRows = await q<FlagRow>(
     `select host(ip) as ip, status, reasons, recipients_7d, complaints_7d, complaint_rate_7d, trap_hits_7d, blocked, route
-       from analytics.ip_flag where as_of = $1
+       from analytics.ip_flag f where as_of = $1
       order by array_position(array['start_delisting','fix_first','at_risk','ok','no_data'], status),
-               complaint_rate_7d desc nulls last, recipients_7d desc, ip`,
+               complaint_rate_7d desc nulls last, recipients_7d desc, f.ip`,
     [period.to],
   );
   if (flagRows.length === 0) {
@@ -236,7 +239,7 @@ async function series(database: Database, from: string, to: string, ips: string[
   if (ips.length === 0) return out;
   const rows = await database.query<{ ip: string } & RawDay>(
     `select host(ip) as ip, day, message_recipients, complaints, complaint_rate, trap_hits, filter_result
-       from analytics.ip_day where ip = any($1::inet[]) and day between $2 and $3 order by ip, day`,
+       from analytics.ip_day d where ip = any($1::inet[]) and day between $2 and $3 order by d.ip, day`,
     [ips, from, to],
   );
   for (const row of rows) {
@@ -307,8 +310,8 @@ async function trapHitsOf(database: Database, period: ReportPeriod): Promise<Wee
   const rows = await database.query<{ ip: string; hits: number; days: number; last_day: string; total: number }>(
     `select host(ip) as ip, sum(trap_hits)::bigint as hits, count(*)::int as days, max(day) as last_day,
             sum(sum(trap_hits)) over ()::bigint as total
-       from analytics.ip_day where day between $1 and $2 and trap_hits > 0
-      group by ip order by hits desc, ip limit 50`,
+       from analytics.ip_day d where day between $1 and $2 and trap_hits > 0
+      group by d.ip order by hits desc, d.ip limit 50`,
     [period.from, period.to],
   );
   return { total: rows[0]?.total ?? 0, ips: rows.map((r) => ({ ip: r.ip, hits: r.hits, days: r.days, lastDay: r.last_day })) };
@@ -317,7 +320,7 @@ async function trapHitsOf(database: Database, period: ReportPeriod): Promise<Wee
 async function blockListNow(database: Database): Promise<WeeklyReportData['blockList']> {
   const rows = await database.query<{ first_ip: string; last_ip: string; details: string | null; fetched_at: Date; total: number }>(
     `select host(first_ip) as first_ip, host(last_ip) as last_ip, details, fetched_at, count(*) over ()::int as total
-       from analytics.ip_status where blocked order by first_ip, last_ip limit 200`,
+       from analytics.ip_status s where blocked order by s.first_ip, s.last_ip limit 200`,
   );
   const fetched = rows.map((r) => r.fetched_at.getTime());
   return {
