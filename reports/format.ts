@@ -1,4 +1,5 @@
 /** Number formats shared by the HTML, Markdown and e-mail renderings, so they read the same. */
+import { percentDigits } from '../lib/percent.js';
 
 export function fmtInt(value: number | null | undefined): string {
   if (value === null || value === undefined) return '–';
@@ -7,7 +8,7 @@ export function fmtInt(value: number | null | undefined): string {
 
 export function fmtRate(value: number | null | undefined): string {
   if (value === null || value === undefined) return '–';
-  return `${(value * 100).toFixed(3)}%`;
+  return `${percentDigits(value)}%`;
 }
 
 /** Change against the previous period, as a signed percentage (or "new" when there was nothing). */

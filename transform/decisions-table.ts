@@ -1,3 +1,4 @@
+import { percentDigits } from '../lib/percent.js';
 import { STATUSES } from './decide.js';
 import { decisionWindow, type Decision } from './decisions.js';
 
@@ -30,7 +31,7 @@ export function decisionsTable(decisions: readonly Decision[], asOf: string, win
         d.status,
         count(d.recipients7d),
         count(d.complaints7d),
-        d.complaintRate7d === null ? '-' : (d.complaintRate7d * 100).toFixed(3),
+        d.complaintRate7d === null ? '-' : percentDigits(d.complaintRate7d),
         count(d.trapHits7d),
         String(d.redDays7d),
         String(d.yellowDays7d),
