@@ -70,6 +70,19 @@ export async function loadWeeklyData(database: Database, config: Config, period:
         'If data was loaded for that time, the daily facts were not built: run `repwatch transform --rebuild`.',
     );
   }
+  // Complaint rates count reported complaints only: a week without any JMRP report reads as 0.000%,
+  // which means "no reports", not "no complaints".
+  const [jmrp] = await q<{ in_week: number; last_day: string | null }>(
+    `select count(*) filter (where day between $1 and $2)::int as in_week, max(day)::text as last_day from repwatch.feedback_report`,
+    [period.from, period.to],
+  );
+  if (!jmrp || jmrp.in_week === 0) {
+    notes.push(
+      `No JMRP report is dated this week (${jmrp?.last_day ? `the latest is dated ${jmrp.last_day}` : 'none has ever been stored'}): complaint rates here count reported complaints only, ` +
+        'so 0.000% means no reports, not no complaints. Check that the JMRP mailboxes are configured and drained (repwatch status).',
+    );
+  }
+
   // The block list below is the current one; the week's decisions use only lists fetched by its last
   // day. A list fetched later can block IPs this week's decisions show as not blocked: say so.
   const newestStatus = await latestStatusDownloadDay(database);

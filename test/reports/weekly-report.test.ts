@@ -17,6 +17,12 @@ describeEachBackend('weekly report content', (db) => {
     report = await buildWeeklyReport(db(), config, AS_OF, new Date('2026-11-23T07:00:00Z'));
   });
 
+  it('says nothing about missing JMRP reports when the week has some; says it for a week without, naming the latest', async () => {
+    expect(report.data.notes.join(' ')).not.toMatch(/No JMRP report/);
+    const later = await buildWeeklyReport(db(), config, '2026-11-29', new Date('2026-11-30T07:00:00Z'));
+    expect(later.data.notes.join(' ')).toMatch(/No JMRP report is dated this week \(the latest is dated 2026-11-21\)/);
+  });
+
   it('covers the ISO week ending with the as-of date and compares with the week before', () => {
     expect(report.data.period).toEqual({ week: '2026-W47', from: '2026-11-16', to: AS_OF, previousFrom: '2026-11-09', previousTo: '2026-11-15', isoWeek: true });
     const { current, previous } = report.data.headline;
@@ -230,6 +236,7 @@ describeEachBackend('weekly report of an empty warehouse', (db) => {
   it('says there are no decisions and still writes every format', async () => {
     const report = await buildWeeklyReport(db(), configSchema.parse({}), AS_OF, new Date('2026-11-23T07:00:00Z'));
     expect(report.data.notes.join(' ')).toMatch(/No decisions for 2026-11-22/);
+    expect(report.data.notes.join(' ')).toMatch(/No JMRP report is dated this week \(none has ever been stored\): .*0\.000% means no reports, not no complaints/);
     expect(report.data.decisions.items).toEqual([]);
     expect(report.data.headline.current).toEqual({ recipients: 0, complaints: 0, complaintRate: null, trapHits: 0, ips: 0 });
     expect(report.data.freshness.daysWithoutData).toHaveLength(7);
