@@ -1,8 +1,11 @@
+import { closeSync, openSync, readSync, statSync, type Stats } from 'node:fs';
+import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import type { CommandRunner } from '../command-runner.js';
 import { ExitCode, NeedsPersonError, UsageError } from '../exit-codes.js';
 import { toJson, toTable } from '../output.js';
 import { ingestJmrpMailbox, type JmrpIngestResult } from '../../ingest/jmrp/ingest-mailbox.js';
+import { holdsSeveralMessages } from '../../ingest/jmrp/parse-report.js';
 import { retryQuarantined, UnknownMailboxError } from '../../ingest/jmrp/retry-quarantined.js';
 import { emlSource } from '../../ingest/mailbox/eml-source.js';
 import { maildirSource } from '../../ingest/mailbox/maildir-source.js';
@@ -67,6 +70,20 @@ export function registerIngestJmrp(ingest: Command, run: CommandRunner): void {
           throw new UsageError('--batch-size must be a whole number from 1 to 5000');
         }
 
+        // A wrong path on the command line is a usage error (exit 2), said before anything runs.
+        if (options.mbox) checkPath('--mbox', options.mbox, 'file');
+        if (options.maildir) {
+          checkPath('--maildir', options.maildir, 'folder');
+          if (!['cur', 'new'].every((sub) => statOf(join(options.maildir!, sub))?.isDirectory())) {
+            throw new UsageError(`--maildir ${options.maildir} is not a Maildir: it has no new/ or cur/ folder (a folder of .eml files is read with --eml)`);
+          }
+        }
+        for (const path of options.eml ?? []) {
+          if (checkPath('--eml', path, 'any').isFile() && holdsSeveralMessages(readHead(path))) {
+            throw new UsageError(`--eml ${path}: this file is an mbox (several messages, each after a From_ line): read it with --mbox`);
+          }
+        }
+
         const targets: (MailboxConfig | MailboxSource)[] = [];
         if (options.mbox) targets.push(mboxSource({ path: options.mbox, quoting: options.quoting, ...(options.name ? { name: options.name } : {}) }));
         else if (options.maildir) targets.push(maildirSource({ path: options.maildir, name: options.name ?? `maildir:${options.maildir}` }));
@@ -115,6 +132,7 @@ function summary(results: JmrpIngestResult[]): string {
       { key: 'duplicates', align: 'right' },
       { key: 'complaints', align: 'right' },
       { key: 'incidents', align: 'right' },
+      { key: 'repeatedReports', title: 'repeated', align: 'right' },
       { key: 'otherReports', title: 'other reports', align: 'right' },
       { key: 'notAReport', title: 'not a report', align: 'right' },
       { key: 'quarantined', align: 'right' },
@@ -130,4 +148,31 @@ function summary(results: JmrpIngestResult[]): string {
     if (r.quarantine.length > 20) lines.push(`… and ${r.quarantine.length - 20} more quarantined (repwatch.mail_message where quarantined)\n`);
   }
   return lines.join('');
+}
+
+function statOf(path: string): Stats | null {
+  try {
+    return statSync(path);
+  } catch {
+    return null;
+  }
+}
+
+function checkPath(option: string, path: string, want: 'file' | 'folder' | 'any'): Stats {
+  const info = statOf(path);
+  if (!info) throw new UsageError(`${option} ${path}: no such file or folder`);
+  if (want === 'file' && !info.isFile()) throw new UsageError(`${option} ${path}: not a file`);
+  if (want === 'folder' && !info.isDirectory()) throw new UsageError(`${option} ${path}: not a folder`);
+  return info;
+}
+
+/** The first MiB of a file: enough to see a second From_ line in an mbox of reports. */
+function readHead(path: string): Buffer {
+  const fd = openSync(path, 'r');
+  try {
+    const buffer = Buffer.alloc(1 << 20);
+    return buffer.subarray(0, readSync(fd, buffer, 0, buffer.length, 0));
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -117,6 +117,9 @@ export function parseReport(raw: Buffer, options: ParseReportOptions = {}): Pars
 
 function parseUnsafe(raw: Buffer, options: ParseReportOptions): ParsedReport {
   if (raw.length === 0) return { kind: 'malformed', reason: 'empty message' };
+  if (holdsSeveralMessages(raw)) {
+    return { kind: 'malformed', reason: 'several messages in one (an mbox read as one message?): read the file as an mbox (--mbox), where each report counts' };
+  }
   const mime = options.mime ?? parseMime(raw, { ...DEFAULT_MIME_LIMITS, maxDepth: options.maxDepth ?? DEFAULT_MIME_LIMITS.maxDepth });
   if (mime.headerless) return { kind: 'malformed', reason: 'no header fields: not a mail message' };
   const root = mime.root;
@@ -377,6 +380,22 @@ function canonicalFields(map: HeaderMap | null): string {
     .map((name) => `${name}:${map.get(name)!.map((v) => v.replace(/\s+/g, ' ').trim()).join('\u0001')}`)
     .join('\n');
 }
+
+/** An mbox From_ line (`From sender … 2026`) opening the bytes and another one after a blank line:
+ * several messages in one, each report but the first would be lost. */
+export function holdsSeveralMessages(raw: Buffer): boolean {
+  if (raw.length < 5 || raw.toString('latin1', 0, 5) !== 'From ') return false;
+  const firstLine = raw.toString('latin1', 0, Math.min(raw.length, 1000)).split('\n', 1)[0]!;
+  if (!FROM_LINE.test(firstLine)) return false;
+  for (let at = raw.indexOf('\nFrom ', 0, 'latin1'); at !== -1; at = raw.indexOf('\nFrom ', at + 1, 'latin1')) {
+    const blankBefore = raw[at - 1] === 0x0a || (raw[at - 1] === 0x0d && raw[at - 2] === 0x0a);
+    if (blankBefore && FROM_LINE.test(raw.toString('latin1', at + 1, Math.min(raw.length, at + 1000)).split('\n', 1)[0]!)) return true;
+  }
+  return false;
+}
+
+/** `From <sender> <date>` as mbox files start each message (as in mbox-source.ts). */
+const FROM_LINE = /^From \S+[ \t].*(?<!\d)\d{4}(?!\d)/;
 
 function first(map: HeaderMap, name: string): string | undefined {
   return map.get(name)?.[0];

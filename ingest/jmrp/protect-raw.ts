@@ -40,7 +40,7 @@ export function protectRawMessage(raw: Buffer, known: Iterable<string>, mode: Re
   if (mode === 'plain') return { bytes: undefined };
   const tree = mime ?? parseMime(raw);
   const addresses = new Set<string>();
-  for (const value of [...known, ...(scanFields ? recipientFieldValues(tree.root) : [])]) {
+  for (const value of [...known, ...(scanFields ? recipientFieldValues(tree.root, raw) : [])]) {
     const address = extractAddress(decodeEncodedWords(value));
     if (address) addresses.add(address.toLowerCase());
   }
@@ -53,10 +53,15 @@ export function protectRawMessage(raw: Buffer, known: Iterable<string>, mode: Re
   return { bytes: out.equals(raw) ? undefined : out };
 }
 
+const RECIPIENT_FIELD_LINE = new RegExp(`^(${RECIPIENT_FIELDS.join('|')})[ \\t]*:([^\\r\\n]*)`, 'gim');
+
 /** Recipient fields anywhere in the message, also in a base64 report part: a report we could not
  * parse (quarantined) is kept too, and still carries the address. */
-function recipientFieldValues(root: MimePart): string[] {
+function recipientFieldValues(root: MimePart, raw: Buffer): string[] {
   const values: string[] = [];
+  // Also any recipient field line the MIME walk does not reach (text after the last boundary, several
+  // messages in one file): a line is enough to know the address to protect.
+  for (const match of raw.toString('latin1').matchAll(RECIPIENT_FIELD_LINE)) values.push(match[2]!);
   for (const part of walkParts(root)) {
     const blocks = [part.headers];
     if (part.contentType === 'message/feedback-report' || part.contentType === 'text/rfc822-headers') {

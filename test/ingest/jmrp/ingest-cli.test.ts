@@ -97,12 +97,29 @@ for (const backend of backends()) {
       expect(both.stderr).toMatch(/--retry-quarantined reads what is stored/);
     });
 
-    it('--maildir on a folder that is not a Maildir (no new/ or cur/) fails with what to do, instead of reporting an empty mailbox', async () => {
+    it('a missing path, a folder for --mbox, or an mbox given as --eml is a usage error (exit 2) naming the option, before anything is read', async () => {
+      const missing = await cli(['ingest', 'jmrp', '--mbox', join(dir, 'nope.mbox')]);
+      expect(missing.code).toBe(2);
+      expect(missing.stderr).toMatch(/--mbox \S*nope\.mbox: no such file or folder/);
+      expect((await cli(['ingest', 'jmrp', '--eml', join(dir, 'nope.eml')])).code).toBe(2);
+      expect((await cli(['ingest', 'jmrp', '--maildir', join(dir, 'nope')])).code).toBe(2);
+      const folder = await cli(['ingest', 'jmrp', '--mbox', dir]);
+      expect(folder.code).toBe(2);
+      expect(folder.stderr).toMatch(/--mbox \S+: not a file/);
+      const mbox = join(dir, 'several.eml');
+      const reports = [...generateReports({ count: 3, seed: 77 })].map((r) => mboxEntry(r.eml)).join('');
+      await writeFile(mbox, reports);
+      const asEml = await cli(['ingest', 'jmrp', '--eml', mbox]);
+      expect(asEml.code).toBe(2);
+      expect(asEml.stderr).toMatch(/several\.eml: this file is an mbox .*read it with --mbox/);
+    });
+
+    it('--maildir on a folder that is not a Maildir (no new/ or cur/) is a usage error saying what to do, instead of reporting an empty mailbox', async () => {
       const folder = join(dir, 'just-emls');
       await mkdir(folder, { recursive: true });
       await writeFile(join(folder, 'report.eml'), buildReport({ shape: 'arf', index: 1, ip: '203.0.113.5', at: new Date('2026-10-01T12:00:00Z'), recipient: 'r@hotmail.com', campaign: 'c', fromDomain: 'd.example' }));
       const result = await cli(['ingest', 'jmrp', '--maildir', folder]);
-      expect(result.code).toBe(3);
+      expect(result.code).toBe(2); // a wrong path on the command line is a usage error
       expect(result.stderr).toMatch(/just-emls is not a Maildir: it has no new\/ or cur\/ folder \(a folder of \.eml files is read with --eml\)/);
       expect(await readdir(folder)).toEqual(['report.eml']);
     });

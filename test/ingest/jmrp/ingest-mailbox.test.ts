@@ -370,8 +370,8 @@ describe.skipIf(!postgres.available)(`repwatch ingest jmrp (CLI)${postgres.avail
       expect((await runCliCaptured(['ingest', 'jmrp'], { env })).code).toBe(2);
       expect((await runCliCaptured(['ingest', 'jmrp', '--mailbox', 'nope'], { env })).code).toBe(2);
       const missing = await runCliCaptured(['ingest', 'jmrp', '--mbox', '/nonexistent/x.mbox'], { env });
-      expect(missing.code).toBe(1);
-      expect(missing.stdout).toMatch(/ENOENT/);
+      expect(missing.code).toBe(2);
+      expect(missing.stderr).toMatch(/--mbox \/nonexistent\/x\.mbox: no such file or folder/);
     } finally {
       await handle.drop();
     }

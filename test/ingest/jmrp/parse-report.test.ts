@@ -151,6 +151,15 @@ describe('parseReport on generated shapes', () => {
     expect(report(parseReport(Buffer.from(noTrace))).contentKey).toBeNull();
   });
 
+  it('an mbox read as one message (several From_ lines) is malformed with what to do; one leading From_ line is not', () => {
+    const one = buildReport(spec('arf'));
+    const two = buildReport(spec('arf', { index: 8, recipient: 'second@hotmail.com' }));
+    const mbox = `From MAILER-DAEMON Sat Nov 28 05:35:31 2026\n${one}\n\nFrom MAILER-DAEMON Sat Nov 28 05:36:31 2026\n${two}\n`;
+    expect(parseReport(Buffer.from(mbox))).toMatchObject({ kind: 'malformed', reason: expect.stringMatching(/several messages in one .*--mbox/) });
+    const single = `From MAILER-DAEMON Sat Nov 28 05:35:31 2026\n${one}\n\nFrom the desk of the editor\n`;
+    expect(parseReport(Buffer.from(single)).kind).not.toBe('malformed');
+  });
+
   it('auth-failure, not-spam and opt-out are reports but not complaints', () => {
     expect(report(parseReport(build(spec('auth_failure')))).isComplaint).toBe(false);
     for (const type of ['not-spam', 'opt-out', 'unsubscribe']) {

@@ -82,8 +82,9 @@ describe('protectRawMessage: no readable complainer address in the kept bytes', 
     expect(m.parsed.kind).toBe('malformed');
     expect(everyText(m.kept.bytes!)).not.toContain('quarantined@outlook.com');
     const stray = Buffer.from('From: someone@example.net\r\nSubject: fwd\r\n\r\nX-HmXmrOriginalRecipient: <stray@hotmail.com>\r\n');
-    // A body line is not a header field: only fields are scanned, so this one is kept as is.
-    expect(protect(stray).kept.bytes).toBeUndefined();
+    // A recipient field line anywhere counts, also in a body (a report pasted into a message, text the
+    // MIME walk does not reach): what it names is protected.
+    expect(everyText(protect(stray).kept.bytes!)).not.toContain('stray@hotmail.com');
     const strayHeader = Buffer.from('From: someone@example.net\r\nX-HmXmrOriginalRecipient: <stray@hotmail.com>\r\nTo: stray@hotmail.com\r\nSubject: fwd\r\n\r\nhi\r\n');
     expect(protect(strayHeader).parsed.kind).toBe('not_a_report');
     expect(everyText(protect(strayHeader).kept.bytes!)).not.toContain('stray@hotmail.com');
