@@ -1,5 +1,5 @@
 import ipaddr from 'ipaddr.js';
-import { decodeBody, decodeEncodedWords, domainOf, extractAddress, header, parseHeaderBlock, parseMime, splitHeaderBlock, walkParts, type HeaderMap, type MimePart } from '../mailbox/mime.js';
+import { decodeBody, decodeEncodedWords, domainOf, extractAddress, header, headerText, parseHeaderBlock, parseMime, splitHeaderBlock, walkParts, type HeaderMap, type MimePart } from '../mailbox/mime.js';
 import { parseMailDate } from '../mailbox/mail-date.js';
 import { findMicrosoftCodes, strongestEvidence, type CodeMatch } from './microsoft-codes.js';
 
@@ -325,7 +325,7 @@ function originalSenderDomain(root: MimePart): string | null {
     if (part === root) continue;
     let headers: HeaderMap | null = null;
     if (part.embedded) headers = part.embedded.headers;
-    else if (part.contentType === 'text/rfc822-headers' || part.contentType === 'message/rfc822-headers') headers = parseHeaderBlock(decodeBody(part).toString('utf8')).headers;
+    else if (part.contentType === 'text/rfc822-headers' || part.contentType === 'message/rfc822-headers') headers = parseHeaderBlock(headerText(decodeBody(part))).headers;
     if (!headers) continue;
     const domain = domainOf(extractAddress(decodeEncodedWords(header(headers, 'from') ?? '')));
     if (domain) return domain;

@@ -8,6 +8,7 @@ import {
   domainOf,
   extractAddress,
   header,
+  headerText,
   isEmbeddedMessageType,
   parseHeaderBlock,
   parseMime,
@@ -168,7 +169,7 @@ function originalHeadersNear(parent: MimePart | null, report: MimePart): { heade
       return part.embedded.headers.size > 0 ? { headers: part.embedded.headers } : { headers: null, note: 'original message redacted' };
     }
     if (ORIGINAL_HEADER_TYPES.has(part.contentType)) {
-      const { headers } = parseHeaderBlock(decodeBody(part).toString('utf8'));
+      const { headers } = parseHeaderBlock(headerText(decodeBody(part)));
       return headers.size > 0 ? { headers } : { headers: null, note: 'original headers redacted' };
     }
   }
@@ -176,7 +177,7 @@ function originalHeadersNear(parent: MimePart | null, report: MimePart): { heade
 }
 
 function parseArf(message: HeaderMap, reportPart: MimePart, parent: MimePart | null, options: ParseReportOptions, problems: string[]): ParsedReport {
-  const { headers: fieldMap, badLines } = parseHeaderBlock(decodeBody(reportPart).toString('utf8'));
+  const { headers: fieldMap, badLines } = parseHeaderBlock(headerText(decodeBody(reportPart)));
   const feedbackType = first(fieldMap, 'feedback-type')?.toLowerCase() ?? null;
   if (!feedbackType) {
     return { kind: 'malformed', reason: `message/feedback-report part without a Feedback-Type field${badLines ? ` (${badLines} unreadable line(s))` : ''}` };

@@ -1,6 +1,6 @@
 import libmime from 'libmime';
 import libqp from 'libqp';
-import { decodeBody, decodeEncodedWords, extractAddress, parseHeaderBlock, parseMime, walkParts, type MimePart, type ParsedMessage } from '../mailbox/mime.js';
+import { decodeBody, decodeEncodedWords, extractAddress, headerText, parseHeaderBlock, parseMime, walkParts, type MimePart, type ParsedMessage } from '../mailbox/mime.js';
 import { addressSpellings, hashRecipient, REMOVED_RECIPIENT, type RecipientMode } from './store-reports.js';
 import { RECIPIENT_FIELDS } from './parse-report.js';
 
@@ -65,7 +65,7 @@ function recipientFieldValues(root: MimePart, raw: Buffer): string[] {
   for (const part of walkParts(root)) {
     const blocks = [part.headers];
     if (part.contentType === 'message/feedback-report' || part.contentType === 'text/rfc822-headers') {
-      blocks.push(parseHeaderBlock(decodeBody(part).toString('utf8')).headers);
+      blocks.push(parseHeaderBlock(headerText(decodeBody(part))).headers);
     }
     for (const headers of blocks) for (const name of RECIPIENT_FIELDS) values.push(...(headers.get(name) ?? []));
   }

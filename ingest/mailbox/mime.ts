@@ -16,6 +16,8 @@
  *
  * Generic on purpose: the bounce stream (message/delivery-status) uses the same walk.
  */
+import { isUtf8 } from 'node:buffer';
+import iconv from 'iconv-lite';
 import libmime from 'libmime';
 import libqp from 'libqp';
 
@@ -169,6 +171,16 @@ function emptyPart(body: Buffer): MimePart {
   return { headers: new Map(), contentType: 'text/plain', params: Object.create(null) as Record<string, string>, encoding: '', body, depth: 0, children: [] };
 }
 
+/**
+ * Header bytes as text. Headers should be ASCII (RFC 5322) or UTF-8 (RFC 6532), but raw 8-bit bytes in
+ * another charset are common in old mail (`Subject: R\xe9duction`): bytes that are not valid UTF-8 are
+ * read as Windows-1252 (what mail clients assume), not turned into replacement characters.
+ */
+export function headerText(bytes: Buffer): string {
+  // iconv-lite (libmime's own charset library): Node 20's TextDecoder('windows-1252') decodes ISO-8859-1.
+  return isUtf8(bytes) ? bytes.toString('utf8') : iconv.decode(bytes, 'windows-1252');
+}
+
 interface WalkState {
   parts: number;
   limits: MimeLimits;
@@ -178,7 +190,7 @@ interface WalkState {
 function parseEntity(raw: Buffer, depth: number, state: WalkState): MimePart {
   state.parts += 1;
   const [headerEnd, bodyStart] = splitHeaderBlock(raw);
-  const { headers, badLines } = parseHeaderBlock(raw.toString('utf8', 0, headerEnd));
+  const { headers, badLines } = parseHeaderBlock(headerText(raw.subarray(0, headerEnd)));
   if (badLines > 0 && depth === 0) state.problems.push(`${badLines} header line(s) without a field name`);
   const ct = parseContentType(header(headers, 'content-type'));
   const part: MimePart = {

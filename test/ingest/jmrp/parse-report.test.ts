@@ -160,6 +160,13 @@ describe('parseReport on generated shapes', () => {
     expect(parseReport(Buffer.from(single)).kind).not.toBe('malformed');
   });
 
+  it('reads raw 8-bit header bytes that are not UTF-8 as Windows-1252, and UTF-8 as UTF-8', () => {
+    const text = buildReport(spec('arf')).replace(/Subject: Weekly offers #\d+/, 'Subject: R\u00e9duction \u00e9t\u00e9 \u2013 -50%');
+    const latin = Buffer.from(text.replace('\u2013', '\u0096'), 'latin1'); // 0x96: an en dash in Windows-1252
+    expect(report(parseReport(latin)).originalSubject).toBe('R\u00e9duction \u00e9t\u00e9 \u2013 -50%');
+    expect(report(parseReport(Buffer.from(text, 'utf8'))).originalSubject).toBe('R\u00e9duction \u00e9t\u00e9 \u2013 -50%');
+  });
+
   it('auth-failure, not-spam and opt-out are reports but not complaints', () => {
     expect(report(parseReport(build(spec('auth_failure')))).isComplaint).toBe(false);
     for (const type of ['not-spam', 'opt-out', 'unsubscribe']) {
