@@ -17,6 +17,8 @@ import {
 } from './weekly-data.js';
 import { draftedPlaybooks, linkStates, MAX_DRAFTS, staticPlaybook, toFixFor } from './integrations.js';
 import { ensureCurrentDecisions, latestStatusDownloadDay } from '../transform/decisions.js';
+import { complaintBandBounds } from '../ingest/snds/parse-data-export.js';
+import { percentDigits } from '../lib/percent.js';
 import { ALL_POOL, poolRanges } from '../transform/pools.js';
 
 /**
@@ -70,6 +72,7 @@ export async function loadWeeklyData(database: Database, config: Config, period:
         'If data was loaded for that time, the daily facts were not built: run `repwatch transform --rebuild`.',
     );
   }
+  notes.push(...(await signalsOutsideTheRules(database, config, period)));
   // Complaint rates count reported complaints only: a week without any JMRP report reads as 0.000%,
   // which means "no reports", not "no complaints".
   const [jmrp] = await q<{ in_week: number; last_day: string | null }>(
@@ -214,15 +217,71 @@ async function sndsDays(database: Database, from: string, to: string): Promise<n
 }
 
 async function totals(database: Database, from: string, to: string): Promise<Totals> {
-  const [row] = await database.query<{ recipients: number | null; complaints: number | null; trap_hits: number | null; ips: number }>(
-    `select sum(message_recipients)::bigint as recipients, sum(complaints)::bigint as complaints, sum(trap_hits)::bigint as trap_hits,
-            count(distinct ip)::int as ips
-       from analytics.ip_day where day between $1 and $2`,
+  const [row] = await database.query<{ recipients: number | null; complaints: number | null; unrated: number | null; trap_hits: number | null; ips: number }>(
+    `select sum(recipients)::bigint as recipients, sum(complaints)::bigint as complaints,
+            sum(complaints) filter (where coalesce(recipients, 0) = 0)::bigint as unrated,
+            sum(trap_hits)::bigint as trap_hits, count(*)::int as ips
+       from (select ip, sum(message_recipients) as recipients, sum(complaints) as complaints, sum(trap_hits) as trap_hits
+               from analytics.ip_day where day between $1 and $2 group by ip) per_ip`,
     [from, to],
   );
-  const recipients = row?.recipients ?? 0;
-  const complaints = row?.complaints ?? 0;
-  return { recipients, complaints, complaintRate: recipients > 0 ? complaints / recipients : null, trapHits: row?.trap_hits ?? 0, ips: row?.ips ?? 0 };
+  const recipients = Number(row?.recipients ?? 0);
+  const complaints = Number(row?.complaints ?? 0);
+  const complaintsWithoutVolume = Number(row?.unrated ?? 0);
+  return {
+    recipients,
+    complaints,
+    complaintsWithoutVolume,
+    complaintRate: recipients > 0 ? (complaints - complaintsWithoutVolume) / recipients : null,
+    trapHits: Number(row?.trap_hits ?? 0),
+    ips: row?.ips ?? 0,
+  };
+}
+
+/**
+ * What the decision rules (issue 5: JMRP complaints over SNDS volume) do not see, said as notes: IPs
+ * whose own SNDS complaint band is at or over the warning line while their JMRP rate is under it or
+ * unknown (JMRP reports only what users of enrolled IPs mark), and IPs with complaints but no SNDS
+ * volume (their rate is unknown, not zero).
+ */
+async function signalsOutsideTheRules(database: Database, config: Config, period: ReportPeriod): Promise<string[]> {
+  const notes: string[] = [];
+  const bands = await database.query<{ ip: string; band: string; recipients: number | null; complaints: number | null }>(
+    `select host(d.ip) as ip, d.snds_complaint_band as band, w.recipients, w.complaints
+       from analytics.ip_day d
+       join (select ip, sum(message_recipients) as recipients, sum(complaints) as complaints
+               from analytics.ip_day where day between $1 and $2 group by ip) w on w.ip = d.ip
+      where d.day between $1 and $2 and d.snds_complaint_band is not null and d.snds_complaint_band not like '<%'
+      order by d.ip, d.day`,
+    [period.from, period.to],
+  );
+  const highest = new Map<string, { band: string; low: number; rate: number | null }>();
+  for (const row of bands) {
+    const low = complaintBandBounds(row.band)?.low ?? 0;
+    const recipients = Number(row.recipients ?? 0);
+    const rate = recipients > 0 ? Number(row.complaints ?? 0) / recipients : null;
+    if (low < config.thresholds.complaintRateWarn || (rate !== null && rate >= low)) continue;
+    if (low > (highest.get(row.ip)?.low ?? -1)) highest.set(row.ip, { band: row.band, low, rate });
+  }
+  if (highest.size > 0) {
+    const listed = [...highest].slice(0, 10).map(([ip, h]) => `${ip} (SNDS band ${h.band}, JMRP rate ${h.rate === null ? 'unknown' : `${percentDigits(h.rate)}%`})`);
+    notes.push(
+      `${highest.size} IP(s) have an SNDS complaint band at or over the ${percentDigits(config.thresholds.complaintRateWarn)}% warning line this week while their JMRP rate is lower or unknown: ` +
+        `${listed.join(', ')}${highest.size > 10 ? ', …' : ''}. The decisions count JMRP complaints only; SNDS sees complaints JMRP does not report (check the JMRP enrolment of these IPs).`,
+    );
+  }
+  const unrated = await database.query<{ ip: string; complaints: number }>(
+    `select host(ip) as ip, sum(complaints)::int as complaints from analytics.ip_day where day between $1 and $2
+      group by ip having coalesce(sum(message_recipients), 0) = 0 and sum(complaints) > 0 order by sum(complaints) desc, ip limit 11`,
+    [period.from, period.to],
+  );
+  if (unrated.length > 0) {
+    notes.push(
+      `Complaints from IPs without SNDS volume this week: ${unrated.slice(0, 10).map((r) => `${r.ip} (${r.complaints})`).join(', ')}${unrated.length > 10 ? ', …' : ''}. ` +
+        'Their rate is unknown, not zero (volume under SNDS\'s display threshold, or an IP outside the SNDS profile); they are counted, but left out of the headline rate.',
+    );
+  }
+  return notes;
 }
 
 /** The IPs that get a chart: those needing action, most urgent first, then the biggest senders. */

@@ -14,6 +14,10 @@ export const HTML_ROWS_PER_STATUS = 200;
 export interface Totals {
   recipients: number;
   complaints: number;
+  /** Complaints from IPs without SNDS volume in the period: counted, but not in the rate (their
+   * volume is unknown: under SNDS's display threshold, or outside the SNDS profile). */
+  complaintsWithoutVolume: number;
+  /** (complaints - complaintsWithoutVolume) / recipients. */
   complaintRate: number | null;
   trapHits: number;
   ips: number;

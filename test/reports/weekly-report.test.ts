@@ -207,6 +207,29 @@ describeEachBackend('weekly report and a block list fetched after the week', (db
   });
 });
 
+describeEachBackend('weekly report: signals the decision rules do not see', (db) => {
+  it('names IPs whose SNDS complaint band is over the warning line while JMRP says less, and complaints without SNDS volume (left out of the rate)', async () => {
+    await insertFixture(db());
+    const before = await buildWeeklyReport(db(), config, AS_OF, new Date('2026-11-23T07:00:00Z'));
+    await db().query(
+      `insert into repwatch.ip_day_fact (ip, day, rcpt_commands, data_commands, message_recipients, filter_result, snds_complaint_band, trap_hits, complaints, has_snds, has_red, has_yellow)
+       values ('192.0.2.7', '2026-11-20', 5000, 5000, 5000, 'GREEN', '1% - < 2%', 0, 0, true, false, false),
+              ('192.0.2.8', '2026-11-20', 5000, 5000, 5000, 'GREEN', '< 0.1%', 0, 0, true, false, false),
+              ('192.0.2.30', '2026-11-21', null, null, null, null, null, null, 12, false, false, false)`,
+    );
+    const after = await buildWeeklyReport(db(), config, AS_OF, new Date('2026-11-23T07:00:00Z'));
+    const notes = after.data.notes.join(' ');
+    expect(notes).toMatch(/1 IP\(s\) have an SNDS complaint band at or over the 0\.100% warning line this week while their JMRP rate is lower or unknown: 192\.0\.2\.7 \(SNDS band 1% - < 2%, JMRP rate 0\.000%\)/);
+    expect(notes).not.toMatch(/192\.0\.2\.8/);
+    expect(notes).toMatch(/Complaints from IPs without SNDS volume this week: 192\.0\.2\.30 \(12\)\. Their rate is unknown, not zero/);
+    // The twelve are counted, and the rate is that of the IPs with volume.
+    const { current } = after.data.headline;
+    expect(current.complaints).toBe(before.data.headline.current.complaints + 12);
+    expect(current.complaintsWithoutVolume).toBe(12);
+    expect(current.complaintRate).toBeCloseTo((current.complaints - 12) / current.recipients, 12);
+  });
+});
+
 describeEachBackend('weekly report under other thresholds', (db) => {
   it('recomputes decisions stored under other thresholds with the configured ones, says so, and stores them', async () => {
     await insertFixture(db());
@@ -238,7 +261,7 @@ describeEachBackend('weekly report of an empty warehouse', (db) => {
     expect(report.data.notes.join(' ')).toMatch(/No decisions for 2026-11-22/);
     expect(report.data.notes.join(' ')).toMatch(/No JMRP report is dated this week \(none has ever been stored\): .*0\.000% means no reports, not no complaints/);
     expect(report.data.decisions.items).toEqual([]);
-    expect(report.data.headline.current).toEqual({ recipients: 0, complaints: 0, complaintRate: null, trapHits: 0, ips: 0 });
+    expect(report.data.headline.current).toEqual({ recipients: 0, complaints: 0, complaintsWithoutVolume: 0, complaintRate: null, trapHits: 0, ips: 0 });
     expect(report.data.freshness.daysWithoutData).toHaveLength(7);
     expect(report.data.charts.ips).toEqual([]);
     expect(report.html).toContain('No IPs to chart.');
