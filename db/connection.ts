@@ -139,12 +139,20 @@ async function openPostgres(url: string, options: OpenOptions): Promise<Database
   const withClient = async <T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> => {
     const client = await pool.connect();
     let broken = false;
+    // A checked-out client has no pool listener: dropped by the server while idle here (a job's lock
+    // session, held while the job works on other connections), it would emit 'error' to nobody and
+    // Node would exit, taking the scheduler down. Its next query fails instead, and it is discarded.
+    const onError = () => {
+      broken = true;
+    };
+    client.on('error', onError);
     try {
       return await fn(client);
     } catch (error) {
-      broken = isConnectionError(error);
+      broken ||= isConnectionError(error);
       throw error;
     } finally {
+      client.off('error', onError);
       client.release(broken);
     }
   };
