@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import lockfile from 'proper-lockfile';
-import { CliError } from '../cli/exit-codes.js';
+import { CliError, ExitCode } from '../cli/exit-codes.js';
 
 /**
  * The embedded database (PGlite) is single-process: two processes that open one data directory each
@@ -58,16 +58,18 @@ export async function lockDataDir(dataDir: string, options: DataDirLockOptions =
         update: Math.min(UPDATE_MS, Math.floor(stale / 2)),
         retries: 0,
         realpath: true,
-        // The lock could not be refreshed in time (the event loop was blocked longer than the stale
-        // threshold) or someone removed it. Throwing here would crash the process from a timer in the
-        // middle of a write; say so loudly instead and let the work in hand finish.
+        // proper-lockfile survives a suspended process or a busy event loop as long as the lock is
+        // still ours; it calls this only when it is not: another process took it over as stale (this
+        // one was stopped longer than the threshold) or it was removed. That process runs its own
+        // PostgreSQL over these files now: every further write from here would corrupt them, and
+        // closing PGlite writes too. Stop at once, saying why.
         onCompromised: (error) => {
           compromised = error;
-          process.emitWarning(
-            `lost the lock on the embedded database at ${dataDir} (${error.message}); ` +
-              'another repwatch process may open it now',
-            { code: 'REPWATCH_DB_LOCK_COMPROMISED' },
+          process.stderr.write(
+            `repwatch: lost the embedded database at ${dataDir} to another process (${error.message}): ` +
+              'this process was stopped longer than the lock\'s stale threshold. Stopping now without writing to it again.\n',
           );
+          process.exit(ExitCode.failed);
         },
       });
       return async () => {

@@ -180,6 +180,27 @@ describe('the embedded database serves one process at a time', () => {
     expect(existsSync(join(dir, 'db.lock'))).toBe(false);
   }, 120_000);
 
+  it('a holder suspended past the stale threshold, whose lock another process took over, stops at once when it resumes', async () => {
+    const dir = home();
+    const holder = await startHolder(dir);
+    holder.child.kill('SIGSTOP');
+    // Default stale threshold 20 s: the next process takes the lock over and holds the database.
+    const next = track(spawnChild(dir, 40_000, 'hold'));
+    await waitFor('the second holder', () => next.stdout().includes('ready') || next.child.exitCode !== null, 60_000);
+    expect(next.stderr()).toBe('');
+    holder.child.kill('SIGCONT');
+    // Its next lock refresh finds the lock taken: it exits 1 without writing (or closing) anything.
+    expect(await holder.exited).toBe(1);
+    expect(holder.stderr()).toMatch(/lost the embedded database at \S+ to another process .*Stopping now without writing to it again/);
+    expect(holder.stdout()).not.toContain('closed');
+    // The new holder is undisturbed, and its data is whole.
+    next.child.stdin!.write('close\n');
+    expect(await next.exited).toBe(0);
+    const reader = track(spawnChild(dir, 5_000, 'read'));
+    expect(await reader.exited).toBe(0);
+    expect(reader.stdout()).toMatch(new RegExp(`rows \\[\\{"pid":${holder.child.pid}\\},\\{"pid":${next.child.pid}\\}\\]`));
+  }, 120_000);
+
   it('locks in process too, releases on close, and leaves in-memory databases alone', async () => {
     const dir = home();
     const first = await openDatabase({ home: dir });
