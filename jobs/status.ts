@@ -118,9 +118,10 @@ export async function collectStatus(
     const expectedPeriod = tick ? job.periodOf(tick) : null;
     let stale = false;
     if (tick && expectedPeriod) {
-      // A success that started after the tick caught up too: a mailbox drain takes everything waiting,
-      // an SNDS run re-fetches the last days.
-      const caughtUp = success !== null && success.started_at.getTime() >= tick.getTime();
+      // A drain (catchUp 'latest') that succeeded after the tick caught up: it takes everything waiting.
+      // A job of 'every' period (an SNDS day, a report week) must have succeeded for that period: a
+      // later success of an older day (a catch-up run, a retry) says nothing about this one.
+      const caughtUp = job.catchUp === 'latest' && success !== null && success.started_at.getTime() >= tick.getTime();
       stale = !caughtUp && !(await hasSucceeded(database, job.name, expectedPeriod));
     }
     const running = summary?.running ?? null;

@@ -37,6 +37,16 @@ describeEachBackend('status: staleness, links, days without data, backlog', (db)
     expect(early.jobs[0]).toMatchObject({ state: 'ok', stale: false, expectedPeriod: '2026-11-27' });
   });
 
+  it('a daily job is stale when its expected day failed, even if an older day succeeded after the tick (a catch-up)', async () => {
+    const job = dailyJob('st:catchup', async () => ({}));
+    await insertRun('st:catchup', '2026-11-26', 'succeeded', '2026-11-28T06:15:10Z');
+    await insertRun('st:catchup', '2026-11-27', 'succeeded', '2026-11-28T06:15:20Z');
+    await insertRun('st:catchup', '2026-11-28', 'failed', '2026-11-28T06:15:30Z', 'HTTP 500 from SNDS');
+    const report = await collectStatus(db(), configSchema.parse({}), [job], new Date('2026-11-28T07:30:00Z'), { linkStates: sndsLinkStates });
+    expect(report.jobs[0]).toMatchObject({ state: 'stale', stale: true, expectedPeriod: '2026-11-28', lastSuccessPeriod: '2026-11-27' });
+    expect(report.ok).toBe(false);
+  });
+
   it('a mailbox job is not stale when a later drain succeeded', async () => {
     const job = drainJob('st:drain', async () => ({}));
     await insertRun('st:drain', '2026-11-28T05:00Z', 'failed', '2026-11-28T05:00:10Z');
