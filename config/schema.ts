@@ -223,8 +223,10 @@ export const scheduleSchema = z.strictObject({
   bounces: cron.default('*/10 * * * *'),
   report: cron.default('0 7 * * 1'),
   blocklists: cron.default('30 5 * * *'),
-  sndsCatchUpDays: z.number().int().min(0).default(3),
-  reportCatchUpWeeks: z.number().int().min(0).default(1),
+  /** How far back missed periods are run: the window includes the latest tick itself, so 1 means "only
+   * the latest day (week), no catching up"; 0 would run nothing, ever. */
+  sndsCatchUpDays: z.number().int().min(1, 'must be at least 1 (1 runs only the latest day; 0 would never run the job)').default(3),
+  reportCatchUpWeeks: z.number().int().min(1, 'must be at least 1 (1 writes only the latest week; 0 would never write the report)').default(1),
   /** A failed job is retried after 1, 2, 4 … times this, up to retryMaxSeconds. */
   retryBaseSeconds: z.number().int().positive().default(60),
   retryMaxSeconds: z.number().int().positive().default(3600),

@@ -36,6 +36,10 @@ describe('configuration', () => {
     expect(() => parseConfig({ snds: { feeds: [{ name: 'a', timezone: 'Mars/Olympus' }] } })).toThrow(/snds\.feeds\[0\]\.timezone: must be an IANA time zone/);
     expect(() => parseConfig({ jmrp: { mailboxes: [{ name: 'x' }] } })).toThrow(/jmrp\.mailboxes\[0\]: a mailbox needs exactly one of imap, maildir or mbox/);
     expect(() => parseConfig({ thresholds: { complaintRateWarn: 0.01, complaintRateMax: 0.003 } })).toThrow(/complaintRateWarn must not exceed/);
+    // A catch-up window of 0 would hold no tick at all: the job would never run.
+    expect(() => parseConfig({ schedule: { sndsCatchUpDays: 0 } })).toThrow(/schedule\.sndsCatchUpDays: must be at least 1 \(1 runs only the latest day/);
+    expect(() => parseConfig({ schedule: { reportCatchUpWeeks: 0 } })).toThrow(/schedule\.reportCatchUpWeeks: must be at least 1/);
+    expect(parseConfig({ schedule: { sndsCatchUpDays: 1, reportCatchUpWeeks: 1 } }).schedule.sndsCatchUpDays).toBe(1);
   });
 
   it('refuses duplicate feed and mailbox names, a link feed named api, and URLs of the wrong scheme, without repeating them', () => {
