@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { hostname } from 'node:os';
 import type { Database } from '../db/connection.js';
 import type { Config } from '../config/schema.js';
@@ -139,12 +140,27 @@ export async function runJobPeriod(job: JobDefinition, period: string, env: Runn
  * Every due period of one job, oldest first (catch-up included). Periods in backoff are reported as
  * deferred unless `ignoreBackoff`; a stop request ends the loop between periods.
  */
+/** How far behind the host's clock the database's may be for a tick to wait for it. */
+const MAX_CLOCK_LAG_MS = 120_000;
+
 export async function runDuePeriods(
   job: JobDefinition,
   env: RunnerEnv,
-  options: { recordSkip: boolean; ignoreBackoff?: boolean },
+  options: { recordSkip: boolean; ignoreBackoff?: boolean; notBefore?: Date },
 ): Promise<RunOutcome[]> {
-  const now = await env.time.now();
+  let now = await env.time.now();
+  // A cron tick fires on this host's clock, periods are due by the database's. A host a few seconds
+  // ahead would find nothing due yet and leave the work to the next sweep: wait for the database to
+  // reach the tick (briefly; a clock that is far off is the sweep's to catch).
+  const lag = options.notBefore ? options.notBefore.getTime() - now.getTime() : 0;
+  if (lag > 0 && lag <= MAX_CLOCK_LAG_MS) {
+    try {
+      await sleep(lag + 50, undefined, { signal: env.signal });
+    } catch {
+      return [];
+    }
+    now = await env.time.now();
+  }
   const due = await duePeriods(env.database, job, now, env.retry);
   const outcomes: RunOutcome[] = [];
   for (const item of due) {

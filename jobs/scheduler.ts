@@ -135,7 +135,9 @@ export class Scheduler {
       return;
     }
     this.evaluating.add(job.name);
-    const work = this.withSlot(() => runDuePeriods(job, this.env, { recordSkip: why !== 'sweep' }))
+    // A tick is due on the minute node-cron fired at (this host's clock, truncated to the minute).
+    const notBefore = why === 'tick' ? new Date(Math.floor(Date.now() / 60_000) * 60_000) : undefined;
+    const work = this.withSlot(() => runDuePeriods(job, this.env, { recordSkip: why !== 'sweep', ...(notBefore ? { notBefore } : {}) }))
       .then((outcomes) => this.logOutcomes(job, why, outcomes))
       .catch((error) => {
         this.options.env.metrics?.recordLoopError('run');

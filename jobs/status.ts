@@ -119,9 +119,11 @@ export async function collectStatus(
     let stale = false;
     if (tick && expectedPeriod) {
       // A drain (catchUp 'latest') that succeeded after the tick caught up: it takes everything waiting.
-      // A job of 'every' period (an SNDS day, a report week) must have succeeded for that period: a
-      // later success of an older day (a catch-up run, a retry) says nothing about this one.
-      const caughtUp = job.catchUp === 'latest' && success !== null && success.started_at.getTime() >= tick.getTime();
+      // A job of 'every' period (an SNDS day, a report week) caught up when that period or a later one
+      // succeeded (periods sort as text: 2026-11-28, 2026-W48); a success of an older one after the
+      // tick (a catch-up run, a retry) says nothing about this one.
+      const caughtUp =
+        success !== null && (job.catchUp === 'latest' ? success.started_at.getTime() >= tick.getTime() : success.period >= expectedPeriod);
       stale = !caughtUp && !(await hasSucceeded(database, job.name, expectedPeriod));
     }
     const running = summary?.running ?? null;

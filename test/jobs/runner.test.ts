@@ -37,6 +37,21 @@ describeEachBackend('job runner: ledger, catch-up, backoff, locks', (db, backend
     expect(Object.keys(view[0]!).sort()).toEqual(['detail', 'finished_at', 'job', 'period', 'rows_in', 'rows_loaded', 'rows_rejected', 'started_at', 'status']);
   });
 
+  it('a tick fired by a host clock ahead of the database\'s waits for the database to reach it, then runs its period', async () => {
+    const job = dailyJob('t:ahead', async () => ({}));
+    for (const day of ['2026-11-25', '2026-11-26', '2026-11-27']) {
+      await db().query(`insert into repwatch.pipeline_run (job, period, status, started_at, finished_at) values ('t:ahead', $1, 'succeeded', $2, $2)`, [day, new Date(`${day}T06:16:00Z`)]);
+    }
+    // The database's clock: 1.5 s before the 06:15 tick, running in real time.
+    const started = Date.now();
+    const databaseClock = { now: () => new Date(Date.parse('2026-11-28T06:14:58.500Z') + (Date.now() - started)) };
+    const tick = new Date('2026-11-28T06:15:00Z');
+    expect(await runDuePeriods(job, testEnv(db(), databaseClock), { recordSkip: true })).toEqual([]);
+    const outcomes = await runDuePeriods(job, testEnv(db(), databaseClock), { recordSkip: true, notBefore: tick });
+    expect(outcomes.map((o) => [o.period, o.status])).toEqual([['2026-11-28', 'succeeded']]);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1_400);
+  });
+
   it('catches up the periods missed within the horizon after a gap, oldest first, and no older ones', async () => {
     const ran: string[] = [];
     const job = dailyJob('t:gap', async (c) => {
