@@ -348,7 +348,7 @@ function originalFacts(original: HeaderMap | null, options: ParseReportOptions):
 }
 
 /**
- * The sha256 of a report's feedback fields and its original's header fields, canonical (names sorted,
+ * The sha256 of a report's feedback fields and its original's header fields, canonical (in their order,
  * values unfolded, lower-cased), each complainer's address read as `recipientToken` gives it. The loader
  * gives the salted hash that also stands for the address in the bytes it keeps, so a report read again
  * from them has the same key (with `jmrp.recipients: drop` the kept bytes lose the address, and the key
@@ -375,11 +375,11 @@ function contentKeyOf(fields: HeaderMap | null, original: HeaderMap | null, reci
 }
 
 function canonicalFields(map: HeaderMap | null): string {
-  if (!map) return '';
-  return [...map.keys()]
-    .sort()
-    .map((name) => `${name}:${map.get(name)!.map((v) => v.replace(/\s+/g, ' ').trim()).join('\u0001')}`)
-    .join('\n');
+  // Header order is kept by every carrier; values come unfolded and trimmed (parseHeaderBlock), the
+  // same from CRLF and LF copies.
+  let out = '';
+  if (map) for (const [name, values] of map) out += `${name}:${values.join('\u0001')}\n`;
+  return out;
 }
 
 /** An mbox From_ line (`From sender … 2026`) opening the bytes and another one after a blank line:
