@@ -139,17 +139,30 @@ export function imapSource(options: ImapSourceOptions): MailboxSource {
   const toArchive: number[] = [];
   const toQuarantine: number[] = [];
   const moveNow = async (): Promise<{ moved: number; failed: number; error?: string }> => {
-    const archive = toArchive.splice(0);
-    const quarantine = toQuarantine.splice(0);
-    if (archive.length + quarantine.length === 0) return { moved: 0, failed: 0 };
+    const groups = [
+      { uids: toArchive.splice(0), folder: options.archiveFolder },
+      { uids: toQuarantine.splice(0), folder: options.quarantineFolder },
+    ];
+    const total = groups[0]!.uids.length + groups[1]!.uids.length;
+    if (total === 0) return { moved: 0, failed: 0 };
+    let moved = 0;
     try {
       await withFolder(async (c) => {
-        if (archive.length) await c.messageMove(archive.join(','), folderPath(options.archiveFolder), { uid: true });
-        if (quarantine.length) await c.messageMove(quarantine.join(','), folderPath(options.quarantineFolder), { uid: true });
+        for (const group of groups) {
+          if (group.uids.length === 0) continue;
+          // UIDs as an array: imapflow packs them into ranges (1:2000), where a comma list of thousands
+          // outgrows the server's command line. messageMove answers false, not an error, when the server
+          // refuses: that is not moved. A group done is emptied, so a repeat after a reconnect skips it.
+          if (!(await c.messageMove(group.uids, folderPath(group.folder), { uid: true }))) {
+            throw new Error(`the server refused to move ${group.uids.length} message(s) to ${group.folder}`);
+          }
+          moved += group.uids.length;
+          group.uids = [];
+        }
       });
-      return { moved: archive.length + quarantine.length, failed: 0 };
+      return { moved, failed: 0 };
     } catch (error) {
-      return { moved: 0, failed: archive.length + quarantine.length, error: (error as Error).message };
+      return { moved, failed: total - moved, error: (error as Error).message };
     }
   };
 

@@ -52,16 +52,13 @@ function endLine(hash: Hash, lastByte: number | undefined): void {
   if (lastByte !== undefined && lastByte !== 0x0a) hash.update('\n');
 }
 
-/** Feed bytes to a hash with every CRLF replaced by LF, without copying the buffer. */
+/** Feed bytes to a hash with every CRLF replaced by LF. Through a Latin-1 string (one character per
+ * byte, so the bytes come back unchanged): three native passes, where a hash update per line (mail over
+ * IMAP has CRLF on every line) took twice as long. */
 export function hashNormalised(hash: Hash, raw: Buffer): void {
-  let from = 0;
-  for (;;) {
-    const cr = raw.indexOf('\r\n', from, 'latin1');
-    if (cr === -1) break;
-    hash.update(raw.subarray(from, cr));
-    from = cr + 1;
-  }
-  hash.update(raw.subarray(from));
+  const text = raw.toString('latin1');
+  if (!text.includes('\r\n')) hash.update(raw);
+  else hash.update(text.replaceAll('\r\n', '\n'), 'latin1');
 }
 
 /** The Message-ID header of the message itself (not of an embedded one), trimmed, at most 998 chars. */

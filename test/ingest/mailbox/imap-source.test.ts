@@ -261,6 +261,32 @@ describe.skipIf(!dovecotAvailable)(`IMAP mailboxes on a real Dovecot${dovecotAva
       expect(row).toEqual({ n: 500, located: 500 });
     });
 
+    it('a MOVE the server refuses is a settle failure, not an archived message; the messages stay in INBOX', async () => {
+      await deliver(30);
+      const source = imapSource(options({ moveEvery: 1000 }));
+      try {
+        const batches = source.batches({ batchSize: 50, maxMessageBytes: 1 << 20 });
+        const first = await batches.next();
+        const keys = (first.value as { key: string }[]).map((m) => m.key);
+        expect(keys).toHaveLength(30);
+        // The archive folder goes away after the source made it (a person, another client).
+        const c = await admin();
+        if (c.mailbox) await c.mailboxClose();
+        await c.mailboxDelete('repwatch.archive');
+        expect(await source.settle({ archive: keys, quarantine: [] })).toEqual({ moved: 0, failed: 0 }); // deferred
+        const flushed = await source.flush!();
+        expect(flushed).toMatchObject({ moved: 0, failed: 30, error: expect.stringMatching(/the server refused to move 30 message\(s\) to repwatch\/archive/) });
+        await batches.return(undefined);
+      } finally {
+        await source.close();
+      }
+      expect(await messages('INBOX')).toBe(30);
+      // The next drain recreates the folder and archives them.
+      const result = await ingestJmrpMailbox({ database: db(), config: config(), mailbox: imapSource(options()), batchSize: 200 });
+      expect(result).toMatchObject({ seen: 30, archived: 30, settleFailures: 0 });
+      expect(await messages('INBOX')).toBe(0);
+    });
+
     it('a connection dropped mid-run without reconnects stops the run; the rerun stores the rest, nothing lost, nothing twice', async () => {
       await deliver(300);
       const first = await ingestJmrpMailbox({
