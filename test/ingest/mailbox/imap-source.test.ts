@@ -265,7 +265,7 @@ describe.skipIf(!dovecotAvailable)(`IMAP mailboxes on a real Dovecot${dovecotAva
       await deliver(30);
       const source = imapSource(options({ moveEvery: 1000 }));
       try {
-        const batches = source.batches({ batchSize: 50, maxMessageBytes: 1 << 20 });
+        const batches = source.batches({ batchSize: 50, maxMessageBytes: 1 << 20 })[Symbol.asyncIterator]();
         const first = await batches.next();
         const keys = (first.value as { key: string }[]).map((m) => m.key);
         expect(keys).toHaveLength(30);
@@ -276,7 +276,7 @@ describe.skipIf(!dovecotAvailable)(`IMAP mailboxes on a real Dovecot${dovecotAva
         expect(await source.settle({ archive: keys, quarantine: [] })).toEqual({ moved: 0, failed: 0 }); // deferred
         const flushed = await source.flush!();
         expect(flushed).toMatchObject({ moved: 0, failed: 30, error: expect.stringMatching(/the server refused to move 30 message\(s\) to repwatch\/archive/) });
-        await batches.return(undefined);
+        await batches.return?.(undefined);
       } finally {
         await source.close();
       }
