@@ -271,6 +271,15 @@ describeEachBackend('ingestJmrpMailbox', (db) => {
     expect(again).toMatchObject({ stored: 1, complaints: 0, repeatedReports: 1 });
   });
 
+  it('a report without a Message-ID delivered twice (other Received lines) is counted once, by its content', async () => {
+    const report = buildReport({ shape: 'arf', index: 10, ip: '203.0.113.13', at: new Date('2026-10-02T13:00:00Z'), recipient: 'r10@hotmail.com', campaign: 'c', fromDomain: 'd.example' })
+      .replace(/Message-ID: <report-arf-10@reporter\.example>\r\n/, '');
+    expect(report).not.toMatch(/Message-ID: <report-/);
+    const delivered = (hop: string) => `Received: from ${hop} by mx.sender.example; Fri, 2 Oct 2026 13:20:00 +0000\r\n${report}`;
+    const result = await ingestJmrpMailbox({ database: db(), config: config(), mailbox: mboxSource({ path: await mboxOf([delivered('relay-a'), delivered('relay-b')]) }) });
+    expect(result).toMatchObject({ stored: 2, complaints: 1, repeatedReports: 1 });
+  });
+
   it('a quarantined report released after its forwarded copy was stored is released without counting again', async () => {
     const spec = { index: 8, ip: '203.0.113.11', at: new Date('2026-10-02T12:00:00Z'), recipient: 'r8@hotmail.com', campaign: 'c', fromDomain: 'd.example' };
     const broken = buildReport({ shape: 'arf', ...spec }).replace('Feedback-Type: abuse', 'Feedbak-Tipe abuse');
