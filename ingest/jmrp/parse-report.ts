@@ -41,6 +41,19 @@ export function reportRecipients(report: Pick<FeedbackReport, 'recipients' | 'fi
   return values;
 }
 
+/** Every way a complainer's address is spelled in mail, lower-cased: as is; as the local part of a VERP
+ * return path (`bounce-77-jane=isp.example@sender.example`), which senders use to tell which recipient a
+ * bounce or a report is about; and with the @ escaped for a URL or HTML (`%40`, `&#64;`, `&#x40;`,
+ * `&commat;`), as unsubscribe links carry it. */
+export function addressSpellings(address: string): string[] {
+  const lower = address.toLowerCase();
+  const at = lower.lastIndexOf('@');
+  if (at <= 0) return [lower];
+  const local = lower.slice(0, at);
+  const domain = lower.slice(at + 1);
+  return [lower, `${local}=${domain}`, ...['%40', '&#64;', '&#x40;', '&commat;'].map((escaped) => `${local}${escaped}${domain}`)];
+}
+
 /** Feedback types that are complaints; auth-failure, not-spam, opt-out… are recorded but not counted. */
 export const COMPLAINT_TYPES: ReadonlySet<string> = new Set(['abuse', 'fraud', 'virus', 'other']);
 
@@ -369,7 +382,10 @@ function contentKeyOf(fields: HeaderMap | null, original: HeaderMap | null, reci
   }
   let text = `${canonicalFields(fields)}\n\n${canonicalFields(original)}`.toLowerCase();
   if (recipientToken) {
-    for (const address of [...addresses].sort((a, b) => b.length - a.length)) text = text.split(address).join(recipientToken(address));
+    // Every spelling, as protect-raw.ts rewrites every spelling in the kept bytes: the key read again
+    // from them must be the key of the bytes as received.
+    const forms = [...addresses].flatMap((address) => addressSpellings(address).map((form) => [form, recipientToken(address)] as const));
+    for (const [form, token] of forms.sort((a, b) => b[0].length - a[0].length)) text = text.split(form).join(token);
   }
   return `content:${createHash('sha256').update(text).digest('hex')}`;
 }
@@ -390,10 +406,17 @@ export function holdsSeveralMessages(raw: Buffer): boolean {
   if (!FROM_LINE.test(firstLine)) return false;
   for (let at = raw.indexOf('\nFrom ', 0, 'latin1'); at !== -1; at = raw.indexOf('\nFrom ', at + 1, 'latin1')) {
     const blankBefore = raw[at - 1] === 0x0a || (raw[at - 1] === 0x0d && raw[at - 2] === 0x0a);
-    if (blankBefore && FROM_LINE.test(raw.toString('latin1', at + 1, Math.min(raw.length, at + 1000)).split('\n', 1)[0]!)) return true;
+    if (!blankBefore) continue;
+    // A message starts there only if a header field follows the From_ line ("From March 2026 on, …" in
+    // a body is a paragraph).
+    const [fromLine, next = ''] = raw.toString('latin1', at + 1, Math.min(raw.length, at + 2000)).split('\n', 2);
+    if (FROM_LINE.test(fromLine!) && HEADER_FIELD.test(next)) return true;
   }
   return false;
 }
+
+/** A header field's first line: a name of printable characters but the colon, then a colon. */
+const HEADER_FIELD = /^[!-9;-~]+[ \t]*:/;
 
 /** `From <sender> <date>` as mbox files start each message (as in mbox-source.ts). */
 const FROM_LINE = /^From \S+[ \t].*(?<!\d)\d{4}(?!\d)/;

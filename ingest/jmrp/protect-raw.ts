@@ -1,8 +1,8 @@
 import libmime from 'libmime';
 import libqp from 'libqp';
 import { decodeBody, decodeEncodedWords, extractAddress, headerText, parseHeaderBlock, parseMime, walkParts, type MimePart, type ParsedMessage } from '../mailbox/mime.js';
-import { addressSpellings, hashRecipient, REMOVED_RECIPIENT, type RecipientMode } from './store-reports.js';
-import { RECIPIENT_FIELDS } from './parse-report.js';
+import { hashRecipient, REMOVED_RECIPIENT, type RecipientMode } from './store-reports.js';
+import { addressSpellings, RECIPIENT_FIELDS } from './parse-report.js';
 
 /**
  * The bytes of a complaint message as kept in mail_message.raw: every occurrence of the complainer's
@@ -13,8 +13,10 @@ import { RECIPIENT_FIELDS } from './parse-report.js';
  * quoted-printable body is decoded, protected, and encoded again in the same transfer encoding;
  * re-parsing the kept bytes gives the same stored values (a hash reads back as itself).
  *
- * What cannot be rewritten is not kept: when an address still shows in a spelling the rewrite does not
- * cover (another letter case outside ASCII, `%40` or `&#64;` for the @), or in a part the walk did not
+ * The escaped (`%40`, `&#64;`…) and VERP (`jane=isp.example`) spellings are rewritten like the address
+ * (parse-report.ts addressSpellings). What cannot be rewritten is not kept: when an address still shows
+ * in a spelling the rewrite does not cover (another letter case outside ASCII, an entity with leading
+ * zeros such as `&#0064;`), or in a part the walk did not
  * reach (nested too deep, past the part cap), the bytes are not kept at all (`null`): the message stays
  * whole in its mailbox's archive folder.
  */
@@ -172,7 +174,7 @@ function replacePlain(raw: Buffer, addresses: string[], replacement: (address: s
 }
 
 /** An address as it may appear in bytes read as Latin-1 and lower-cased: each of its spellings
- * (addressSpellings: as is, and as a VERP local part) as Latin-1, and as UTF-8. */
+ * (addressSpellings: as is, VERP-encoded, with the @ escaped) as Latin-1, and as UTF-8. */
 function spellings(address: string): string[] {
   const forms = new Set<string>();
   for (const spelling of addressSpellings(address)) {

@@ -5,7 +5,7 @@ import type { StoredMessage } from '../mailbox/drain.js';
 import { extractAddress } from '../mailbox/mime.js';
 import { oneChunk, pgText as text } from '../mailbox/sql.js';
 import { csvText } from '../snds/copy-csv.js';
-import { RECIPIENT_FIELDS, reportRecipients, type FeedbackReport } from './parse-report.js';
+import { addressSpellings, RECIPIENT_FIELDS, reportRecipients, type FeedbackReport } from './parse-report.js';
 
 /** The statements that put parsed reports into repwatch.feedback_report (migration 0003). */
 
@@ -44,15 +44,6 @@ export function protectRecipient(address: string | undefined, mode: RecipientMod
   return mode === 'plain' ? address : hashRecipient(address, salt, keptBytes);
 }
 
-/** Every way a complainer's address is spelled in mail, lower-cased: as is, and as the local part of a
- * VERP return path (`bounce-77-jane=isp.example@sender.example`), which senders use to tell which
- * recipient a bounce or a report is about. */
-export function addressSpellings(address: string): string[] {
-  const lower = address.toLowerCase();
-  const at = lower.lastIndexOf('@');
-  return at > 0 ? [lower, `${lower.slice(0, at)}=${lower.slice(at + 1)}`] : [lower];
-}
-
 /**
  * What a report's stored texts look like with its complainers' addresses hashed (or removed), as
  * `jmrp.recipients` says: every field and column holding text from the report or its original (subject,
@@ -71,8 +62,8 @@ export function recipientProtector(recipients: readonly string[], mode: Recipien
   // Longest first: of x@y.co and x@y.com, the longer one is replaced whole.
   forms.sort((a, b) => b[0].length - a[0].length);
   return (text) => {
-    // Both spellings hold an @ or an = (neither has another case): most texts need no search.
-    if (text === null || (!text.includes('@') && !text.includes('='))) return text;
+    // Every spelling holds an @, an = or a & / % escape (none has another case): most texts need no search.
+    if (text === null || !/[@=%&]/.test(text)) return text;
     let out = text;
     for (const [spelling, replacement] of forms) out = replaceIgnoringCase(out, spelling, replacement);
     return out;
@@ -203,7 +194,7 @@ export async function insertFeedbackReports(session: Pick<Session, 'copyCsv'>, m
         r.format,
         t(r.feedbackType),
         r.isComplaint ? 't' : 'f',
-        t(r.userAgent),
+        t(protect(r.userAgent)),
         t(r.version),
         r.sourceIp ?? '',
         r.sourceIpOrigin ?? '',
@@ -211,7 +202,7 @@ export async function insertFeedbackReports(session: Pick<Session, 'copyCsv'>, m
         r.complainedAtOrigin ?? '',
         r.day ?? '',
         r.incidents,
-        t(r.reportedDomain),
+        t(protect(r.reportedDomain)),
         t(protect(r.originalMailFrom)),
         t(r.originalFromDomain),
         t(originalMessageId),

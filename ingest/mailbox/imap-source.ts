@@ -149,15 +149,19 @@ export function imapSource(options: ImapSourceOptions): MailboxSource {
     try {
       await withFolder(async (c) => {
         for (const group of groups) {
-          if (group.uids.length === 0) continue;
-          // UIDs as an array: imapflow packs them into ranges (1:2000), where a comma list of thousands
-          // outgrows the server's command line. messageMove answers false, not an error, when the server
-          // refuses: that is not moved. A group done is emptied, so a repeat after a reconnect skips it.
-          if (!(await c.messageMove(group.uids, folderPath(group.folder), { uid: true }))) {
-            throw new Error(`the server refused to move ${group.uids.length} message(s) to ${group.folder}`);
+          // UID sets packed into ranges (1:2000) and cut into commands of at most about 1,000
+          // characters: servers refuse long command lines (RFC 2683 suggests 8,000 octets at most).
+          // messageMove answers false, not an error, when the server refuses: that is not moved. Sets
+          // done are dropped, so a repeat after a reconnect skips them.
+          group.uids.sort((x, y) => x - y);
+          while (group.uids.length > 0) {
+            const [set, count] = uidSet(group.uids, 1000);
+            if (!(await c.messageMove(set, folderPath(group.folder), { uid: true }))) {
+              throw new Error(`the server refused to move ${group.uids.length} message(s) to ${group.folder}`);
+            }
+            moved += count;
+            group.uids = group.uids.slice(count);
           }
-          moved += group.uids.length;
-          group.uids = [];
         }
       });
       return { moved, failed: 0 };
@@ -236,6 +240,23 @@ export function imapSource(options: ImapSourceOptions): MailboxSource {
       }
     },
   };
+}
+
+/** The first UIDs of a list sorted ascending as an IMAP sequence set of consecutive runs
+ * (`4:9,12,15:20`) at most `maxLength` characters long, and how many UIDs of the list it holds. */
+export function uidSet(sorted: readonly number[], maxLength: number): [set: string, count: number] {
+  let set = '';
+  let count = 0;
+  for (let i = 0; i < sorted.length; ) {
+    let j = i;
+    while (j + 1 < sorted.length && sorted[j + 1]! <= sorted[j]! + 1) j++;
+    const run = sorted[i] === sorted[j] ? String(sorted[i]) : `${sorted[i]}:${sorted[j]}`;
+    if (set && set.length + 1 + run.length > maxLength) break;
+    set = set ? `${set},${run}` : run;
+    count = j + 1;
+    i = j + 1;
+  }
+  return [set, count];
 }
 
 function toDate(value: Date | string | undefined): Date | null {

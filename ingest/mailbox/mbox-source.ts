@@ -189,8 +189,9 @@ async function* splitMbox(path: string, quoting: MboxQuoting, { batchSize, maxMe
       offset += to;
       tail = to < data.length ? [data.subarray(to)] : [];
       tailSize = data.length - to;
-    } else if (tailSize > LONG_LINE && !(startsWith(tail[0]!, FROM_, 0) && !midLine && (current === null || heldBlank !== null))) {
-      // A long line that cannot start a message: read it in pieces (memory holds no line whole).
+    } else if (tailSize > LONG_LINE && !(!midLine && (current === null || heldBlank !== null) && startsWith(Buffer.concat(tail.slice(0, 2)), FROM_, 0))) {
+      // A long line that cannot start a message (the first read may hold only "Fr": two are looked
+      // at): read it in pieces (memory holds no line whole).
       const data = Buffer.concat(tail, tailSize);
       lines(data, data.length, offset);
       offset += data.length;

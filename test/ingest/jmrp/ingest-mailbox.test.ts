@@ -138,7 +138,7 @@ describeEachBackend('ingestJmrpMailbox', (db) => {
 
   it('keeps no raw bytes (NULL, the reason says why) when the address shows in a spelling that cannot be rewritten; the complaint still counts', async () => {
     const raw = buildReport({ shape: 'arf', index: 4, ip: '203.0.113.9', at: new Date('2026-10-02T10:00:00Z'), recipient: 'person@hotmail.com', campaign: 'c', fromDomain: 'd.example' })
-      .replace('Hello, these are this week=E2=80=99s offers.', 'Hello, see https://d.example/u?e=3Dperson%40hotmail.com');
+      .replace('Hello, these are this week=E2=80=99s offers.', 'Hello, see https://d.example/u?e=3Dperson&#0064;hotmail.com');
     const dir = await mkdtemp(join(tmpdir(), 'repwatch-jmrp-'));
     await writeFile(join(dir, 'r.eml'), raw);
     const result = await ingestJmrpMailbox({ database: db(), config: config(), mailbox: emlSource({ paths: [dir] }) });
@@ -300,18 +300,22 @@ describeEachBackend('ingestJmrpMailbox', (db) => {
         .replace(/Original-Rcpt-To: [^\r]*\r\n/, 'Original-Recipient: rfc822;Carol.C@isp.example\r\n')
         .replace(/Original-Mail-From: [^\r]*/, 'Original-Mail-From: <bounce-9-carol.c=isp.example@bounce.d.example>')
         .replace(/Subject: Weekly offers #\d+/, 'Subject: carol.c@ISP.example, your cart is waiting')
-        .replace('Message-ID: <orig-9@d.example>', 'Message-ID: <9.carol.c=isp.example@d.example>');
+        .replace('Message-ID: <orig-9@d.example>', 'Message-ID: <9.carol.c=isp.example@d.example>')
+        .replace('User-Agent: SomeGenerator/1.0', 'User-Agent: FBL/1.0 (for carol.c@isp.example)')
+        .replace(/Reported-Domain: [^\r]*/, 'Reported-Domain: carol.c@isp.example')
+        .replace('List-Unsubscribe: <mailto:', 'List-Unsubscribe: <https://d.example/u?e=carol.c%40isp.example&h=carol.c&#64;isp.example>, <mailto:');
       expect(eml).not.toMatch(/Original-Rcpt-To/);
       const path = await mboxOf([eml]);
       const result = await ingestJmrpMailbox({ database: db(), config: config({ recipients: mode }), mailbox: mboxSource({ path }) });
       expect(result).toMatchObject({ complaints: 1, quarantined: 0 });
       const [row] = await db().query<{ everything: string; recipient: string | null; kept: boolean }>(
-        `select m.raw is not null as kept, concat_ws(' ', f.recipient, f.subject, f.campaign, f.original_message_id, f.original_mail_from, f.fields::text, f.report_key, m.reason, m.message_id, convert_from(m.raw, 'UTF8')) as everything, f.recipient
+        `select m.raw is not null as kept, concat_ws(' ', f.recipient, f.subject, f.campaign, f.original_message_id, f.original_mail_from, f.user_agent, f.reported_domain, f.fields::text, f.report_key, m.reason, m.message_id, convert_from(m.raw, 'UTF8')) as everything, f.recipient
            from repwatch.feedback_report f join repwatch.mail_message m on m.id = f.message_ref`,
       );
       expect(row!.kept).toBe(true); // rewritten, not dropped as unverifiable
       expect(row!.everything.toLowerCase()).not.toContain('carol.c@isp.example');
       expect(row!.everything.toLowerCase()).not.toContain('carol.c=isp.example');
+      expect(row!.everything.toLowerCase()).not.toMatch(/carol\.c(%40|&#64;)isp\.example/);
       expect(row!.recipient).toBe(mode === 'hash' ? hashRecipient('carol.c@isp.example', 'test-salt-123456') : null);
       expect(row!.everything).toContain(mode === 'hash' ? hashRecipient('carol.c@isp.example', 'test-salt-123456') : '[recipient removed]');
       // What is not an address stays: the campaign's own part, the sender's domain.

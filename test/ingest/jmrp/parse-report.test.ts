@@ -158,6 +158,10 @@ describe('parseReport on generated shapes', () => {
     expect(parseReport(Buffer.from(mbox))).toMatchObject({ kind: 'malformed', reason: expect.stringMatching(/several messages in one .*--mbox/) });
     const single = `From MAILER-DAEMON Sat Nov 28 05:35:31 2026\n${one}\n\nFrom the desk of the editor\n`;
     expect(parseReport(Buffer.from(single)).kind).not.toBe('malformed');
+    // A paragraph that reads like a From_ line ("From March 2026 on") is not a message start: no header follows.
+    const paragraph = `From MAILER-DAEMON Sat Nov 28 05:35:31 2026\n${one.replace('Hello, these are', 'Hello,\r\n\r\nFrom March 2026 on, prices change.\r\nThese are')}`;
+    expect(paragraph).toMatch(/\r\n\r\nFrom March 2026 on/);
+    expect(parseReport(Buffer.from(paragraph)).kind).not.toBe('malformed');
   });
 
   it('reads raw 8-bit header bytes that are not UTF-8 as Windows-1252, and UTF-8 as UTF-8', () => {

@@ -131,7 +131,7 @@ describe('protectRawMessage: no readable complainer address in the kept bytes', 
   it('keeps no bytes when the address shows in a spelling it cannot rewrite, or past the part cap', () => {
     const cases = [
       Buffer.from('From: a@b.example\r\nTo: JÖRG.MÜLLER@outlook.de\r\n\r\nhi\r\n', 'utf8'), // another case outside ASCII
-      Buffer.from('From: a@b.example\r\n\r\n<a href="https://x.example/u?e=jorg%40outlook.de">unsubscribe</a>\r\n'),
+      Buffer.from('From: a@b.example\r\n\r\n<a href="https://x.example/u?e=jorg&#0064;outlook.de">unsubscribe</a>\r\n'), // an entity with leading zeros
       Buffer.from(['From: a@b.example', 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary=x', '', ...Array.from({ length: 501 }, () => ['--x', '', 'part']).flat(),
         '--x', 'Content-Transfer-Encoding: base64', '', Buffer.from('jorg@outlook.de').toString('base64'), '--x--', ''].join('\r\n')),
     ];
@@ -141,6 +141,15 @@ describe('protectRawMessage: no readable complainer address in the kept bytes', 
       expect(kept.bytes, `case ${i}`).toBeNull();
       expect(kept.note).toMatch(/raw bytes not kept/);
     });
+  });
+
+  it('rewrites the escaped and VERP spellings of an address (%40, &#64;, &#x40;, &commat;, local=domain) and keeps the bytes', () => {
+    const raw = Buffer.from('From: a@b.example\r\nReturn-Path: <b-1-jorg=outlook.de@bounce.b.example>\r\n\r\n<a href="https://x.example/u?e=JORG%40outlook.de&h=jorg&#64;outlook.de&x=jorg&#x40;outlook.de&c=jorg&commat;outlook.de">u</a>\r\n');
+    const kept = protectRawMessage(raw, ['jorg@outlook.de'], 'hash', SALT);
+    expect(kept.bytes).toBeInstanceOf(Buffer);
+    const text = kept.bytes!.toString('latin1').toLowerCase();
+    for (const spelling of ['jorg%40outlook.de', 'jorg&#64;outlook.de', 'jorg&#x40;outlook.de', 'jorg&commat;outlook.de', 'jorg=outlook.de', 'jorg@outlook.de']) expect(text).not.toContain(spelling);
+    expect(text.split(hashRecipient('jorg@outlook.de', SALT)).length - 1).toBe(5);
   });
 
   it('a base64 body that ended with a line end still does after it is encoded again', () => {
@@ -213,7 +222,12 @@ describe('the content key of a report read again from its kept bytes', () => {
   it('is the key of the bytes as received when addresses were hashed, and holds no bare address digest', () => {
     const salt = SALT;
     for (const shape of ['arf', 'legacy', 'forwarded'] as ReportShape[]) {
-      const raw = Buffer.from(buildReport({ shape, index: 3, ip: '203.0.113.8', at: new Date('2026-10-03T08:00:00Z'), recipient: 'Jane.Doe@hotmail.com', campaign: 'c', fromDomain: 'news.example' }));
+      // The complainer also in a VERP return path and an escaped unsubscribe link: spellings the kept
+      // bytes lose too, so the key read from them must not see them either.
+      const raw = Buffer.from(
+        buildReport({ shape, index: 3, ip: '203.0.113.8', at: new Date('2026-10-03T08:00:00Z'), recipient: 'Jane.Doe@hotmail.com', campaign: 'c', fromDomain: 'news.example' })
+          .replace(/(Received: from app-)/, 'Return-Path: <bounce-3-jane.doe=hotmail.com@bounce.news.example>\r\nList-Unsubscribe-Post: u=jane.doe%40hotmail.com\r\n$1'),
+      );
       const received = parseReport(raw, { recipientToken });
       if (received.kind !== 'arf' && received.kind !== 'jmrp_legacy') throw new Error(`${shape}: ${received.kind}`);
       expect(received.report.contentKey).toMatch(/^content:/);

@@ -6,7 +6,7 @@ import { stringify as toYaml } from 'yaml';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { configSchema } from '../../../config/schema.js';
 import { ingestJmrpMailbox } from '../../../ingest/jmrp/ingest-mailbox.js';
-import { imapClientOptions, imapSource, MailboxNeedsPersonError, type ImapSourceOptions } from '../../../ingest/mailbox/imap-source.js';
+import { imapClientOptions, uidSet, imapSource, MailboxNeedsPersonError, type ImapSourceOptions } from '../../../ingest/mailbox/imap-source.js';
 import { messageKey } from '../../../ingest/mailbox/message-key.js';
 import type { MailboxSource } from '../../../ingest/mailbox/types.js';
 import { generateReports, type ReportShape } from '../../../bench/generate-reports.js';
@@ -61,6 +61,19 @@ function kickBeforeSettle(source: MailboxSource, at: number, server: DovecotServ
     close: () => source.close(),
   };
 }
+
+describe('uidSet: UIDs to move as sequence sets of ranges, cut to a length', () => {
+  it('packs consecutive runs, keeps gaps, and stops before the length limit, saying how many it holds', () => {
+    expect(uidSet([1, 2, 3, 4, 5, 7, 8, 9, 12], 1000)).toEqual(['1:5,7:9,12', 9]);
+    expect(uidSet([5], 1000)).toEqual(['5', 1]);
+    const many = Array.from({ length: 3000 }, (_, i) => i * 2 + 1); // no two consecutive
+    const [set, count] = uidSet(many, 1000);
+    expect(set.length).toBeLessThanOrEqual(1000);
+    expect(count).toBe(set.split(',').length);
+    expect(uidSet(many.slice(count), 1000)[0].startsWith(String(many[count]))).toBe(true);
+    expect(uidSet(Array.from({ length: 20_000 }, (_, i) => i + 1), 1000)).toEqual(['1:20000', 20_000]);
+  });
+});
 
 describe('imapClientOptions: how the secure setting reaches imapflow', () => {
   const base: ImapSourceOptions = {

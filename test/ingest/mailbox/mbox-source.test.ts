@@ -148,6 +148,20 @@ describe('mboxSource', () => {
     expect(whole.key).toBe(message.key);
   });
 
+  it('a From_ line longer than a read whose first read holds only its first bytes still starts a message, whole', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'repwatch-mbox-'));
+    const path = join(dir, 'long-from.mbox');
+    // The second From_ line starts 2 bytes before the first 1 MiB read ends and runs past the next one.
+    const fromFirst = 'From a@b Sat Nov 28 05:35:31 2026\n';
+    const one = `Subject: one\n\n${'x'.repeat(2 ** 20 - 3 - fromFirst.length - 15)}\n`;
+    const head = `${fromFirst}${one}\n`;
+    expect(head.length).toBe(2 ** 20 - 2);
+    const fromLine = `From ${'A'.repeat(2 ** 20 + 100)} Sat Nov 28 05:36:00 2026\n`;
+    await writeFile(path, `${head}${fromLine}Subject: two\n\nbody\n`);
+    const messages = (await readAll(path, { max: 8 << 20 })).flat();
+    expect(messages.map((m) => m.raw!.toString())).toEqual([one, 'Subject: two\n\nbody\n']);
+  });
+
   it('keeps a last line of one byte without a line end (it is content, not a separator)', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'repwatch-mbox-'));
     const path = join(dir, 'one-byte.mbox');
