@@ -1,7 +1,7 @@
 import libmime from 'libmime';
 import libqp from 'libqp';
 import { decodeBody, decodeEncodedWords, extractAddress, headerText, parseHeaderBlock, parseMime, walkParts, type MimePart, type ParsedMessage } from '../mailbox/mime.js';
-import { hashRecipient, REMOVED_RECIPIENT, type RecipientMode } from './store-reports.js';
+import { hashRecipient, REMOVED_RECIPIENT, replaceIgnoringCase, type RecipientMode } from './store-reports.js';
 import { addressSpellings, RECIPIENT_FIELDS } from './parse-report.js';
 
 /**
@@ -204,17 +204,6 @@ function replaceEncodedWords(raw: Buffer, addresses: string[], replacement: (add
     return /^[\x20-\x7e]*$/.test(protectedText) ? protectedText : libmime.encodeWord(protectedText, 'B');
   });
   return changed ? Buffer.from(out, 'latin1') : raw;
-}
-
-function replaceIgnoringCase(text: string, needle: string, replacement: string): string {
-  const lower = text.toLowerCase();
-  let out = '';
-  let from = 0;
-  for (let at = lower.indexOf(needle); at !== -1; at = lower.indexOf(needle, from)) {
-    out += text.slice(from, at) + replacement;
-    from = at + needle.length;
-  }
-  return out + text.slice(from);
 }
 
 /**

@@ -71,7 +71,7 @@ export function recipientProtector(recipients: readonly string[], mode: Recipien
 }
 
 /** `needle` (lower-cased) replaced wherever it shows in `text`, ASCII case ignored. */
-function replaceIgnoringCase(text: string, needle: string, replacement: string): string {
+export function replaceIgnoringCase(text: string, needle: string, replacement: string): string {
   const lower = text.toLowerCase();
   // toLowerCase keeps the length for all but a few non-ASCII letters; then positions are not comparable.
   if (lower.length !== text.length) return text.replace(new RegExp(needle.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'gi'), () => replacement);

@@ -59,6 +59,10 @@ interface Reading {
   over: { hash: LfHash; head: Buffer[]; headSize: number } | null;
 }
 
+function reading(offset: number, deliveredAt: Date | null): Reading {
+  return { offset, deliveredAt, parts: [], size: 0, over: null };
+}
+
 /**
  * The splitter works on whole runs of lines, not line by line: it looks only at the lines that can
  * matter (those starting with `From ` or `>`, found with indexOf), and hands everything between them to
@@ -97,7 +101,7 @@ async function* splitMbox(path: string, quoting: MboxQuoting, { batchSize, maxMe
 
   const append = (piece: Buffer, at: number) => {
     if (piece.length === 0) return;
-    current ??= { offset: at, deliveredAt: null, parts: [], size: 0, over: null };
+    current ??= reading(at, null);
     const message = current;
     if (!message.over && message.size + piece.length > maxMessageBytes) {
       message.over = { hash: new LfHash(), head: [], headSize: 0 };
@@ -144,14 +148,14 @@ async function* splitMbox(path: string, quoting: MboxQuoting, { batchSize, maxMe
           append(data.subarray(segment, separator), base + segment);
         }
         finish();
-        current = { offset: base + s, deliveredAt: fromLineDate(text), parts: [], size: 0, over: null };
+        current = reading(base + s, fromLineDate(text));
         segment = end;
       } else if (data[s] === 0x3e) {
         let depth = 0;
         while (s + depth < to && data[s + depth] === 0x3e) depth += 1;
         if (!startsWith(data, FROM_, s + depth) || (quoting === 'mboxo' && depth !== 1)) return;
         content(data, base, segment, s);
-        current ??= { offset: base + s, deliveredAt: null, parts: [], size: 0, over: null };
+        current ??= reading(base + s, null);
         segment = s + 1; // one > removed
       }
     };
