@@ -27,6 +27,7 @@ export async function run(args: string[]): Promise<void> {
   }
   const count = Number(option(args, '--count') ?? 20_000);
   const batchSize = Number(option(args, '--batch-size') ?? 200);
+  const moveEvery = option(args, '--move-every');
   const serverUrl = process.env.DATABASE_URL || DEFAULT_URL;
   const dbName = `repwatch_bench_imap_${process.pid}`;
   const admin = new pg.Client({ connectionString: serverUrl });
@@ -67,6 +68,7 @@ export async function run(args: string[]): Promise<void> {
       folder: 'INBOX',
       archiveFolder: 'repwatch/archive',
       quarantineFolder: 'repwatch/quarantine',
+      ...(moveEvery ? { moveEvery: Number(moveEvery) } : {}),
     });
     const t1 = performance.now();
     const result = await ingestJmrpMailbox({ database, config, mailbox: source, batchSize });

@@ -309,13 +309,14 @@ describe.skipIf(!dovecotAvailable)(`IMAP mailboxes on a real Dovecot${dovecotAva
         batchSize: 50,
       });
       expect(first.error).toMatch(/imap-test/);
-      // The drop came while batch 2 was read ahead: batches 1 and 2 were committed, neither could be
-      // moved (the connection was gone), and reading batch 3 ended the run.
-      expect(first.stored).toBe(100);
+      // The drop came as batch 2 was handed over. Batches 1 and 2 were committed, and batch 3 too when
+      // the source's read-ahead fetch of it finished before the kick; nothing could be moved (the
+      // connection was gone), and the next read ended the run.
+      expect([100, 150]).toContain(first.stored);
       expect(first.archived).toBe(0);
       expect(await messages('INBOX')).toBe(300);
       const second = await ingestJmrpMailbox({ database: db(), config: config(), mailbox: imapSource(options()), batchSize: 50 });
-      expect(second).toMatchObject({ seen: 300, duplicates: 100, stored: 200 });
+      expect(second).toMatchObject({ seen: 300, duplicates: first.stored, stored: 300 - first.stored });
       expect(second.error).toBeUndefined();
       expect(await messages('INBOX')).toBe(0);
       expect((await messages('repwatch.archive')) + (await messages('repwatch.quarantine'))).toBe(300);
@@ -383,7 +384,8 @@ describe.skipIf(!dovecotAvailable)(`IMAP mailboxes on a real Dovecot${dovecotAva
       { name: 'doveadm kick just before the third move flush', reconnects: true, kickBeforeSettle: 6 },
       { name: 'a cut 20 kB into the reply of a batch FETCH', reconnects: true, cut: { command: BODY_FETCH, nth: 3, replyBytes: 20_000 } },
       { name: 'a cut 20 kB into the reply of a batch FETCH, without reconnects', reconnects: false, cut: { command: BODY_FETCH, nth: 5, replyBytes: 20_000 } },
-      { name: 'a cut in the middle of the listing FETCH', reconnects: true, cut: { command: /FETCH 1:\* /i, nth: 1, replyBytes: 3_000 } },
+      { name: 'a cut in the middle of the listing (UID SEARCH)', reconnects: true, cut: { command: /UID SEARCH/i, nth: 1, replyBytes: 500 } },
+      { name: 'a cut in the middle of the size FETCH of a batch read ahead', reconnects: true, cut: { command: /UID FETCH \S+ \(UID RFC822\.SIZE[^[]*$/i, nth: 2, replyBytes: 300 } },
     ];
     for (const drop of dropCases) {
       it(`moving every 50 of 300: ${drop.name}; after a rerun every message is stored and moved exactly once`, async () => {
