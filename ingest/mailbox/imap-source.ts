@@ -65,8 +65,18 @@ export function imapSource(options: ImapSourceOptions): MailboxSource {
 
   const folderPath = (folder: string) => folder.split('/').filter(Boolean).join(delimiter);
 
-  const connect = async (): Promise<ImapFlow> => {
-    if (client?.usable) return client;
+  // The batch read ahead and settle()'s MOVE can both find the connection gone and reconnect at the
+  // same moment: they share one attempt, so no second session is opened and left behind.
+  let connecting: Promise<ImapFlow> | null = null;
+  const connect = (): Promise<ImapFlow> => {
+    if (client?.usable) return Promise.resolve(client);
+    connecting ??= openClient().finally(() => {
+      connecting = null;
+    });
+    return connecting;
+  };
+
+  const openClient = async (): Promise<ImapFlow> => {
     const next = new ImapFlow(imapClientOptions(options));
     // Without a listener a socket error would be an uncaught 'error' event.
     next.on('error', (error: Error) => options.logger?.warn({ mailbox: options.name, err: error.message }, 'IMAP connection error'));
@@ -124,8 +134,11 @@ export function imapSource(options: ImapSourceOptions): MailboxSource {
         if (!dropped || attempt >= attempts) throw error;
         const delay = baseDelay * 2 ** attempt;
         options.logger?.warn({ mailbox: options.name, attempt: attempt + 1, delayMs: delay, err: (error as Error).message }, 'IMAP connection lost; reconnecting');
-        client?.close();
-        client = null;
+        // Only the session that failed: the other user may have opened a new one meanwhile.
+        if (client === c || (client && !client.usable)) {
+          client?.close();
+          client = null;
+        }
         await new Promise((resolve) => setTimeout(resolve, delay));
       }
     }
