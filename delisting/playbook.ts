@@ -62,6 +62,8 @@ export const PLAYBOOK: Record<Route, RoutePlaybook> = {
 export const FIXES: Record<string, string> = {
   complaint_rate:
     'The complaint rate is at or above the limit: find the campaigns and lists the complaints come from (JMRP reports), stop mailing complainers and unengaged recipients, make unsubscribing easy (List-Unsubscribe), and wait for a week of low complaints.',
+  complaints_without_volume:
+    'JMRP reports complaints from this IP while SNDS shows no mail from it in the window, so its complaint rate is unknown, not zero: check that the SNDS days are loaded (repwatch status) and that the IP is yours (the reports\' source_ip_origin), and treat the complaints as over the limit until SNDS shows the volume.',
   trap_hits:
     'Mail hit spam traps: remove addresses that never engaged or were not opted in, check where the lists came from, and validate new sign-ups (confirmed opt-in).',
   red_filter:
@@ -71,6 +73,6 @@ export const FIXES: Record<string, string> = {
     'Outlook.com rejected mail with 5.7.515: publish SPF covering this IP, sign with DKIM, and publish DMARC (at least p=none) aligned with SPF or DKIM (repwatch check auth).',
   dnsbl_listed: 'The IP is on a blocklist Microsoft also uses (Spamhaus, or as the SNDS block says, Symantec Brightmail): fix the cause and delist there first (repwatch check blocklists shows where and why).',
   address_harvesting: 'SNDS blocks this IP for e-mail address harvesting: find what on it collects or probes addresses (a compromised host, directory-harvest attempts, list buying) and stop it before asking for delisting.',
-    reputation_deferral: 'Outlook.com throttles this IP on reputation (S775 / 4.7.650, RP-/SC-/DY-/OU- codes): slow down, send only to engaged recipients, and check the server is not compromised or an open relay.',
+  reputation_deferral: 'Outlook.com throttles this IP on reputation (S775 / 4.7.650, RP-/SC-/DY-/OU- codes): slow down, send only to engaged recipients, and check the server is not compromised or an open relay.',
   relisted: 'Microsoft blocked this IP again after a delisting: find what changed since, and attach the previous correspondence (repwatch delist status) to the new request.',
 };

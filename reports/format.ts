@@ -29,6 +29,7 @@ export const STATUS_LABELS: Record<string, string> = {
 
 export const REASON_LABELS: Record<string, string> = {
   complaint_rate: 'complaint rate',
+  complaints_without_volume: 'complaints without SNDS volume',
   trap_hits: 'trap hits',
   red_filter: 'RED filter days',
   yellow_filter: 'YELLOW filter days',

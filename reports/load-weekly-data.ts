@@ -75,14 +75,20 @@ export async function loadWeeklyData(database: Database, config: Config, period:
   notes.push(...(await signalsOutsideTheRules(database, config, period)));
   // Complaint rates count reported complaints only: a week without any JMRP report reads as 0.000%,
   // which means "no reports", not "no complaints".
-  const [jmrp] = await q<{ in_week: number; last_day: string | null }>(
-    `select count(*) filter (where day between $1 and $2)::int as in_week, max(day)::text as last_day from repwatch.feedback_report`,
-    [period.from, period.to],
+  const [jmrp] = await q<{ in_week: number; in_previous: number; last_day: string | null }>(
+    `select count(*) filter (where day between $1 and $2)::int as in_week, count(*) filter (where day between $3 and $4)::int as in_previous,
+            max(day)::text as last_day from repwatch.feedback_report`,
+    [period.from, period.to, period.previousFrom, period.previousTo],
   );
   if (!jmrp || jmrp.in_week === 0) {
     notes.push(
       `No JMRP report is dated this week (${jmrp?.last_day ? `the latest is dated ${jmrp.last_day}` : 'none has ever been stored'}): complaint rates here count reported complaints only, ` +
         'so 0.000% means no reports, not no complaints. Check that the JMRP mailboxes are configured and drained (repwatch status).',
+    );
+  } else if (jmrp.in_previous === 0 && previousDays > 0) {
+    notes.push(
+      `No JMRP report is dated the week before (${period.previousFrom} … ${period.previousTo}): its 0.000% complaint rate means no reports, not no complaints, ` +
+        'and the change against it says nothing (JMRP reports may have started this week, or that week\'s mailbox was not drained).',
     );
   }
 
@@ -278,7 +284,7 @@ async function signalsOutsideTheRules(database: Database, config: Config, period
   if (unrated.length > 0) {
     notes.push(
       `Complaints from IPs without SNDS volume this week: ${unrated.slice(0, 10).map((r) => `${r.ip} (${r.complaints})`).join(', ')}${unrated.length > 10 ? ', …' : ''}. ` +
-        'Their rate is unknown, not zero (volume under SNDS\'s display threshold, or an IP outside the SNDS profile); they are counted, but left out of the headline rate.',
+        'Their rate is unknown, not zero (volume under SNDS\'s display threshold, or an IP outside the SNDS profile); they are counted, but left out of the headline rate, and the decisions flag them (complaints_without_volume).',
     );
   }
   return notes;

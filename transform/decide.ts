@@ -13,7 +13,7 @@ export const ROUTES = ['outlook_form', 'office365_portal', 'delist_email'] as co
 export type Route = (typeof ROUTES)[number];
 
 /** Reasons from the window's numbers. */
-export const METRIC_REASONS = ['complaint_rate', 'trap_hits', 'red_filter', 'yellow_filter'] as const;
+export const METRIC_REASONS = ['complaint_rate', 'complaints_without_volume', 'trap_hits', 'red_filter', 'yellow_filter'] as const;
 /** Warning reasons from block evidence that we know the meaning of (others are listed as they come). */
 export const WARNING_REASONS = ['auth_requirements', 'dnsbl_listed', 'address_harvesting', 'reputation_deferral', 'relisted'] as const;
 /** Warnings that must be fixed before asking Microsoft to delist (the seed article: meet the
@@ -84,9 +84,15 @@ export function decide(sums: WindowSums, thresholds: DecisionThresholds): Decisi
     return { status: 'no_data', reasons: [], complaintRate, blocked, route: null, routes: [] };
   }
 
+  // Complaints in W while SNDS shows no mail from the IP: the rate is unknown, not zero (SNDS days not
+  // loaded yet, or volume under what SNDS reports). Issue 5's rate rules cannot fire on a null rate, and
+  // a blocked IP with complaints is not clean: its own reason, as strong as complaint_rate.
+  const unknownRate = complaintRate === null && sums.complaints > 0 ? ['complaints_without_volume'] : [];
+
   if (blocked) {
     const metric = [
       ...(complaintRate !== null && complaintRate >= thresholds.complaintRateMax ? ['complaint_rate'] : []),
+      ...unknownRate,
       ...(sums.trapHits > 0 ? ['trap_hits'] : []),
       ...(sums.redDays > 0 ? ['red_filter'] : []),
     ];
@@ -103,6 +109,7 @@ export function decide(sums: WindowSums, thresholds: DecisionThresholds): Decisi
 
   const metric = [
     ...(complaintRate !== null && complaintRate >= thresholds.complaintRateWarn ? ['complaint_rate'] : []),
+    ...unknownRate,
     ...(sums.trapHits > 0 ? ['trap_hits'] : []),
     ...(sums.redDays > 0 ? ['red_filter'] : []),
     ...(sums.yellowDays > 0 ? ['yellow_filter'] : []),

@@ -269,3 +269,14 @@ describeEachBackend('weekly report of an empty warehouse', (db) => {
     expect(report.csv.trim()).toBe('as_of,ip,status,reasons,recipients_7d,complaints_7d,complaint_rate_7d,trap_hits_7d,blocked,route');
   });
 });
+
+describeEachBackend('weekly report whose week before has no JMRP report', (db) => {
+  it("says the week before's 0.000% means no reports, not no complaints", async () => {
+    await insertFixture(db());
+    await db().query(`delete from repwatch.feedback_report where day < '2026-11-16'`);
+    const report = await buildWeeklyReport(db(), config, AS_OF, new Date('2026-11-23T07:00:00Z'));
+    const notes = report.data.notes.join(' ');
+    expect(notes).toMatch(/No JMRP report is dated the week before \(2026-11-09 … 2026-11-15\): its 0\.000% complaint rate means no reports, not no complaints/);
+    expect(notes).not.toMatch(/No JMRP report is dated this week/);
+  });
+});

@@ -69,10 +69,12 @@ export async function seedDataset(fx: Fixture, phase: 'old' | 'new' | 'all' = 'a
   await fx.evidence({ ip: ip(13), day: day(0), kind: 'warning', reason: 'dnsbl_listed' });
   // .14: blocked only by a download made after D → ok for D.
   await week(fx, plain(14));
-  // .15: complaints without SNDS rows → rate null, ok.
+  // .15: complaints without SNDS rows → rate null (unknown, not zero): at_risk, complaints_without_volume.
   await fx.complaint({ ip: ip(15), day: day(1), incidents: 2 });
+  // .18: blocked, with complaints and no SNDS rows → fix_first, never start_delisting.
+  await fx.complaint({ ip: ip(18), day: day(2), incidents: 15 });
 
-  await fx.status(`${day(0)}T23:59:59Z`, [[ip(7), ip(9)], ['198.51.100.200', '198.51.100.201', false]]);
+  await fx.status(`${day(0)}T23:59:59Z`, [[ip(7), ip(9)], [ip(18), ip(18)], ['198.51.100.200', '198.51.100.201', false]]);
   await fx.status(`${day(-1)}T00:00:00Z`, [[ip(14), ip(14)]]);
 }
 
@@ -83,15 +85,16 @@ export const EXPECTED_FLAGS = [
   { ip: ip(8), status: 'fix_first', reasons: ['complaint_rate'], recipients7d: 7000, complaints7d: 21, complaintRate7d: 0.003, trapHits7d: 0, redDays7d: 0, yellowDays7d: 0, blocked: true, route: 'outlook_form' },
   { ip: ip(9), status: 'fix_first', reasons: ['trap_hits', 'red_filter'], recipients7d: 7000, complaints7d: 0, complaintRate7d: 0, trapHits7d: 2, redDays7d: 1, yellowDays7d: 0, blocked: true, route: 'outlook_form' },
   { ip: ip(11), status: 'fix_first', reasons: ['auth_requirements'], recipients7d: 7000, complaints7d: 0, complaintRate7d: 0, trapHits7d: 0, redDays7d: 0, yellowDays7d: 0, blocked: true, route: 'outlook_form' },
+  { ip: ip(18), status: 'fix_first', reasons: ['complaints_without_volume'], recipients7d: 0, complaints7d: 15, complaintRate7d: null, trapHits7d: 0, redDays7d: 0, yellowDays7d: 0, blocked: true, route: 'outlook_form' },
   { ip: ip(2), status: 'at_risk', reasons: ['complaint_rate'], recipients7d: 7000, complaints7d: 7, complaintRate7d: 0.001, trapHits7d: 0, redDays7d: 0, yellowDays7d: 0, blocked: false, route: null },
   { ip: ip(3), status: 'at_risk', reasons: ['trap_hits'], recipients7d: 7000, complaints7d: 0, complaintRate7d: 0, trapHits7d: 1, redDays7d: 0, yellowDays7d: 0, blocked: false, route: null },
   { ip: ip(4), status: 'at_risk', reasons: ['red_filter'], recipients7d: 7000, complaints7d: 0, complaintRate7d: 0, trapHits7d: 0, redDays7d: 1, yellowDays7d: 0, blocked: false, route: null },
   { ip: ip(5), status: 'at_risk', reasons: ['yellow_filter'], recipients7d: 7000, complaints7d: 0, complaintRate7d: 0, trapHits7d: 0, redDays7d: 0, yellowDays7d: 1, blocked: false, route: null },
   { ip: ip(12), status: 'at_risk', reasons: ['reputation_deferral'], recipients7d: 7000, complaints7d: 0, complaintRate7d: 0, trapHits7d: 0, redDays7d: 0, yellowDays7d: 0, blocked: false, route: null },
   { ip: ip(13), status: 'at_risk', reasons: ['dnsbl_listed'], recipients7d: 7000, complaints7d: 0, complaintRate7d: 0, trapHits7d: 0, redDays7d: 0, yellowDays7d: 0, blocked: false, route: null },
+  { ip: ip(15), status: 'at_risk', reasons: ['complaints_without_volume'], recipients7d: 0, complaints7d: 2, complaintRate7d: null, trapHits7d: 0, redDays7d: 0, yellowDays7d: 0, blocked: false, route: null },
   { ip: ip(1), status: 'ok', reasons: [], recipients7d: 7000, complaints7d: 0, complaintRate7d: 0, trapHits7d: 0, redDays7d: 0, yellowDays7d: 0, blocked: false, route: null },
   { ip: ip(14), status: 'ok', reasons: [], recipients7d: 7000, complaints7d: 0, complaintRate7d: 0, trapHits7d: 0, redDays7d: 0, yellowDays7d: 0, blocked: false, route: null },
-  { ip: ip(15), status: 'ok', reasons: [], recipients7d: 0, complaints7d: 2, complaintRate7d: null, trapHits7d: 0, redDays7d: 0, yellowDays7d: 0, blocked: false, route: null },
   { ip: ip(6), status: 'no_data', reasons: [], recipients7d: 0, complaints7d: 0, complaintRate7d: null, trapHits7d: 0, redDays7d: 0, yellowDays7d: 0, blocked: false, route: null },
   { ip: ip(16), status: 'no_data', reasons: [], recipients7d: 0, complaints7d: 0, complaintRate7d: null, trapHits7d: 0, redDays7d: 0, yellowDays7d: 0, blocked: false, route: null },
 ];

@@ -22,10 +22,15 @@ describe('decide: not blocked', () => {
     expect(decide(sums({ complaints: 1, recipients: 1001 }), thresholds)).toMatchObject({ status: 'ok' });
   });
 
-  it('has a null rate and no complaint_rate reason when there were no recipients', () => {
+  it('has a null rate and no complaint_rate reason when there were no recipients; complaints then are complaints_without_volume', () => {
     const outcome = decide(sums({ recipients: 0, complaints: 5 }), thresholds);
     expect(outcome.complaintRate).toBeNull();
-    expect(outcome).toMatchObject({ status: 'ok', reasons: [] });
+    expect(outcome).toMatchObject({ status: 'at_risk', reasons: ['complaints_without_volume'] });
+    // One complaint is enough: the rate is unknown, not zero. No complaints and no volume is nothing.
+    expect(decide(sums({ recipients: 0, complaints: 1 }), thresholds)).toMatchObject({ status: 'at_risk', reasons: ['complaints_without_volume'] });
+    expect(decide(sums({ recipients: 0, complaints: 0 }), thresholds)).toMatchObject({ status: 'ok', reasons: [], complaintRate: null });
+    // With any volume the rate rules decide, however few recipients.
+    expect(decide(sums({ recipients: 1, complaints: 0 }), thresholds)).toMatchObject({ status: 'ok', reasons: [] });
   });
 
   it('flags any trap hit, any RED day and any YELLOW day, with every reason that holds', () => {
@@ -75,6 +80,13 @@ describe('decide: blocked', () => {
     expect(decide(sums({ ...blocked, complaints: 50, trapHits: 3, redDays: 2, yellowDays: 1 }), thresholds)).toMatchObject({
       status: 'fix_first', reasons: ['complaint_rate', 'trap_hits', 'red_filter'], route: 'outlook_form',
     });
+  });
+
+  it('a blocked IP with complaints but no SNDS volume in the window is fix_first, never start_delisting', () => {
+    expect(decide(sums({ ...blocked, recipients: 0, complaints: 15 }), thresholds)).toMatchObject({
+      status: 'fix_first', reasons: ['complaints_without_volume'], complaintRate: null, blocked: true,
+    });
+    expect(decide(sums({ ...blocked, recipients: 0, complaints: 2, trapHits: 1 }), thresholds).reasons).toEqual(['complaints_without_volume', 'trap_hits']);
   });
 
   it('stays blocked with a null rate and no data: blocked is never no_data', () => {

@@ -274,7 +274,7 @@ describeEachBackend('decisions', (db) => {
     ]);
     const flags = await db().query(`select pool, ips, start_delisting, fix_first, at_risk, ok, no_data from analytics.pool_flag where as_of = $1 order by pool`, [AS_OF]);
     expect(flags).toEqual([
-      { pool: 'all', ips: 16, start_delisting: 2, fix_first: 3, at_risk: 6, ok: 3, no_data: 2 },
+      { pool: 'all', ips: 17, start_delisting: 2, fix_first: 4, at_risk: 7, ok: 2, no_data: 2 },
       { pool: 'dedicated', ips: 7, start_delisting: 1, fix_first: 0, at_risk: 4, ok: 1, no_data: 1 },
     ]);
   });

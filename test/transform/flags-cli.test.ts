@@ -64,13 +64,13 @@ for (const backend of backends()) {
       expect(result.code).toBe(0);
       const lines = result.stdout.trimEnd().split('\n');
       for (const line of lines) expect(line.length, line).toBeLessThanOrEqual(80);
-      expect(lines[0]).toBe('Decisions as of 2026-11-20 (window 2026-11-14 … 2026-11-20, 7 days): 16 IPs');
-      expect(lines[1]).toBe('2 start_delisting · 3 fix_first · 6 at_risk · 3 ok · 2 no_data');
+      expect(lines[0]).toBe('Decisions as of 2026-11-20 (window 2026-11-14 … 2026-11-20, 7 days): 17 IPs');
+      expect(lines[1]).toBe('2 start_delisting · 4 fix_first · 7 at_risk · 2 ok · 2 no_data');
       const statusOrder = lines.map((l) => /^\d+\.\d+\.\d+\.\d+\s+(start_delisting|fix_first|at_risk|ok|no_data)\s/.exec(l)?.[1]).filter(Boolean);
       expect(statusOrder).toEqual(EXPECTED_FLAGS.map((f) => f.status));
       expect(result.stdout).toMatch(/198\.51\.100\.10 +start_delisting +7,000 +0 +0\.000 +0 +0 +0\n +why: reputation_deferral; route: office365_portal \(also\n +delist_email\)\n/);
       expect(result.stdout).toMatch(/198\.51\.100\.9 +fix_first .*\n +why: trap_hits, red_filter; route: outlook_form\n/);
-      expect(result.stdout).toMatch(/198\.51\.100\.15 +ok +0 +2 +- +0 +0 +0\n/);
+      expect(result.stdout).toMatch(/198\.51\.100\.15 +at_risk +0 +2 +- +0 +0 +0\n +why: complaints_without_volume\n/);
       expect(result.stdout).toMatch(/note: IP Status list of 2026-11-21 is newer than 2026-11-20: not used here;\n +run with --as-of 2026-11-21/);
     });
 
