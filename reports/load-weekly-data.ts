@@ -56,7 +56,7 @@ export async function loadWeeklyData(database: Database, config: Config, period:
     notes.push(
       stored === 'none'
         ? `Decisions for ${asOf} were not stored; they were computed for this report and stored in analytics.ip_flag.`
-        : `Decisions for ${asOf} had been made with other thresholds; they were recomputed with the configured ones and stored in analytics.ip_flag.`,
+        : `Decisions for ${asOf} had been made with other thresholds or an earlier version of the rules; they were recomputed with the configured ones and stored in analytics.ip_flag.`,
     );
   }
   const flagRows = await q<FlagRow>(

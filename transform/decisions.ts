@@ -150,10 +150,17 @@ from swept s
 where s.is_ip
 order by s.ip -- inet order (a bare "ip" would sort the text column)`;
 
+/**
+ * The version of the rules in transform/decide.ts, stored with each decision (migration 0014). Raise it
+ * when a change to the rules can change a stored decision: decisions stored under another version are
+ * recomputed before a report or a draft uses them. 2: complaints_without_volume.
+ */
+export const DECISION_RULES_VERSION = 2;
+
 /** The columns COPY writes for each decision (see csvLine). */
 const STORE_COLUMNS = [
   'as_of', 'ip', 'status', 'reasons', 'recipients_7d', 'complaints_7d', 'complaint_rate_7d', 'trap_hits_7d',
-  'red_days_7d', 'yellow_days_7d', 'blocked', 'route', 'routes', 'window_days', 'complaint_rate_warn', 'complaint_rate_max',
+  'red_days_7d', 'yellow_days_7d', 'blocked', 'route', 'routes', 'window_days', 'complaint_rate_warn', 'complaint_rate_max', 'rules_version',
 ] as const;
 
 /** One CSV record for COPY (empty unquoted = NULL). Only arrays need quoting: every other value is
@@ -163,6 +170,7 @@ function csvLine(d: Decision, settings: DecisionSettings): string {
   return [
     d.asOf, d.ip, d.status, array(d.reasons), d.recipients7d, d.complaints7d, d.complaintRate7d ?? '', d.trapHits7d,
     d.redDays7d, d.yellowDays7d, d.blocked, d.route ?? '', array(d.routes), settings.windowDays, settings.complaintRateWarn, settings.complaintRateMax,
+    DECISION_RULES_VERSION,
   ].join(',') + '\n';
 }
 
@@ -251,12 +259,14 @@ interface FlagRow {
  */
 async function storedDecisionSettings(database: Pick<Database, 'query'>, asOf: string, settings: DecisionSettings): Promise<'none' | 'current' | 'other'> {
   assertDay(asOf);
-  const rows = await database.query<{ window_days: number; warn: number | null; max: number | null }>(
-    `select distinct window_days, complaint_rate_warn as warn, complaint_rate_max as max from repwatch.ip_flag where as_of = $1::date`,
+  const rows = await database.query<{ window_days: number; warn: number | null; max: number | null; rules: number | null }>(
+    `select distinct window_days, complaint_rate_warn as warn, complaint_rate_max as max, rules_version as rules from repwatch.ip_flag where as_of = $1::date`,
     [asOf],
   );
   if (rows.length === 0) return 'none';
-  const same = rows.every((r) => r.window_days === settings.windowDays && r.warn === settings.complaintRateWarn && r.max === settings.complaintRateMax);
+  const same = rows.every(
+    (r) => r.window_days === settings.windowDays && r.warn === settings.complaintRateWarn && r.max === settings.complaintRateMax && r.rules === DECISION_RULES_VERSION,
+  );
   return same ? 'current' : 'other';
 }
 
@@ -344,7 +354,7 @@ async function storeDecisions(session: Pick<Session, 'query' | 'copyCsv'>, asOf:
            and s.trap_hits_7d = g.trap_hits_7d and s.red_days_7d = g.red_days_7d and s.yellow_days_7d = g.yellow_days_7d
            and s.blocked = g.blocked and s.route is not distinct from g.route and s.routes = g.routes
            and s.window_days = g.window_days and s.complaint_rate_warn is not distinct from g.complaint_rate_warn
-           and s.complaint_rate_max is not distinct from g.complaint_rate_max)`,
+           and s.complaint_rate_max is not distinct from g.complaint_rate_max and s.rules_version is not distinct from g.rules_version)`,
     [asOf],
   );
   await session.query(

@@ -39,6 +39,8 @@ export interface AnalyticsTables {
     /** The thresholds the decision was made with (null: stored before migration 0010). */
     complaint_rate_warn: number | null;
     complaint_rate_max: number | null;
+    /** The rules version it was made with (transform/decisions.ts DECISION_RULES_VERSION; null: before migration 0014). */
+    rules_version: number | null;
     computed_at: Generated<Date>;
   };
   'analytics.ip_trend': IpTrendRow;

@@ -1,6 +1,7 @@
 import type { Database } from '../../db/connection.js';
 import { addDays } from '../../lib/clock.js';
 import { configSchema } from '../../config/schema.js';
+import { DECISION_RULES_VERSION } from '../../transform/decisions.js';
 
 /** Payloads that would run if anything reached the page unescaped: each sets a page-level flag. */
 export const HOSTILE = {
@@ -63,10 +64,10 @@ export async function insertFixture(database: Database): Promise<void> {
   for (const f of flags) {
     await database.query(
       `insert into repwatch.ip_flag (as_of, ip, status, reasons, recipients_7d, complaints_7d, complaint_rate_7d, trap_hits_7d, blocked, route, routes,
-                                     window_days, complaint_rate_warn, complaint_rate_max)
-       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, case when $10::text is null then '{}'::text[] else array[$10::text] end, $11, $12, $13)`,
-      // Made with the default thresholds: a report with the default config shows these rows as they are.
-      [...f, DEFAULT_THRESHOLDS.windowDays, DEFAULT_THRESHOLDS.complaintRateWarn, DEFAULT_THRESHOLDS.complaintRateMax],
+                                     window_days, complaint_rate_warn, complaint_rate_max, rules_version)
+       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, case when $10::text is null then '{}'::text[] else array[$10::text] end, $11, $12, $13, $14)`,
+      // Made with the default thresholds and the current rules: a report with the default config shows these rows as they are.
+      [...f, DEFAULT_THRESHOLDS.windowDays, DEFAULT_THRESHOLDS.complaintRateWarn, DEFAULT_THRESHOLDS.complaintRateMax, DECISION_RULES_VERSION],
     );
   }
   const [download] = await database.query<{ id: number }>(

@@ -3,6 +3,7 @@ import Papa from 'papaparse';
 import { describeEachBackend } from '../support/backends.js';
 import { configSchema } from '../../config/schema.js';
 import { buildWeeklyReport, type WeeklyReport } from '../../reports/weekly-report.js';
+import { DECISION_RULES_VERSION } from '../../transform/decisions.js';
 import { AS_OF, HOSTILE, IPS, PREVIOUS_AS_OF, insertFixture } from './fixture.js';
 
 const config = configSchema.parse({
@@ -235,7 +236,7 @@ describeEachBackend('weekly report under other thresholds', (db) => {
     await insertFixture(db());
     const strict = configSchema.parse({ ...JSON.parse(JSON.stringify({ pools: config.pools })), thresholds: { complaintRateWarn: 0.00001, complaintRateMax: 0.002 } });
     const first = await buildWeeklyReport(db(), strict, AS_OF, new Date('2026-11-23T07:00:00Z'));
-    expect(first.data.notes.join(' ')).toContain(`Decisions for ${AS_OF} had been made with other thresholds; they were recomputed with the configured ones`);
+    expect(first.data.notes.join(' ')).toContain(`Decisions for ${AS_OF} had been made with other thresholds or an earlier version of the rules; they were recomputed with the configured ones`);
     const stored = await db().query<{ warn: number; max: number; n: number }>(
       `select complaint_rate_warn as warn, complaint_rate_max as max, count(*)::int as n from repwatch.ip_flag where as_of = $1 group by 1, 2`,
       [AS_OF],
@@ -252,6 +253,16 @@ describeEachBackend('weekly report under other thresholds', (db) => {
     expect(defaults.data.notes.join(' ')).toMatch(/made with other thresholds/);
     const [big] = await db().query<{ status: string; warn: number }>(`select status, complaint_rate_warn as warn from repwatch.ip_flag where as_of = $1 and ip = $2`, [AS_OF, IPS.big]);
     expect(big).toEqual({ status: 'ok', warn: configSchema.parse({}).thresholds.complaintRateWarn });
+  });
+
+  it('recomputes decisions stored under an earlier version of the rules (or before versions were recorded)', async () => {
+    await buildWeeklyReport(db(), configSchema.parse({ pools: config.pools }), AS_OF, new Date('2026-11-23T07:00:00Z'));
+    const versions = async () => (await db().query<{ v: number | null }>(`select distinct rules_version as v from repwatch.ip_flag where as_of = $1`, [AS_OF])).map((r) => r.v);
+    expect(await versions()).toEqual([DECISION_RULES_VERSION]);
+    await db().query(`update repwatch.ip_flag set rules_version = null where as_of = $1`, [AS_OF]);
+    const report = await buildWeeklyReport(db(), configSchema.parse({ pools: config.pools }), AS_OF, new Date('2026-11-23T07:00:00Z'));
+    expect(report.data.notes.join(' ')).toContain(`Decisions for ${AS_OF} had been made with other thresholds or an earlier version of the rules`);
+    expect(await versions()).toEqual([DECISION_RULES_VERSION]);
   });
 });
 
