@@ -52,7 +52,7 @@ export function registerIngestBounces(ingest: Command, run: CommandRunner): void
         } else if (options.mbox) {
           targets.push({ source: mboxSource({ path: resolve(options.mbox), name: `mbox:${basename(options.mbox)}` }), batchSize: 500 });
         } else if (options.maildir) {
-          targets.push({ source: maildirSource({ path: resolve(options.maildir), name: `maildir:${basename(resolve(options.maildir))}` }), batchSize: 500 });
+          targets.push({ source: maildirSource({ path: resolve(options.maildir), name: `maildir:${basename(resolve(options.maildir))}`, logger: ctx.logger }), batchSize: 500 });
         } else {
           targets.push({ source: emlSource({ paths: options.eml!.map((p) => resolve(p)) }), batchSize: 500 });
         }

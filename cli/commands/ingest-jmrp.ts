@@ -86,7 +86,7 @@ export function registerIngestJmrp(ingest: Command, run: CommandRunner): void {
 
         const targets: (MailboxConfig | MailboxSource)[] = [];
         if (options.mbox) targets.push(mboxSource({ path: options.mbox, quoting: options.quoting, ...(options.name ? { name: options.name } : {}) }));
-        else if (options.maildir) targets.push(maildirSource({ path: options.maildir, name: options.name ?? `maildir:${options.maildir}` }));
+        else if (options.maildir) targets.push(maildirSource({ path: options.maildir, name: options.name ?? `maildir:${options.maildir}`, logger: ctx.logger }));
         else if (options.eml) targets.push(emlSource({ paths: options.eml, ...(options.name ? { name: options.name } : {}) }));
         else {
           const configured = ctx.config.jmrp.mailboxes;

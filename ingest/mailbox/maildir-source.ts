@@ -1,5 +1,7 @@
+import type { Dirent } from 'node:fs';
 import { mkdir, readdir, rename, access } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import type { Logger } from '../../lib/logger.js';
 import { readMessageFile } from './file-message.js';
 import { MailboxNeedsPersonError, type BatchOptions, type MailboxMessage, type MailboxSource, type SettleOutcome } from './types.js';
 
@@ -9,6 +11,8 @@ export interface MaildirOptions {
   /** Maildir++ subfolders (`.repwatch.archive` shows in IMAP clients as repwatch/archive or repwatch.archive). */
   archiveFolder?: string;
   quarantineFolder?: string;
+  /** Told about entries that are skipped (folders, symbolic links, other non-regular files). */
+  logger?: Logger;
 }
 
 /**
@@ -28,15 +32,23 @@ export function maildirSource(options: MaildirOptions): MailboxSource {
     let folders = 0;
     for (const sub of ['new', 'cur']) {
       const dir = join(options.path, sub);
-      let entries: string[];
+      let entries: Dirent[];
       try {
-        entries = await readdir(dir);
+        entries = await readdir(dir, { withFileTypes: true });
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
         throw error;
       }
       folders += 1;
-      files.push(...entries.filter((e) => !e.startsWith('.')).sort().map((e) => join(dir, e)));
+      const names: string[] = [];
+      for (const entry of entries) {
+        if (entry.name.startsWith('.')) continue;
+        // Mail is regular files. A folder would stop every run (EISDIR); a symbolic link would have
+        // repwatch store whatever it points at (/etc/passwd) and move the link: both are left alone.
+        if (entry.isFile()) names.push(entry.name);
+        else options.logger?.warn({ mailbox: options.name, path: join(dir, entry.name) }, 'skipped a Maildir entry that is not a regular file (a folder or a symbolic link): move it out of the Maildir');
+      }
+      files.push(...names.sort().map((e) => join(dir, e)));
     }
     // Without new/ and cur/ this is not a Maildir (a folder of .eml files, a typo): reading it as an
     // empty one would report success and leave its mail unread.

@@ -27,7 +27,7 @@ export function openMailboxSource(mailbox: MailboxConfig, options: { logger?: Lo
       ...(options.logger ? { logger: options.logger } : {}),
     });
   }
-  if (mailbox.maildir) return maildirSource({ path: mailbox.maildir, name: mailbox.name });
+  if (mailbox.maildir) return maildirSource({ path: mailbox.maildir, name: mailbox.name, ...(options.logger ? { logger: options.logger } : {}) });
   if (mailbox.mbox) return mboxSource({ path: mailbox.mbox, name: mailbox.name, quoting: mailbox.quoting ?? 'mboxrd' });
   throw new Error(`mailbox ${mailbox.name} has no imap, maildir or mbox`);
 }

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -122,6 +122,24 @@ for (const backend of backends()) {
       expect(result.code).toBe(2); // a wrong path on the command line is a usage error
       expect(result.stderr).toMatch(/just-emls is not a Maildir: it has no new\/ or cur\/ folder \(a folder of \.eml files is read with --eml\)/);
       expect(await readdir(folder)).toEqual(['report.eml']);
+    });
+
+    it('--maildir skips a folder or a symbolic link in new/ (naming it) and reads the mail beside it; the link and its target are left alone', async () => {
+      const maildir = await makeMaildir(dir, 'odd-maildir', 2);
+      await mkdir(join(maildir, 'new', 'stray-folder'));
+      const secret = join(dir, 'not-mail.txt');
+      await writeFile(secret, 'root:x:0:0:root:/root:/bin/bash\n');
+      await symlink(secret, join(maildir, 'new', '9.link'));
+      const result = await cli(['ingest', 'jmrp', '--maildir', maildir, '--format', 'json']);
+      expect(result.code).toBe(0);
+      const [summary] = JSON.parse(result.stdout) as Summary[];
+      expect(summary).toMatchObject({ seen: 2, stored: 2, archived: 2 });
+      expect(result.stderr).toMatch(/skipped a Maildir entry that is not a regular file/);
+      expect(result.stderr).toMatch(/stray-folder/);
+      expect(result.stderr).toMatch(/9\.link/);
+      expect((await readdir(join(maildir, 'new'))).sort()).toEqual(['9.link', 'stray-folder']);
+      const stored = await inspect((db) => db.query<{ n: number }>(`select count(*)::int as n from repwatch.mail_message where raw is not null and position('root:x:0:0' in convert_from(raw, 'LATIN1')) > 0`));
+      expect(stored[0]!.n).toBe(0);
     });
 
     it('--maildir PATH stores the reports and moves them from new/ to the archive subfolder after the commit; a rerun counts nothing twice', async () => {
