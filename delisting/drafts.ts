@@ -62,7 +62,7 @@ export interface DelistDraftResult {
 export async function defaultAsOf(database: Database, today: string): Promise<string> {
   // A request is about now: an IP Status list fetched after the latest SNDS day (SNDS data lags a day,
   // the list is fetched today) is the newest word on what is blocked, and decides with it.
-  const [snds, status] = await Promise.all([latestSndsDay(database), latestStatusDownloadDay(database)]);
+  const [snds, status] = await Promise.all([latestSndsDay(database, today), latestStatusDownloadDay(database)]);
   const newest = [snds, status].filter((d): d is string => d !== null && d <= today).sort().at(-1);
   if (newest) return newest;
   const rows = await database.query<{ as_of: string | null }>('select max(as_of)::text as as_of from repwatch.ip_flag where as_of <= $1::date', [today]);

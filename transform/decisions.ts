@@ -310,10 +310,13 @@ export async function loadDecisions(database: Pick<Database, 'query'>, asOf: str
 }
 
 /** The latest day with SNDS data (the default as-of date), or null when there is none. */
-export async function latestSndsDay(database: Pick<Database, 'query'>): Promise<string | null> {
+export async function latestSndsDay(database: Pick<Database, 'query'>, notAfter: string): Promise<string | null> {
+  // Never after today: one row dated in the future (a wrong clock, a damaged export) would otherwise
+  // move every default decision to a window with no data in it.
   const rows = await database.query<{ day: string | null }>(
-    `select greatest((select max(day) from repwatch.ip_day_fact where has_snds),
-                     (select max(day) from repwatch.snds_row)) as day`,
+    `select greatest((select max(day) from repwatch.ip_day_fact where has_snds and day <= $1::date),
+                     (select max(day) from repwatch.snds_row where day <= $1::date)) as day`,
+    [notAfter],
   );
   return rows[0]?.day ?? null;
 }

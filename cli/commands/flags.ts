@@ -19,7 +19,7 @@ export function registerFlags(program: Command, run: CommandRunner): void {
         if (options.asOf !== undefined) assertNotFuture(`--as-of ${options.asOf}`, options.asOf, ctx.clock.now());
         const format = parseFormat(options.format, ['table', 'json', 'csv'], Boolean(ctx.stdout.isTTY));
         const database = await ctx.database();
-        const asOf = options.asOf ?? (await latestSndsDay(database));
+        const asOf = options.asOf ?? (await latestSndsDay(database, utcDay(ctx.clock.now())));
         if (!asOf) {
           throw new CliError('no SNDS data yet: load some with `repwatch ingest snds` (or run `repwatch transform --rebuild` after loading), or give --as-of YYYY-MM-DD', ExitCode.failed);
         }

@@ -140,6 +140,8 @@ function requestedDays(options: Options, today: string): string[] | undefined {
   if (options.date && options.since) throw new UsageError('give --date or --since, not both');
   if (options.date) {
     if (!isDay(options.date)) throw new UsageError(`--date: not a date as YYYY-MM-DD: ${options.date}`);
+    // SNDS publishes a day once it is over: today and later have nothing to fetch.
+    if (options.date >= today) throw new UsageError(`--date ${options.date} is not before today (${today}, UTC): SNDS reports past days only`);
     return [options.date];
   }
   if (options.since) {

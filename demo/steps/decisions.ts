@@ -1,5 +1,5 @@
 import type { DemoStep } from '../run-demo.js';
-import { daysBetween } from '../../lib/clock.js';
+import { daysBetween, utcDay } from '../../lib/clock.js';
 import { rebuildAll } from '../../transform/recompute.js';
 import { computeDecisions, latestSndsDay, latestStatusDownloadDay } from '../../transform/decisions.js';
 import { decisionsTable } from '../../transform/decisions-table.js';
@@ -15,7 +15,7 @@ export const decisionsStep: DemoStep = {
   async run(ctx) {
     const database = await ctx.database();
     const summary = await rebuildAll(database, ctx.config);
-    const sndsDay = await latestSndsDay(database);
+    const sndsDay = await latestSndsDay(database, utcDay(ctx.clock.now()));
     if (!sndsDay) return 'no SNDS data loaded: no decisions';
     const statusDay = await latestStatusDownloadDay(database);
     // Only while the SNDS data still falls in that date's window; otherwise the SNDS day, with a note.

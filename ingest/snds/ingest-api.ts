@@ -3,7 +3,7 @@ import type { Database } from '../../db/connection.js';
 import type { Config } from '../../config/schema.js';
 import { utcDay } from '../../lib/clock.js';
 import { registerSecret } from '../../lib/redact.js';
-import { addInput, fetchAndIngest, newFeedResult, recompute, refetchDays, SndsNeedsPersonError, type SndsFeedResult, type SndsJobContext } from './ingest-feed.js';
+import { addInput, fetchAndIngest, newFeedResult, noteFutureDays, recompute, refetchDays, SndsNeedsPersonError, type SndsFeedResult, type SndsJobContext } from './ingest-feed.js';
 import { databaseTokenStore, fileTokenStore, OAuthError, refreshTokens, type TokenStore } from './oauth.js';
 import { emptyDaysWarning } from './empty-days.js';
 
@@ -73,6 +73,7 @@ export async function ingestSndsApi(options: IngestSndsApiOptions): Promise<Snds
   addInput(result, status);
   const quiet = await emptyDaysWarning(options.database, API_FEED);
   if (quiet) result.warnings.push(quiet);
+  noteFutureDays(result, utcDay(clock.now()));
   if (!options.skipRecompute) await recompute(options, result);
   return result;
 }

@@ -102,6 +102,7 @@ export async function ingestSndsFeed(options: IngestSndsFeedOptions): Promise<Sn
   }
   const quiet = await emptyDaysWarning(options.database, feed.name);
   if (quiet) result.warnings.push(quiet);
+  noteFutureDays(result, today);
   if (!options.skipRecompute) await recompute(options, result);
   for (const warning of result.warnings) logger.warn({ feed: feed.name }, warning);
   return result;
@@ -169,6 +170,21 @@ export function addInput(result: SndsFeedResult, input: InputResult): void {
   } else if (input.rowsRejected > 0) {
     result.warnings.push(`${input.location}: ${input.detail}`);
   }
+}
+
+/**
+ * A warning when a result loaded IP Data days after today (a day's margin for feeds in time zones ahead
+ * of UTC): SNDS reports past days only, so such rows come from a wrong clock or a damaged export. They
+ * are kept as loaded (nothing is dropped), and the default as-of of flags and drafts never goes past
+ * today, so they cannot move every decision into the future.
+ */
+export function noteFutureDays(result: SndsFeedResult, today: string): void {
+  const future = result.days.filter((day) => day > addDays(today, 1));
+  if (future.length === 0) return;
+  result.warnings.push(
+    `IP Data for ${future.length} day(s) after today (${today}): ${future.slice(0, 5).join(', ')}${future.length > 5 ? ', …' : ''}; ` +
+      'SNDS reports past days only: check the export and the clock of whatever produced it (flags and drafts ignore these days unless given --as-of)',
+  );
 }
 
 /**

@@ -4,10 +4,10 @@ import { join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Database } from '../../db/connection.js';
 import type { Config } from '../../config/schema.js';
-import type { Clock } from '../../lib/clock.js';
+import { utcDay, type Clock } from '../../lib/clock.js';
 import { stat } from 'node:fs/promises';
 import { emptyResult, ingestLocalInput } from './ingest-input.js';
-import { addInput, newFeedResult, recompute, type SndsFeedResult } from './ingest-feed.js';
+import { addInput, newFeedResult, noteFutureDays, recompute, type SndsFeedResult } from './ingest-feed.js';
 import type { SndsKind } from './raw-store.js';
 
 /**
@@ -66,6 +66,7 @@ export async function ingestSndsFiles(options: IngestSndsFilesOptions): Promise<
       cleanup();
     }
   }
+  noteFutureDays(result, utcDay(options.clock.now()));
   if (!options.skipRecompute) await recompute(options, result);
   return result;
 }

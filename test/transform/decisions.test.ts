@@ -35,7 +35,9 @@ describeEachBackend('decisions', (db) => {
     // The rebuild stored every as-of date that has data, so the history is there for BI.
     const dates = await db().query<{ n: number }>(`select count(distinct as_of) as n from repwatch.ip_flag`);
     expect(dates[0]!.n).toBe(29); // D-28 … D
-    expect(await latestSndsDay(db())).toBe(AS_OF);
+    expect(await latestSndsDay(db(), AS_OF)).toBe(AS_OF);
+    // Never a day after the one given (today): a row dated in the future does not move the default.
+    expect(await latestSndsDay(db(), '2026-11-19')).toBe('2026-11-19');
   });
 
   it('sums facts per IP and day: rows of a feed added, worst colour, highest band, one feed when two report the IP', async () => {

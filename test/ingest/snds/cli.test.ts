@@ -81,6 +81,27 @@ for (const backend of backends()) {
       expect(summary).toMatchObject({ feeds: 1, days: 2, rowsLoaded: 6, rowsReplaced: 0, rowsRejected: 0, warnings: 0 });
     });
 
+    it('warns about IP Data dated after today, keeps it, and flags still decide as of a day that has passed', async () => {
+      const future = join(dir, 'future.csv');
+      writeFileSync(future, '203.0.113.10,12/25/2026 12:00 AM,12/25/2026 11:59 PM,1377,1377,1358,GREEN,< 0.1%,,,0,,\n');
+      const result = await cli(['ingest', 'snds', '--file', future, '--feed', 'future-feed', '--format', 'table']);
+      expect(result.code).toBe(0);
+      expect(result.stdout).toMatch(/warning: IP Data for 1 day\(s\) after today \(2026-11-27\): 2026-12-25; SNDS reports past days only/);
+      expect(await inspect((db) => db.query(`select day::text from repwatch.snds_row where feed = 'future-feed'`))).toEqual([{ day: '2026-12-25' }]);
+      const flags = await cli(['flags', '--format', 'table']);
+      expect(flags.code).toBe(0);
+      const asOf = /^Decisions as of (\d{4}-\d{2}-\d{2})/.exec(flags.stdout)?.[1];
+      expect(asOf).toBeDefined();
+      expect(asOf! <= '2026-11-27').toBe(true);
+    });
+
+    it('refuses --date today or later (exit 2, nothing fetched): SNDS reports past days only', async () => {
+      const result = await cli(['ingest', 'snds', '--date', '2027-01-01'], feeds([['main', '/data']]));
+      expect(result.code).toBe(2);
+      expect(result.stderr).toMatch(/--date 2027-01-01 is not before today \(2026-11-27, UTC\)/);
+      expect((await cli(['ingest', 'snds', '--date', '2026-11-27'], feeds([['main', '/data']]))).code).toBe(2);
+    });
+
     it('prints a readable summary table and exits 0 with rejected rows', async () => {
       const result = await cli(['ingest', 'snds', '--format', 'table'], feeds([['main', '/data']]));
       expect(result.code).toBe(0);
