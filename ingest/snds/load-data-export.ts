@@ -5,6 +5,7 @@ import { csvNumber, csvText, csvTextArray } from './copy-csv.js';
 import { cleanDataLine, complaintBandBounds, dataRecordParser, isMostlyBad, type SndsDataRow, type SndsRowError } from './parse-data-export.js';
 import { detach, timestampParser } from './parse-timestamp.js';
 import { RejectionSpool } from './rejection-spool.js';
+import { SeenRows } from './seen-rows.js';
 import { notePendingDays } from '../../transform/recompute.js';
 import { redact } from '../../lib/redact.js';
 
@@ -61,18 +62,20 @@ class MostlyBad extends Error {}
 export async function loadDataExport(database: Database, bytes: AsyncIterable<Buffer>, options: DataLoadOptions): Promise<DataLoadResult> {
   const spool = new RejectionSpool('snds_data', options.downloadId, options.location);
   const dayCounts = new Map<string, number>();
+  const repeats = { lines: 0 };
   let rowsLoaded = 0;
   try {
     return await database.transaction(async (session) => {
       const held = new Set(
         (await session.query<{ day: string }>('select day from repwatch.snds_feed_day where feed = $1', [options.feed])).map((r) => r.day),
       );
-      const rows = rowsAsCopyCsv(bytes, options, dayCounts, spool);
+      const rows = rowsAsCopyCsv(bytes, options, dayCounts, spool, repeats);
       rowsLoaded = await session.copyCsv('repwatch.snds_row', SNDS_ROW_COLUMNS, rows);
       const days = [...dayCounts.keys()].sort();
 
       await options.beforeCommit?.();
-      if (isMostlyBad(rowsLoaded, spool.count)) throw new MostlyBad();
+      // Repeated lines are SNDS rows, rejected only so as not to count them twice.
+      if (isMostlyBad(rowsLoaded, spool.count - repeats.lines)) throw new MostlyBad();
       if (rowsLoaded === 0 && spool.count === 0) {
         await markDownload(session, options.downloadId, 'empty', { rowsLoaded: 0, daysLoaded: 0, rowsReplaced: 0, rowsRejected: 0, detail: 'no data lines' });
         return { outcome: 'empty' as const, rowsLoaded: 0, rowsReplaced: 0, rowsRejected: 0, days: [], sampleErrors: [], detail: 'no data lines' };
@@ -147,8 +150,18 @@ async function* rowsAsCopyCsv(
   options: DataLoadOptions,
   dayCounts: Map<string, number>,
   spool: RejectionSpool,
+  repeats: { lines: number },
 ): AsyncGenerator<Buffer> {
   const parse = dataRecordParser({ timezone: options.timezone });
+  const seen = new SeenRows();
+  /** True when the line repeats the IP and activity start of an earlier line: rejected, saying which. */
+  const repeated = (key: string, end: number, line: number, raw: string): boolean => {
+    const first = seen.firstLine(key, 0, end, line);
+    if (first === null) return false;
+    repeats.lines++;
+    spool.add({ line, reason: `the same IP and activity start as line ${first} (a repeated line, or overlapping exports joined): not counted twice`, raw });
+    return true;
+  };
   const tz = options.timezone;
   const timestamps = [timestampParser(tz), timestampParser(tz), timestampParser(tz), timestampParser(tz)] as const;
   // "low,high" of each band, written as text once.
@@ -190,6 +203,8 @@ async function* rowsAsCopyCsv(
   const clean = (raw: string, lineNo: number): boolean => {
     const fast = cleanDataLine(raw, timestamps);
     if (!fast) return false;
+    // The key is the line's first two fields, "ip,activity start", hashed in place (no slice kept).
+    if (repeated(raw, raw.indexOf(',', raw.indexOf(',') + 1), lineNo, raw)) return true;
     count(fast.day);
     out.write(`${feed},${fast.day},${boundsCsv(fast.complaintBand)},${downloadId},${lineNo},${raw}${fast.short ? ',,' : ','}\n`);
     return true;
@@ -202,6 +217,8 @@ async function* rowsAsCopyCsv(
       spool.add(row);
       return;
     }
+    const key = `${row.ip},${row.activityStartRaw}`;
+    if (repeated(key, key.length, row.line, record.raw)) return;
     count(row.day);
     out.write(`${feed},${row.day},${csvNumber(row.complaintRateLow)},${csvNumber(row.complaintRateHigh)},${downloadId},${row.line},${exportColumnsCsv(row)}`);
   };

@@ -97,6 +97,26 @@ describeEachBackend('SNDS loading', (db) => {
     ]);
   });
 
+  it('a line repeating the IP and activity start of an earlier one is rejected naming that line, on either parsing path; an export joined three times still loads', async () => {
+    const day = dataExport('2026-11-06', ['10.3.0.1', '10.3.0.2']);
+    // A quoted field sends a line down the full parser; the same pair there is a repeat too.
+    const quoted = '"10.3.0.1","11/6/2026 4:00 PM","11/7/2026 3:00 PM",5,5,5,GREEN,"< 0.1%",,,0,,,\r\n';
+    const path = write('joined.csv', day + day + quoted + day);
+    const result = await load('joined', [{ kind: 'ip_data', path }]);
+    expect(result.inputs[0]!.outcome).toBe('loaded');
+    expect(result.rowsLoaded).toBe(2);
+    expect(result.rowsRejected).toBe(5);
+    const rejections = await db().query<{ line_no: number; reason: string }>(`select line_no, reason from repwatch.rejection where location = $1 order by line_no`, [path]);
+    expect(rejections.map((r) => r.line_no)).toEqual([3, 4, 5, 6, 7]);
+    expect(rejections[0]!.reason).toBe('the same IP and activity start as line 1 (a repeated line, or overlapping exports joined): not counted twice');
+    expect(rejections[2]!.reason).toMatch(/^the same IP and activity start as line 1 /);
+    const rows = await db().query<{ recipients: number }>(`select sum(message_recipients)::int as recipients from repwatch.snds_row where feed = 'joined'`);
+    expect(rows[0]!.recipients).toBe(2000);
+    // Another activity period of the same IP on the same day is not a repeat.
+    const other = write('two-periods.csv', '10.3.0.9,11/7/2026 12:00 AM,11/7/2026 11:59 AM,1,1,1,GREEN,< 0.1%,,,0,,,\r\n10.3.0.9,11/7/2026 12:00 PM,11/7/2026 11:59 PM,1,1,1,GREEN,< 0.1%,,,0,,,\r\n');
+    expect((await load('periods', [{ kind: 'ip_data', path: other }])).rowsLoaded).toBe(2);
+  });
+
   it('fails an input whose lines are mostly bad, keeping its bytes and saying why', async () => {
     const path = write('not-snds.csv', 'name,email\nalice,a@example.com\nbob,b@example.com\n');
     const result = await load('junk', [{ kind: 'ip_data', path }]);
