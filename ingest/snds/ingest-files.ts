@@ -36,6 +36,8 @@ export interface IngestSndsFilesOptions {
 
 export async function ingestSndsFiles(options: IngestSndsFilesOptions): Promise<SndsFeedResult> {
   const result = newFeedResult(options.feed);
+  /** IP Data days loaded by this run's inputs so far, and from where. */
+  const loadedDays = new Map<string, string>();
   for (const file of options.files) {
     let path = file.path;
     let cleanup = () => undefined as void;
@@ -61,6 +63,16 @@ export async function ingestSndsFiles(options: IngestSndsFilesOptions): Promise<
         path,
         options.timezone,
       );
+      // A day comes whole from one export: a later input of this run holding a day an earlier one
+      // loaded replaces it. Legitimate for a corrected export, a surprise for parts of one: say so.
+      const again = input.rowsReplaced > 0 ? input.days.filter((day) => loadedDays.has(day)) : [];
+      if (again.length > 0) {
+        result.warnings.push(
+          `${input.location} replaced ${again.length} day(s) that ${[...new Set(again.map((d) => loadedDays.get(d)))].join(', ')} loaded earlier in this run (${again.slice(0, 3).join(', ')}${again.length > 3 ? ', …' : ''}): ` +
+            'each day is taken whole from the last export holding it; to load parts of one day, join them into one file',
+        );
+      }
+      for (const day of input.days) loadedDays.set(day, input.location);
       addInput(result, input);
     } finally {
       cleanup();

@@ -83,6 +83,18 @@ describeEachBackend('SNDS loading', (db) => {
     expect(await count(`select count(*)::int as n from repwatch.snds_row where feed = 'overlap' and day = '2026-11-02'`)).toBe(2);
   });
 
+  it('warns when an input of a run replaces a day an earlier input of the same run loaded (parts of one day in two files)', async () => {
+    const part1 = write('part1.csv', dataExport('2026-11-08', ['10.4.0.1']));
+    const part2 = write('part2.csv', dataExport('2026-11-08', ['10.4.0.2']));
+    const result = await load('parts', [{ kind: 'ip_data', path: part1 }, { kind: 'ip_data', path: part2 }]);
+    expect(result.warnings).toEqual([
+      `${part2} replaced 1 day(s) that ${part1} loaded earlier in this run (2026-11-08): each day is taken whole from the last export holding it; to load parts of one day, join them into one file`,
+    ]);
+    expect(await count(`select count(*)::int as n from repwatch.snds_row where feed = 'parts'`)).toBe(1);
+    // Separate runs replacing a day is the documented refresh: no warning.
+    expect((await load('parts', [{ kind: 'ip_data', path: part1 }])).warnings).toEqual([]);
+  });
+
   it('records rejected rows with location, line, reason and raw line, and loads the rest', async () => {
     const path = write('mixed.csv', `${dataExport('2026-11-05', ['10.2.0.1'])}300.1.1.1,11/5/2026 4:00 PM,11/6/2026 3:00 PM,1,1,1,GREEN,< 0.1%,,,0,,,\r\n${dataExport('2026-11-05', ['10.2.0.2'])}`);
     const result = await load('mixed', [{ kind: 'ip_data', path }]);
