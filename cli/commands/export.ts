@@ -46,6 +46,8 @@ export function registerExport(program: Command, run: CommandRunner): void {
         if (options.from && options.to && options.from > options.to) throw new UsageError('--from is after --to');
         const batchSize = Number(options.batchSize);
         if (!Number.isInteger(batchSize) || batchSize < 1) throw new UsageError('--batch-size must be a positive integer');
+        // "-" means stdin for `ingest --file`; here it would quietly make a file named "-".
+        if (options.out === '-') throw new UsageError('--out - : export writes a file (written whole, then renamed into place), not standard output; give a path such as ./ip_day.csv');
         await checkOutFolder(options.out);
         const database = await ctx.database();
         const t0 = Date.now();

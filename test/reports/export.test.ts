@@ -150,6 +150,18 @@ describe('repwatch export (CLI)', () => {
     }
   });
 
+  it('--out - is a usage error (exit 2), not a file named "-"', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'repwatch-export-dash-'));
+    try {
+      const result = await runCliCaptured(['export', '--format', 'csv', '--out', '-'], { env: { REPWATCH_HOME: join(dir, 'home') }, cwd: dir });
+      expect(result.code).toBe(2);
+      expect(result.stderr).toMatch(/--out - : export writes a file/);
+      expect(existsSync(join(dir, '-'))).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('exits 1 with a message naming --out when its folder is missing or is a file, in every format', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'repwatch-export-cli-'));
     try {
