@@ -1,4 +1,5 @@
 import { canonicalIp } from '../checks/ip-address.js';
+import { addDays } from '../lib/clock.js';
 import type { Config } from '../config/schema.js';
 import type { Database } from '../db/connection.js';
 import { ensureCurrentDecisions, latestSndsDay, latestStatusDownloadDay, loadDecisions, type Decision } from '../transform/decisions.js';
@@ -49,6 +50,8 @@ export interface DelistDraftResult {
   decision: Decision | null;
   /** Set when no draft is given: fix_first (with what to fix), not blocked, or unknown IP. */
   refused: { why: string; reasons: string[]; fixes: string[] } | null;
+  /** What to check before sending a draft (days of the window without any SNDS data). */
+  caveats: string[];
   drafts: RouteDraft[];
   cases: DelistCase[];
 }
@@ -77,7 +80,7 @@ export async function buildDelistDrafts(database: Database, config: Config, ip: 
   const decisions = await loadDecisions(database, asOf);
   const decision = decisions.find((d) => d.ip === address) ?? null;
   const cases = await listCases(database, { ip: address });
-  const base = { ip: address, asOf, decision, cases };
+  const base = { ip: address, asOf, decision, cases, caveats: [] as string[] };
 
   if (!decision) {
     return { ...base, drafts: [], refused: { why: `no decision for ${address} as of ${asOf}: no SNDS data, complaints or block evidence in the window`, reasons: [], fixes: [] } };
@@ -137,7 +140,7 @@ export async function buildDelistDrafts(database: Database, config: Config, ip: 
       });
     }
   }
-  return { ...base, drafts, refused: null };
+  return { ...base, drafts, refused: null, caveats: await windowCoverageCaveats(database, address, asOf, config.thresholds.windowDays) };
 }
 
 interface LatestBounce {
@@ -215,11 +218,33 @@ export async function storedNdr(database: Database, messageRef: number): Promise
 }
 
 /** A draft as text for the terminal (and for pasting). */
+/**
+ * A start_delisting decision counts the window's days without SNDS data as clean: right for an IP that
+ * sent nothing those days, wrong for days SNDS has not reported (or repwatch not loaded) yet, which a
+ * draft decided as of today's block list usually has. Say so, with the date that has full data.
+ */
+async function windowCoverageCaveats(database: Database, ip: string, asOf: string, windowDays: number): Promise<string[]> {
+  const from = addDays(asOf, -(windowDays - 1));
+  const [row] = await database.query<{ days: number; last: string | null }>(
+    'select count(distinct day)::int as days, max(day)::text as last from repwatch.snds_row where day between $1::date and $2::date',
+    [from, asOf],
+  );
+  const covered = row?.days ?? 0;
+  if (covered >= windowDays) return [];
+  const latest = await latestSndsDay(database, asOf);
+  return [
+    `SNDS data covers ${covered} of the ${windowDays} days of the window ${from} … ${asOf}${latest ? ` (the latest SNDS day is ${latest})` : ''}: ` +
+      'days without data count as clean in this decision. Before sending, let SNDS report the missing days (repwatch status shows the feeds)' +
+      (latest && latest < asOf ? `, or check the decision on full data: repwatch delist draft --ip ${ip} --as-of ${latest}.` : '.'),
+  ];
+}
+
 export function renderDraft(result: DelistDraftResult): string {
   const lines: string[] = [];
   const d = result.decision;
   lines.push(`Delisting draft for ${result.ip} as of ${result.asOf}`);
   if (d) lines.push(`status ${d.status}${d.reasons.length ? ` (${d.reasons.join(', ')})` : ''}; blocked ${d.blocked ? 'yes' : 'no'}; routes ${d.routes.join(', ') || '-'}`);
+  for (const caveat of result.caveats) lines.push('', `CHECK FIRST: ${caveat}`);
   if (result.refused) {
     lines.push('', `REFUSED: ${result.refused.why}`);
     for (const fix of result.refused.fixes) lines.push(`  - ${fix}`);

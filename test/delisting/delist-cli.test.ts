@@ -96,6 +96,19 @@ for (const backend of backends()) {
       expect(result.stdout).toMatch(/Contact email address: postmaster@shop\.example\n/);
       expect(result.stdout).toMatch(/Error messages: 550 5\.7\.1 Unfortunately, messages from \[203\.0\.113\.13\] weren't sent\. .*\(S3140\)/);
       expect(result.stdout).toMatch(/automatic answer arrives within 12 hours/);
+      expect(result.stdout).not.toMatch(/CHECK FIRST/);
+    });
+
+    it('says to check first when days of the window have no SNDS data yet (they count as clean), naming the date with full data', async () => {
+      const later = fixedClock('2026-11-29T12:00:00Z');
+      const result = await runCliCaptured(['delist', 'draft', '--ip', '203.0.113.13', '--as-of', '2026-11-28'], { env, clock: later });
+      expect(result.code).toBe(0);
+      expect(result.stdout).toMatch(/status start_delisting/);
+      expect(result.stdout).toMatch(
+        /CHECK FIRST: SNDS data covers 5 of the 7 days of the window 2026-11-22 … 2026-11-28 \(the latest SNDS day is 2026-11-26\): days without data count as clean in this decision\. .*repwatch delist draft --ip 203\.0\.113\.13 --as-of 2026-11-26\./,
+      );
+      const json = await runCliCaptured(['delist', 'draft', '--ip', '203.0.113.13', '--as-of', '2026-11-28', '--format', 'json'], { env, clock: later });
+      expect(JSON.parse(json.stdout).caveats).toHaveLength(1);
     });
 
     it('takes --server-type in any case and refuses a server type or contact email the form would reject (exit 2)', async () => {
