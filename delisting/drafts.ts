@@ -217,7 +217,6 @@ export async function storedNdr(database: Database, messageRef: number): Promise
   return rows[0]?.raw ?? null;
 }
 
-/** A draft as text for the terminal (and for pasting). */
 /**
  * A start_delisting decision counts the window's days without SNDS data as clean: right for an IP that
  * sent nothing those days, wrong for days SNDS has not reported (or repwatch not loaded) yet, which a
@@ -239,6 +238,7 @@ async function windowCoverageCaveats(database: Database, ip: string, asOf: strin
   ];
 }
 
+/** A draft as text for the terminal (and for pasting). */
 export function renderDraft(result: DelistDraftResult): string {
   const lines: string[] = [];
   const d = result.decision;

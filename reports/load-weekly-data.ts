@@ -114,6 +114,8 @@ export async function loadWeeklyData(database: Database, config: Config, period:
   );
   const items: DecisionItem[] = [];
   let drafted = 0;
+  /** The IP whose item shows the Outlook.com request of each set of ranges. */
+  const formShownFor = new Map<string, string>();
   for (const row of flagRows) {
     if (!(ACTION_STATUSES as readonly string[]).includes(row.status)) continue;
     const item: DecisionItem = {
@@ -130,6 +132,18 @@ export async function loadWeeklyData(database: Database, config: Config, period:
     if (row.status === 'start_delisting' && drafted < MAX_DRAFTS) {
       drafted++;
       const { playbooks, note } = await draftedPlaybooks(database, config, item, period.to);
+      // One Outlook.com form covers every start_delisting IP of its ranges: the first IP shows it, the
+      // others point to it (two filled-in forms for one range would be sent twice, with different texts).
+      for (const playbook of playbooks) {
+        const ranges = playbook.route === 'outlook_form' ? playbook.request.find((r) => r.label === 'Outgoing IP addresses or ranges')?.value : undefined;
+        if (!ranges) continue;
+        const first = formShownFor.get(ranges);
+        if (first === undefined) formShownFor.set(ranges, item.ip);
+        else {
+          playbook.request = [];
+          item.draftNote = `The Outlook.com request shown for ${first} covers this IP too (${ranges}): send that one request once.`;
+        }
+      }
       item.playbooks = playbooks;
       if (note) item.draftNote = note;
     } else if (row.blocked) {

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -43,6 +43,11 @@ describe('repwatch CLI', () => {
       expect(result.stderr).toMatch(/the demo runs on the embedded database only/);
       const [schema] = await server.database.query<{ found: string | null }>(`select to_regnamespace('repwatch')::text as found`);
       expect(schema!.found).toBeNull();
+      // The sample's two start_delisting IPs share a /31: the report fills in one Outlook.com request
+      // for it, under the first, and the second points to it (not a second, different request).
+      const markdown = readFileSync(join(home, 'reports', readdirSync(join(home, 'reports')).find((f) => f.endsWith('.md'))!), 'utf8').replace(/\\([()])/g, '$1');
+      expect(markdown.match(/Outgoing IP addresses or ranges: 203\.0\.113\.12\/31/g)).toHaveLength(1);
+      expect(markdown).toMatch(/\*\*203\.0\.113\.13\*\*[^\n]*\n[^\n]*\n  - The Outlook\.com request shown for 203\.0\.113\.12 covers this IP too \(203\.0\.113\.12\/31\): send that one request once\./);
     } finally {
       await server.drop();
     }
