@@ -59,7 +59,10 @@ export function createContext(options: GlobalOptions, overrides: ContextOverride
   config.reports.outDir ??= join(home, 'reports');
   const logger = createLogger({ level: logLevel(options.logLevel, env), destination: overrides.stderr ?? process.stderr });
   let database: Promise<Database> | undefined;
-  let databaseUrl = checkDatabaseUrl(env.DATABASE_URL, 'DATABASE_URL') || checkDatabaseUrl(readDatabaseUrlFile(env.DATABASE_URL_FILE), 'DATABASE_URL_FILE') || config.database?.url;
+  let databaseUrl =
+    checkDatabaseUrl(env.DATABASE_URL, 'DATABASE_URL') ||
+    checkDatabaseUrl(readDatabaseUrlFile(env.DATABASE_URL_FILE), 'DATABASE_URL_FILE') ||
+    checkUrlEncoding(config.database?.url, 'database.url');
   registerSecretUrl(databaseUrl);
 
   return {
@@ -88,6 +91,10 @@ export function createContext(options: GlobalOptions, overrides: ContextOverride
         } catch (error) {
           await db.close();
           if (error instanceof SchemaTooNewError) throw new CliError(error.message, ExitCode.failed);
+          const unreachable = connectionProblem(error);
+          if (unreachable) {
+            throw new CliError(`cannot use the database (${db.description}): ${unreachable}; check DATABASE_URL or database.url (host, port, database name, user and password)`, ExitCode.failed);
+          }
           throw error;
         }
         return db;
@@ -112,7 +119,45 @@ function checkDatabaseUrl(url: string | undefined, source: string): string | und
   if (!url) return url;
   registerSecretUrl(url);
   if (!isPostgresUrl(url)) throw new CliError(`${source} is not a postgres:// URL, such as postgres://user@host:5432/database`, ExitCode.usage);
+  return checkUrlEncoding(url, source);
+}
+
+/** pg decodes the user, password and database name, and fails late with a bare "URI malformed". */
+function checkUrlEncoding(url: string | undefined, source: string): string | undefined {
+  if (!url) return url;
+  const { username, password, pathname } = new URL(url);
+  try {
+    for (const part of [username, password, pathname]) decodeURIComponent(part);
+  } catch {
+    throw new CliError(`${source}: a user, password or database name holds a % that is not URL-encoding; write a literal % as %25`, ExitCode.usage);
+  }
   return url;
+}
+
+/**
+ * Why the server could not be used, in words, when the error is about reaching or entering it (not
+ * about a statement): refused or unknown host, timeout, no such database, login refused. Null otherwise.
+ */
+function connectionProblem(error: unknown): string | null {
+  const code = (error as { code?: unknown })?.code;
+  switch (code) {
+    case 'ECONNREFUSED':
+      return 'connection refused (is the server running, on this host and port?)';
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return 'host not found';
+    case 'ETIMEDOUT':
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return 'the server did not answer';
+    case '3D000':
+      return 'the database does not exist (create it, or name another)';
+    case '28P01':
+    case '28000':
+      return 'the server refused the login';
+    default:
+      return null;
+  }
 }
 
 /** Containers pass secrets as files: DATABASE_URL_FILE names one. */

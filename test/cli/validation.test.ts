@@ -87,6 +87,29 @@ describe('bad values are caught at start with exit 2, naming the key', () => {
   });
 });
 
+describe('a database that cannot be used is one line saying which and why, not a stack trace', () => {
+  it('a refused connection, a missing database and a % that is not URL-encoding, the password never printed', async () => {
+    const home = tempHome();
+    const refused = await runCliCaptured(['status'], { env: { REPWATCH_HOME: home, DATABASE_URL: 'postgres://postgres:hunter2secret@127.0.0.1:9/nope' } });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/^repwatch: cannot use the database \(postgres 127\.0\.0\.1:9\/nope\): connection refused .*check DATABASE_URL or database\.url/m);
+    expect(refused.stderr).not.toMatch(/"stack"|at withClient|hunter2secret/);
+    const malformed = await runCliCaptured(['status'], { env: { REPWATCH_HOME: home, DATABASE_URL: 'postgres://postgres:50%off@127.0.0.1:5432/x' } });
+    expect(malformed.code).toBe(2);
+    expect(malformed.stderr).toMatch(/DATABASE_URL: a user, password or database name holds a % that is not URL-encoding; write a literal % as %25/);
+    expect(malformed.stderr).not.toContain('50%off');
+  });
+
+  const server = process.env.DATABASE_URL;
+  it.skipIf(!server)(`a database that does not exist on a reachable server${server ? '' : ' [SKIPPED: DATABASE_URL is not set]'}`, async () => {
+    const url = new URL(server!);
+    url.pathname = '/repwatch_no_such_database';
+    const result = await runCliCaptured(['status'], { env: { REPWATCH_HOME: tempHome(), DATABASE_URL: url.toString() } });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/cannot use the database \(postgres .*\/repwatch_no_such_database\): the database does not exist/);
+  });
+});
+
 describe('repwatch ingest snds: usage errors before any work', () => {
   it('refuses "-" (stdin) given twice, exit 2', async () => {
     for (const args of [['--file', '-', '--status-file', '-'], ['--file', '-', '-']]) {
