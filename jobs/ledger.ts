@@ -13,7 +13,7 @@ export type RunStatus = Schema['repwatch.pipeline_run']['status'];
 
 /** Failures the runner writes itself. They are not the job's fault, so they do not slow its retries. */
 export const ABANDONED = 'abandoned: the process running it stopped (killed or crashed) before it finished';
-export const INTERRUPTED = 'interrupted: the scheduler was stopped before the job finished; its transaction was rolled back';
+export const INTERRUPTED = 'interrupted: repwatch (schedule or run) was stopped before the job finished; its transaction was rolled back';
 
 const MAX_DETAIL = 2000;
 

@@ -3,8 +3,12 @@ import type { CommandRunner } from '../command-runner.js';
 import { ExitCode, UsageError } from '../exit-codes.js';
 import { parseFormat, toJson, toTable } from '../output.js';
 import { configuredJobs } from '../../jobs/definitions.js';
+import { closeInterrupted } from '../../jobs/ledger.js';
 import { runDuePeriods, runnerEnvFor, type RunOutcome } from '../../jobs/runner.js';
 import { redactError } from '../../lib/redact.js';
+
+/** How long a stopped `run` waits for the job in hand before marking it interrupted and exiting. */
+const RUN_GRACE_MS = 7_000;
 
 /** `repwatch run`: every job that is due, once, now — for system cron and Kubernetes CronJobs. */
 export function registerRun(program: Command, run: CommandRunner): void {
@@ -24,17 +28,42 @@ export function registerRun(program: Command, run: CommandRunner): void {
           if (jobs.length === 0) throw new UsageError(`no configured job matches --job ${wanted.join(' ')}; configured: ${configuredJobs(ctx.config).map((j) => j.name).join(', ') || 'none'}`);
         }
         const database = await ctx.database();
-        const env = runnerEnvFor(database, ctx);
+        // SIGTERM/SIGINT (cron's timeout, a CronJob's deadline): no further job, the one in hand is
+        // asked to stop, and after a grace a run still going is marked interrupted in the ledger (it
+        // stayed 'running' until the next process called it abandoned) before the process exits 1.
+        const controller = new AbortController();
+        const active = new Set<number>();
+        const env = { ...runnerEnvFor(database, ctx, { signal: controller.signal }), active };
+        const onSignal = (signal: NodeJS.Signals) => {
+          if (controller.signal.aborted) return;
+          ctx.logger.warn({ signal, jobs: [...active] }, `received ${signal}: starting no further job; the job in hand is asked to stop`);
+          controller.abort();
+          setTimeout(() => {
+            void (async () => {
+              const ids = [...active];
+              if (ids.length) await closeInterrupted(database, ids, await env.time.now()).catch(() => undefined);
+              process.exit(ExitCode.failed);
+            })();
+          }, RUN_GRACE_MS).unref();
+        };
+        process.once('SIGTERM', onSignal);
+        process.once('SIGINT', onSignal);
         const outcomes: RunOutcome[] = [];
         const errors: { job: string; error: string }[] = [];
-        for (const job of jobs) {
-          try {
-            outcomes.push(...(await runDuePeriods(job, env, { recordSkip: true, ignoreBackoff: options.ignoreBackoff })));
-          } catch (error) {
-            // The ledger itself could not be read or written (database gone): say so, go on with the others.
-            ctx.logger.error({ job: job.name, err: error }, 'could not run the job');
-            errors.push({ job: job.name, error: redactError(error) });
+        try {
+          for (const job of jobs) {
+            if (controller.signal.aborted) break;
+            try {
+              outcomes.push(...(await runDuePeriods(job, env, { recordSkip: true, ignoreBackoff: options.ignoreBackoff })));
+            } catch (error) {
+              // The ledger itself could not be read or written (database gone): say so, go on with the others.
+              ctx.logger.error({ job: job.name, err: error }, 'could not run the job');
+              errors.push({ job: job.name, error: redactError(error) });
+            }
           }
+        } finally {
+          process.off('SIGTERM', onSignal);
+          process.off('SIGINT', onSignal);
         }
         if (outcomes.length === 0) ctx.logger.info({ jobs: jobs.map((j) => j.name) }, 'nothing is due');
 
@@ -53,7 +82,7 @@ export function registerRun(program: Command, run: CommandRunner): void {
               : 'nothing is due\n',
         );
         const failed = outcomes.filter((o) => o.status === 'failed');
-        if (errors.length) return ExitCode.failed;
+        if (errors.length || controller.signal.aborted) return ExitCode.failed;
         if (failed.length === 0) return ExitCode.ok;
         return failed.every((o) => o.needsPerson) ? ExitCode.needsPerson : ExitCode.failed;
       }),

@@ -198,6 +198,26 @@ describe.skipIf(!postgres.available)(title, () => {
     expect(await t.count(`select count(*)::int as n from repwatch.snds_row`)).toBe(days.length * IPS.length);
   });
 
+  it('SIGTERM to `run` while its job cannot finish: marked interrupted (not left running), exit 1, and the next run does it', async () => {
+    const t = await setup(5);
+    snds!.hold();
+    const run = t.start('run', '--job', 'snds');
+    await snds!.held();
+    await waitFor('the running row', async () => (await t.count(`select count(*)::int as n from repwatch.pipeline_run where job = 'snds:main' and status = 'running'`)) === 1);
+    run.child.kill('SIGTERM');
+    // A hang guard, not a speed target: run gives the job 7 s, then exits by itself.
+    const exit = await Promise.race([run.exited, new Promise<null>((r) => setTimeout(() => r(null), 15_000))]);
+    expect(exit, `still running 15 s after SIGTERM\n${run.stderr()}`).toEqual({ code: 1, signal: null });
+    const rows = await t.q<{ status: string; detail: string | null }>(`select status, detail from repwatch.pipeline_run where job = 'snds:main' order by id`);
+    expect(rows).toEqual([{ status: 'failed', detail: INTERRUPTED }]);
+    expect(logLines(run.stderr()).some((l) => String(l.msg).startsWith('received SIGTERM: starting no further job'))).toBe(true);
+
+    snds!.release();
+    const rerun = t.start('run', '--job', 'snds');
+    expect((await rerun.exited).code, rerun.stderr()).toBe(0);
+    expect((await t.q<{ status: string }>(`select status from repwatch.pipeline_run where job = 'snds:main' order by id`)).map((r) => r.status)).toContain('succeeded');
+  });
+
   it('schedule --http-port: /livez, /healthz and /metrics, scraped and parsed; status exits 1 for an expired link', async () => {
     const t = await setup(60, { expiredFeed: true });
     const scheduler = t.start('schedule', '--http-port', '0', '--http-host', '127.0.0.1');
