@@ -38,3 +38,9 @@ export const REASON_LABELS: Record<string, string> = {
 export function fmtReasons(reasons: string[]): string {
   return reasons.map((r) => REASON_LABELS[r] ?? r).join(', ');
 }
+
+/** The routes a decision item shows: those of its playbooks, in the order its drafts take them (the
+ * forwarded 5.7.511 NDR before the portal), else the decision's `route`. */
+export function routesShown(d: { route: string | null; playbooks?: { route: string }[] }): string {
+  return d.playbooks?.length ? d.playbooks.map((p) => p.route).join(', ') : (d.route ?? '');
+}

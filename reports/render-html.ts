@@ -1,5 +1,5 @@
 import { escapeHtml as e } from './escape.js';
-import { fmtChange, fmtInt, fmtRate, fmtReasons, STATUS_LABELS } from './format.js';
+import { fmtChange, fmtInt, fmtRate, fmtReasons, routesShown, STATUS_LABELS } from './format.js';
 import { sparkline } from './charts.js';
 import { ALL_STATUSES, HTML_ROWS_PER_STATUS, type DecisionItem, type WeeklyReportData } from './weekly-data.js';
 
@@ -84,13 +84,13 @@ function decisions(data: WeeklyReportData): string {
   const fix = byStatus('fix_first');
   const risk = byStatus('at_risk');
   const startHtml = start.slice(0, HTML_ROWS_PER_STATUS).map(
-    (d) => `<article class="decision st-start_delisting"><h4>${e(d.ip)} <span class="badge">blocked</span> <span class="route">${e(d.route ?? '')}</span></h4>
+    (d) => `<article class="decision st-start_delisting"><h4>${e(d.ip)} <span class="badge">blocked</span> <span class="route">${e(routesShown(d))}</span></h4>
 <p>${figures(d)}${d.reasons.length ? ` · reasons: ${e(fmtReasons(d.reasons))}` : ''}</p>
 ${playbooks(d)}
 </article>`,
   );
   const fixHtml = fix.slice(0, HTML_ROWS_PER_STATUS).map(
-    (d) => `<article class="decision st-fix_first"><h4>${e(d.ip)}${d.blocked ? ' <span class="badge">blocked</span>' : ''} <span class="route">${e(d.route ?? '')}</span></h4>
+    (d) => `<article class="decision st-fix_first"><h4>${e(d.ip)}${d.blocked ? ' <span class="badge">blocked</span>' : ''} <span class="route">${e(routesShown(d))}</span></h4>
 <p>${figures(d)} · reasons: <strong>${e(fmtReasons(d.reasons))}</strong></p>
 <p><strong>Fix first:</strong></p><ul>${(d.toFix ?? []).map((t) => `<li>${e(t)}</li>`).join('')}</ul>
 ${playbooks(d)}</article>`,

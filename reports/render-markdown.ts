@@ -1,4 +1,4 @@
-import { fmtChange, fmtInt, fmtRate, fmtReasons, STATUS_LABELS } from './format.js';
+import { fmtChange, fmtInt, fmtRate, fmtReasons, routesShown, STATUS_LABELS } from './format.js';
 import { ALL_STATUSES, type DecisionItem, type WeeklyReportData } from './weekly-data.js';
 
 /** Rows per decision status in the Markdown (chat messages and e-mails stay short). */
@@ -78,7 +78,8 @@ export function renderMarkdown(data: WeeklyReportData): string {
 function decisionLine(d: DecisionItem): string {
   const figures = `${fmtInt(d.recipients7d)} rcpt, ${fmtInt(d.complaints7d)} complaints, rate ${fmtRate(d.complaintRate7d)}, ${fmtInt(d.trapHits7d)} trap hits`;
   const reasons = d.reasons.length ? ` — ${md(fmtReasons(d.reasons))}` : '';
-  const route = d.route ? ` — route ${md(d.route)}` : '';
+  const shown = routesShown(d);
+  const route = shown ? ` — route ${md(shown)}` : '';
   let line = `- **${md(d.ip)}**${reasons}${route} (${figures})`;
   for (const pb of d.playbooks ?? []) {
     line += `\n  - ${md(pb.title)} — ${md(pb.target)}`;
