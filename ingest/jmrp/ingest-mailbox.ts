@@ -107,7 +107,7 @@ export async function ingestJmrpMailbox(options: IngestJmrpOptions): Promise<Jmr
     classify: (raw, message) => {
       // One MIME tree of the message serves the parser and the protection of the kept bytes.
       const mime = parseMime(raw);
-      const parsed = parseReport(raw, { campaignHeaders, isKnownIp, deliveredAt: message.deliveredAt, mime, recipientToken });
+      const parsed = parseReport(raw, { campaignHeaders, isKnownIp, deliveredAt: message.deliveredAt, readAt: started, mime, recipientToken });
       const report = parsed.kind === 'arf' || parsed.kind === 'jmrp_legacy' ? parsed.report : null;
       // The complainer's address is personal data: the kept bytes carry it hashed or not at all, also
       // for a message that is quarantined or not a report (it may still hold recipient fields).

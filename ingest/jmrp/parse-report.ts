@@ -106,6 +106,9 @@ export interface ParseReportOptions {
   recipientToken?: (address: string) => string;
   /** When the mailbox received the message: the complaint time of last resort. */
   deliveredAt?: Date | null;
+  /** When the message is read (the caller's clock; the parser has none): a complaint time more than
+   * a day after it, or after the report's own Date, is not used. */
+  readAt?: Date;
   maxDepth?: number;
   /** The MIME tree of these same bytes when the caller already parsed it (the ingest shares one tree
    * between the parser and protect-raw.ts); maxDepth is then the caller's. */
@@ -213,7 +216,8 @@ function parseArf(message: HeaderMap, reportPart: MimePart, parent: MimePart | n
   const arrivalText = first(fieldMap, 'arrival-date');
   const arrival = parseMailDate(arrivalText) ?? parseMailDate(first(fieldMap, 'received-date'));
   if (arrivalText?.trim() && !parseMailDate(arrivalText)) notes.push(`Arrival-Date "${arrivalText.trim().slice(0, 60)}" is not a date`);
-  const time = complaintTime(arrival, ip?.receivedAt ?? null, message, options.deliveredAt);
+  const { notes: timeNotes, ...time } = complaintTime(arrival, ip?.receivedAt ?? null, message, options.deliveredAt, options.readAt);
+  notes.push(...timeNotes);
   // Original-Rcpt-To first (the recipient column takes the first); some reporters name the complainer
   // only in Original-Recipient (`rfc822;jane@…`) or, for an opt-out, Removal-Recipient.
   const recipients = [
@@ -297,7 +301,7 @@ function parseLegacy(legacy: { original: HeaderMap | null; report: HeaderMap }, 
   const subject = decodeEncodedWords(header(legacy.report, 'subject') ?? '');
   const original = legacy.original && legacy.original.size > 0 ? legacy.original : null;
   const ip = deriveSourceIp({ original, subject, legacy: true, isKnownIp: options.isKnownIp });
-  const time = complaintTime(null, ip?.receivedAt ?? null, legacy.report, options.deliveredAt);
+  const { notes: timeNotes, ...time } = complaintTime(null, ip?.receivedAt ?? null, legacy.report, options.deliveredAt, options.readAt);
   const recipients = (original?.get('x-hmxmroriginalrecipient') ?? []).map((r) => extractAddress(r) ?? r.trim()).filter((r) => r.length > 0);
   const fields = Object.create(null) as Record<string, string | string[]>;
   for (const name of ['x-reporter-ip', 'x-sid-pra', 'x-auth-result', 'x-sid-result', 'authentication-results']) {
@@ -324,21 +328,45 @@ function parseLegacy(legacy: { original: HeaderMap | null; report: HeaderMap }, 
       hasOriginalHeaders: original !== null,
       reportMessageId: clip(header(legacy.report, 'message-id')?.replace(/\s+/g, ''), 998),
       contentKey: contentKeyOf(null, original, options.recipientToken),
-      notes: original ? [] : ['legacy report without the original message'],
+      notes: [...(original ? [] : ['legacy report without the original message']), ...timeNotes],
     },
   };
 }
 
+/** How far a complaint's time may lie after the report was sent or read (clocks disagree). */
+const CLOCK_SKEW_MS = 24 * 3600 * 1000;
+
 /** Arrival-Date; else the date of the Received header that carried the sending IP; else the report
- * message's own Date; else when the mailbox received it. */
-function complaintTime(arrival: Date | null, receivedAt: Date | null, report: HeaderMap, deliveredAt: Date | null | undefined): Pick<FeedbackReport, 'complainedAt' | 'complainedAtOrigin' | 'day'> {
-  const pick = (at: Date, origin: TimeOrigin) => ({ complainedAt: at, complainedAtOrigin: origin, day: utcDay(at) });
-  if (arrival) return pick(arrival, 'arrival_date');
-  if (receivedAt) return pick(receivedAt, 'received');
-  const reportDate = parseMailDate(header(report, 'date'));
+ * message's own Date; else when the mailbox received it. A time more than a day after the report was
+ * sent (its Date) or read (`readAt`) is a wrong clock or a forged field: it is not used, with a note,
+ * because one such report would put a complaint, and the decisions of its days, in the future. (The
+ * mailbox's own time is no bound: an mbox From_ line may carry any date.) */
+function complaintTime(
+  arrival: Date | null,
+  receivedAt: Date | null,
+  report: HeaderMap,
+  deliveredAt: Date | null | undefined,
+  readAt: Date | undefined,
+): Pick<FeedbackReport, 'complainedAt' | 'complainedAtOrigin' | 'day'> & { notes: string[] } {
+  const notes: string[] = [];
+  const readTime = readAt && !Number.isNaN(readAt.getTime()) ? readAt.getTime() : Infinity;
+  const parsedDate = parseMailDate(header(report, 'date'));
+  // A report Date after it was read says nothing; it is no bound and no complaint time either.
+  const reportDate = parsedDate && parsedDate.getTime() <= readTime + CLOCK_SKEW_MS ? parsedDate : null;
+  if (parsedDate && !reportDate) notes.push(`the report's Date ${parsedDate.toISOString()} is after it was read: not used`);
+  const bound = Math.min(reportDate ? reportDate.getTime() : Infinity, readTime) + CLOCK_SKEW_MS;
+  const usable = (at: Date | null, what: string): at is Date => {
+    if (!at) return false;
+    if (at.getTime() <= bound) return true;
+    notes.push(`${what} ${at.toISOString()} is more than a day after the report was ${reportDate && reportDate.getTime() <= readTime ? 'sent' : 'read'}: not used`);
+    return false;
+  };
+  const pick = (at: Date, origin: TimeOrigin) => ({ complainedAt: at, complainedAtOrigin: origin, day: utcDay(at), notes });
+  if (usable(arrival, 'Arrival-Date')) return pick(arrival, 'arrival_date');
+  if (usable(receivedAt, 'the Received date of the sending hop')) return pick(receivedAt, 'received');
   if (reportDate) return pick(reportDate, 'report_date');
   if (deliveredAt && !Number.isNaN(deliveredAt.getTime())) return pick(deliveredAt, 'mailbox');
-  return { complainedAt: null, complainedAtOrigin: null, day: null };
+  return { complainedAt: null, complainedAtOrigin: null, day: null, notes };
 }
 
 function originalFacts(original: HeaderMap | null, options: ParseReportOptions): Pick<FeedbackReport, 'originalFromDomain' | 'originalMessageId' | 'originalSubject' | 'campaign'> {

@@ -75,7 +75,7 @@ export async function retryQuarantined(options: { database: Database; config: Co
         result.retried += 1;
         const raw = Buffer.from(row.raw);
         const mime = parseMime(raw);
-        const parsed = parseReport(raw, { campaignHeaders: config.jmrp.campaignHeaders, isKnownIp, deliveredAt: row.delivered_at, mime, recipientToken: (address) => hashRecipient(address, privacy.salt) });
+        const parsed = parseReport(raw, { campaignHeaders: config.jmrp.campaignHeaders, isKnownIp, deliveredAt: row.delivered_at, readAt: clock.now(), mime, recipientToken: (address) => hashRecipient(address, privacy.salt) });
         if (parsed.kind === 'malformed') {
           result.stillQuarantined += 1;
           // Bytes kept by an earlier version may hold what today's protection removes.

@@ -407,3 +407,25 @@ describe('legacy JMRP: the sender counts', () => {
     expect(parsed).toEqual({ kind: 'not_a_report', reason: expect.stringMatching(/X-HmXmrOriginalRecipient.*not from staff@hotmail\.com/) });
   });
 });
+
+describe('parseReport: a complaint time in the future is not used', () => {
+  it('an Arrival-Date more than a day after the report\'s own Date gives way to the Received date, with a note', () => {
+    const raw = buildReport(spec('arf')).replace(/Arrival-Date: [^\r]*/, 'Arrival-Date: Thu, 14 Jan 2027 10:00:00 +0000');
+    const r = report(parseReport(Buffer.from(raw)));
+    expect(r).toMatchObject({ complainedAtOrigin: 'received', day: '2026-10-05' });
+    expect(r.notes).toContain('Arrival-Date 2027-01-14T10:00:00.000Z is more than a day after the report was sent: not used');
+    // Within a day of the report's Date (clocks disagree) it is used.
+    const near = buildReport(spec('arf')).replace(/Arrival-Date: [^\r]*/, 'Arrival-Date: Tue, 06 Oct 2026 12:00:00 +0000');
+    expect(report(parseReport(Buffer.from(near)))).toMatchObject({ complainedAtOrigin: 'arrival_date', day: '2026-10-06' });
+  });
+
+  it('a report whose every date is after it was read (readAt) is dated by the mailbox, saying why', () => {
+    const future = spec('arf', { at: new Date('2027-01-14T10:00:00Z') });
+    const parsed = report(parseReport(build(future), { readAt: new Date('2026-11-28T12:00:00Z'), deliveredAt: new Date('2026-11-28T11:00:00Z') }));
+    expect(parsed).toMatchObject({ complainedAtOrigin: 'mailbox', day: '2026-11-28' });
+    expect(parsed.notes.join('; ')).toMatch(/the report's Date 2027-01-14T10:10:00\.000Z is after it was read: not used/);
+    expect(parsed.notes.join('; ')).toMatch(/Arrival-Date 2027-01-14T10:00:00\.000Z is more than a day after the report was read: not used/);
+    // The same report read on its own day is dated as it says.
+    expect(report(parseReport(build(future), { readAt: new Date('2027-01-14T11:00:00Z') }))).toMatchObject({ complainedAtOrigin: 'arrival_date', day: '2027-01-14' });
+  });
+});
