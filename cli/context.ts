@@ -122,14 +122,18 @@ function checkDatabaseUrl(url: string | undefined, source: string): string | und
   return checkUrlEncoding(url, source);
 }
 
-/** pg decodes the user, password and database name, and fails late with a bare "URI malformed". */
+/**
+ * pg decodes the user, password and database name, and fails late with a bare "URI malformed" when a
+ * %-escape decodes to bytes that are not UTF-8 (`%C3%28`). A lone % (`50%off`) it takes literally, and
+ * so does this check.
+ */
 function checkUrlEncoding(url: string | undefined, source: string): string | undefined {
   if (!url) return url;
   const { username, password, pathname } = new URL(url);
   try {
-    for (const part of [username, password, pathname]) decodeURIComponent(part);
+    for (const part of [username, password, pathname]) decodeURIComponent(part.replace(/%(?![0-9a-f]{2})/gi, '%25'));
   } catch {
-    throw new CliError(`${source}: a user, password or database name holds a % that is not URL-encoding; write a literal % as %25`, ExitCode.usage);
+    throw new CliError(`${source}: a %-escape in the user, password or database name is not valid UTF-8; write a literal % as %25`, ExitCode.usage);
   }
   return url;
 }

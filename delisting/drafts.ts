@@ -224,8 +224,9 @@ export async function storedNdr(database: Database, messageRef: number): Promise
  */
 async function windowCoverageCaveats(database: Database, ip: string, asOf: string, windowDays: number): Promise<string[]> {
   const from = addDays(asOf, -(windowDays - 1));
-  const [row] = await database.query<{ days: number; last: string | null }>(
-    'select count(distinct day)::int as days, max(day)::text as last from repwatch.snds_row where day between $1::date and $2::date',
+  // snds_feed_day lists the days loaded per feed: no scan of the window's rows.
+  const [row] = await database.query<{ days: number }>(
+    'select count(distinct day)::int as days from repwatch.snds_feed_day where day between $1::date and $2::date',
     [from, asOf],
   );
   const covered = row?.days ?? 0;

@@ -34,7 +34,7 @@ export async function draftedPlaybooks(database: Database, config: Config, item:
     const fallback = staticPlaybook(item.route);
     return { playbooks: fallback ? [fallback] : [], note: result.refused.why };
   }
-  return { playbooks: result.drafts.map(toPlaybook), note: null };
+  return { playbooks: result.drafts.map(toPlaybook), note: result.caveats.length ? `Check first: ${result.caveats.join(' ')}` : null };
 }
 
 function toPlaybook(draft: RouteDraft): Playbook {

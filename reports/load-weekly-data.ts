@@ -145,7 +145,7 @@ export async function loadWeeklyData(database: Database, config: Config, period:
         }
       }
       item.playbooks = playbooks;
-      if (note) item.draftNote = note;
+      if (note) item.draftNote = [item.draftNote, note].filter(Boolean).join(' ');
     } else if (row.blocked) {
       const playbook = staticPlaybook(row.route);
       if (playbook) item.playbooks = [playbook];

@@ -39,11 +39,10 @@ export function registerRun(program: Command, run: CommandRunner): void {
           ctx.logger.warn({ signal, jobs: [...active] }, `received ${signal}: starting no further job; the job in hand is asked to stop`);
           controller.abort();
           setTimeout(() => {
-            void (async () => {
-              const ids = [...active];
-              if (ids.length) await closeInterrupted(database, ids, await env.time.now()).catch(() => undefined);
-              process.exit(ExitCode.failed);
-            })();
+            // The exit is certain: marking the runs gets 2 s (the database may be what hangs).
+            const ids = [...active];
+            const mark = ids.length ? closeInterrupted(database, ids, new Date()).catch(() => undefined) : Promise.resolve();
+            void Promise.race([mark, new Promise((resolve) => setTimeout(resolve, 2_000))]).finally(() => process.exit(ExitCode.failed));
           }, RUN_GRACE_MS).unref();
         };
         process.once('SIGTERM', onSignal);

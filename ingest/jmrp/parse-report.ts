@@ -365,7 +365,9 @@ function complaintTime(
   if (usable(arrival, 'Arrival-Date')) return pick(arrival, 'arrival_date');
   if (usable(receivedAt, 'the Received date of the sending hop')) return pick(receivedAt, 'received');
   if (reportDate) return pick(reportDate, 'report_date');
-  if (deliveredAt && !Number.isNaN(deliveredAt.getTime())) return pick(deliveredAt, 'mailbox');
+  const mailbox = deliveredAt && !Number.isNaN(deliveredAt.getTime()) ? deliveredAt : null;
+  if (mailbox && mailbox.getTime() <= readTime + CLOCK_SKEW_MS) return pick(mailbox, 'mailbox');
+  if (mailbox) notes.push(`the mailbox's date ${mailbox.toISOString()} is after the message was read: not used`);
   return { complainedAt: null, complainedAtOrigin: null, day: null, notes };
 }
 

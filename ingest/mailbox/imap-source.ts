@@ -69,8 +69,9 @@ export function imapSource(options: ImapSourceOptions): MailboxSource {
   // same moment: they share one attempt, so no second session is opened and left behind.
   let connecting: Promise<ImapFlow> | null = null;
   const connect = (): Promise<ImapFlow> => {
+    if (connecting) return connecting;
     if (client?.usable) return Promise.resolve(client);
-    connecting ??= openClient().finally(() => {
+    connecting = openClient().finally(() => {
       connecting = null;
     });
     return connecting;
@@ -96,22 +97,29 @@ export function imapSource(options: ImapSourceOptions): MailboxSource {
       }
       throw error;
     }
+    // The session is handed out only once its folders are there: a refused CREATE must not leave a
+    // usable session behind that the next attempt would take without the archive folder.
+    try {
+      const folders = await next.list();
+      delimiter = folders.find((f) => f.delimiter)?.delimiter ?? '/';
+      const existing = new Set(folders.map((f) => f.path));
+      if (!existing.has(folderPath(options.folder)) && options.folder.toUpperCase() !== 'INBOX') {
+        throw new MailboxNeedsPersonError(`IMAP folder "${options.folder}" does not exist in mailbox ${options.name}: check imap.folder`);
+      }
+      for (const folder of [options.archiveFolder, options.quarantineFolder]) {
+        if (!existing.has(folderPath(folder))) await next.mailboxCreate(folder.split('/').filter(Boolean));
+      }
+    } catch (error) {
+      next.close();
+      throw error;
+    }
     client = next;
-    const folders = await next.list();
-    delimiter = folders.find((f) => f.delimiter)?.delimiter ?? '/';
-    const existing = new Set(folders.map((f) => f.path));
-    if (!existing.has(folderPath(options.folder)) && options.folder.toUpperCase() !== 'INBOX') {
-      throw new MailboxNeedsPersonError(`IMAP folder "${options.folder}" does not exist in mailbox ${options.name}: check imap.folder`);
-    }
-    for (const folder of [options.archiveFolder, options.quarantineFolder]) {
-      if (!existing.has(folderPath(folder))) await next.mailboxCreate(folder.split('/').filter(Boolean));
-    }
     return next;
   };
 
   /** Run fn with a connected client holding the folder lock; reconnect (up to `attempts` times, with
    * backoff) and repeat after a dropped connection. With no attempts left a drop ends the run. */
-  const withFolder = async <T>(fn: (c: ImapFlow) => Promise<T>): Promise<T> => {
+  const withFolder = async <T>(fn: (c: ImapFlow) => Promise<T>, retry: () => boolean = () => true): Promise<T> => {
     for (let attempt = 0; ; attempt++) {
       let c: ImapFlow | null = null;
       try {
@@ -131,7 +139,7 @@ export function imapSource(options: ImapSourceOptions): MailboxSource {
       } catch (error) {
         if (error instanceof MailboxNeedsPersonError) throw error;
         const dropped = error instanceof ConnectionLostError || !c || !c.usable;
-        if (!dropped || attempt >= attempts) throw error;
+        if (!dropped || attempt >= attempts || !retry()) throw error;
         const delay = baseDelay * 2 ** attempt;
         options.logger?.warn({ mailbox: options.name, attempt: attempt + 1, delayMs: delay, err: (error as Error).message }, 'IMAP connection lost; reconnecting');
         // Only the session that failed: the other user may have opened a new one meanwhile.
@@ -192,6 +200,9 @@ export function imapSource(options: ImapSourceOptions): MailboxSource {
         if (!Array.isArray(found)) throw new Error(`the server refused to list ${options.folder} (UID SEARCH ALL)`);
         return found.sort((a, b) => a - b);
       });
+      // A batch read ahead that the caller no longer wants (it stopped early) is not fetched again
+      // after a drop: reconnecting with backoff would hold the caller's stop for minutes.
+      let abandoned = false;
       const fetchBatch = (slice: number[]) =>
         withFolder(async (c) => {
           const sized = await c.fetchAll(slice.join(','), { uid: true, size: true }, { uid: true });
@@ -201,7 +212,7 @@ export function imapSource(options: ImapSourceOptions): MailboxSource {
             full: small.length ? await c.fetchAll(small.join(','), { uid: true, source: true, internalDate: true, size: true }, { uid: true }) : [],
             heads: big.length ? await c.fetchAll(big.join(','), { uid: true, headers: true, internalDate: true, size: true }, { uid: true }) : [],
           };
-        });
+        }, () => !abandoned);
       // One batch is read ahead: the server prepares batch n+1 while the caller parses and stores batch
       // n (a MOVE in settle() waits for that fetch: imapflow runs one command at a time under the lock).
       let ahead = uids.length > 0 ? fetchBatch(uids.slice(0, batchSize)) : null;
@@ -231,7 +242,8 @@ export function imapSource(options: ImapSourceOptions): MailboxSource {
           if (batch.length > 0) yield batch;
         }
       } finally {
-        // A caller that stops early: the fetch read ahead ends before close() logs out.
+        // A caller that stops early: the fetch read ahead ends (without retries) before close() logs out.
+        abandoned = true;
         await ahead?.catch(() => undefined);
       }
     },

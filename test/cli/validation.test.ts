@@ -94,10 +94,15 @@ describe('a database that cannot be used is one line saying which and why, not a
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/^repwatch: cannot use the database \(postgres 127\.0\.0\.1:9\/nope\): connection refused .*check DATABASE_URL or database\.url/m);
     expect(refused.stderr).not.toMatch(/"stack"|at withClient|hunter2secret/);
-    const malformed = await runCliCaptured(['status'], { env: { REPWATCH_HOME: home, DATABASE_URL: 'postgres://postgres:50%off@127.0.0.1:5432/x' } });
+    const malformed = await runCliCaptured(['status'], { env: { REPWATCH_HOME: home, DATABASE_URL: 'postgres://postgres:p%C3%28ss@127.0.0.1:5432/x' } });
     expect(malformed.code).toBe(2);
-    expect(malformed.stderr).toMatch(/DATABASE_URL: a user, password or database name holds a % that is not URL-encoding; write a literal % as %25/);
-    expect(malformed.stderr).not.toContain('50%off');
+    expect(malformed.stderr).toMatch(/DATABASE_URL: a %-escape in the user, password or database name is not valid UTF-8; write a literal % as %25/);
+    expect(malformed.stderr).not.toContain('p%C3%28ss');
+    // A lone % is taken literally, as pg takes it: the URL is used (here: nothing listens on port 9).
+    const literal = await runCliCaptured(['status'], { env: { REPWATCH_HOME: home, DATABASE_URL: 'postgres://postgres:50%off@127.0.0.1:9/x' } });
+    expect(literal.code).toBe(1);
+    expect(literal.stderr).toMatch(/cannot use the database \(postgres 127\.0\.0\.1:9\/x\): connection refused/);
+    expect(literal.stderr).not.toContain('50%off');
   });
 
   const server = process.env.DATABASE_URL;

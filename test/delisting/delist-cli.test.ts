@@ -31,6 +31,7 @@ async function seed(database: Database): Promise<void> {
   );
   let line = 0;
   for (let d = 18; d <= 26; d++) {
+    await database.query(`insert into repwatch.snds_feed_day (feed, day, download_id, row_count) values ('main', $1::date, $2, 5)`, [`2026-11-${d}`, download!.id]);
     for (const ip of ['203.0.113.12', '203.0.113.13', '198.51.100.24', '198.51.100.27', '203.0.113.9']) {
       await database.query(
         `insert into repwatch.snds_row (feed, day, ip, activity_start_raw, download_id, line_no, message_recipients, filter_result, trap_hits)

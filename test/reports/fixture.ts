@@ -48,6 +48,15 @@ export async function insertFixture(database: Database): Promise<void> {
        from jsonb_to_recordset($1::jsonb) as f(ip text, day text, rcpt bigint, filter text, traps int, complaints int)`,
     [JSON.stringify(facts.map(([ip, day, rcpt, filter, traps, complaints]) => ({ ip, day, rcpt, filter, traps, complaints })))],
   );
+  // The days the SNDS loader would have recorded as loaded (the same gap on 17 November).
+  const [daysDownload] = await database.query<{ id: number }>(
+    `insert into repwatch.raw_download (source, kind, feed, location, sha256, byte_size, outcome) values ('file', 'ip_data', 'main', 'fixture', 'fixture-days', 0, 'loaded') returning id`,
+  );
+  await database.query(
+    `insert into repwatch.snds_feed_day (feed, day, download_id, row_count)
+     select 'main', d::date, $2, 5 from unnest($1::text[]) as t(d)`,
+    [[...new Set(facts.map((f) => f[1] as string))], daysDownload!.id],
+  );
   await database.query(
     `insert into repwatch.ip_pool (pool, cidr) values ('all', '0.0.0.0/0'), ('all', '::/0'), ('customers', '203.0.113.0/24')`,
   );

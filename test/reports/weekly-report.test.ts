@@ -52,6 +52,8 @@ describeEachBackend('weekly report content', (db) => {
     expect(request['Sender domain']).toBe('news.example');
     expect(request['Error messages']).toContain(HOSTILE.details); // from the SNDS IP Status details
     expect(delist.playbooks![0]!.steps.length).toBeGreaterThan(3);
+    // 17 November has no SNDS data at all: the request says to check first, as `delist draft` does.
+    expect(delist.draftNote).toMatch(/^Check first: SNDS data covers 6 of the 7 days of the window 2026-11-16 … 2026-11-22 \(the latest SNDS day is 2026-11-22\): days without data count as clean/);
     const fix = items[1]!;
     expect(fix.reasons).toEqual(['complaint_rate', 'trap_hits', 'red_filter']);
     expect(fix.toFix).toHaveLength(3);
@@ -255,7 +257,11 @@ describeEachBackend('weekly report under other thresholds', (db) => {
     expect(big).toEqual({ status: 'ok', warn: configSchema.parse({}).thresholds.complaintRateWarn });
   });
 
+});
+
+describeEachBackend('weekly report over decisions of an earlier version of the rules', (db) => {
   it('recomputes decisions stored under an earlier version of the rules (or before versions were recorded)', async () => {
+    await insertFixture(db());
     await buildWeeklyReport(db(), configSchema.parse({ pools: config.pools }), AS_OF, new Date('2026-11-23T07:00:00Z'));
     const versions = async () => (await db().query<{ v: number | null }>(`select distinct rules_version as v from repwatch.ip_flag where as_of = $1`, [AS_OF])).map((r) => r.v);
     expect(await versions()).toEqual([DECISION_RULES_VERSION]);

@@ -425,6 +425,10 @@ describe('parseReport: a complaint time in the future is not used', () => {
     expect(parsed).toMatchObject({ complainedAtOrigin: 'mailbox', day: '2026-11-28' });
     expect(parsed.notes.join('; ')).toMatch(/the report's Date 2027-01-14T10:10:00\.000Z is after it was read: not used/);
     expect(parsed.notes.join('; ')).toMatch(/Arrival-Date 2027-01-14T10:00:00\.000Z is more than a day after the report was read: not used/);
+    // A mailbox date after the read (an mbox From_ line of 2027) is no complaint time either.
+    const noTime = report(parseReport(build(future), { readAt: new Date('2026-11-28T12:00:00Z'), deliveredAt: new Date('2027-02-01T00:00:00Z') }));
+    expect(noTime).toMatchObject({ complainedAt: null, complainedAtOrigin: null, day: null });
+    expect(noTime.notes.join('; ')).toMatch(/the mailbox's date 2027-02-01T00:00:00\.000Z is after the message was read: not used/);
     // The same report read on its own day is dated as it says.
     expect(report(parseReport(build(future), { readAt: new Date('2027-01-14T11:00:00Z') }))).toMatchObject({ complainedAtOrigin: 'arrival_date', day: '2027-01-14' });
   });
