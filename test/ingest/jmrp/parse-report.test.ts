@@ -433,3 +433,11 @@ describe('parseReport: a complaint time in the future is not used', () => {
     expect(report(parseReport(build(future), { readAt: new Date('2027-01-14T11:00:00Z') }))).toMatchObject({ complainedAtOrigin: 'arrival_date', day: '2027-01-14' });
   });
 });
+
+describe('parseReport: the content key is stable', () => {
+  it('gives the keys stored by earlier versions for the same reports (stored keys must keep matching new ones)', () => {
+    const token = (address: string) => `tok(${address})`;
+    expect(report(parseReport(build(spec('arf')), { recipientToken: token })).contentKey).toBe('content:42ec1d9221b12b2d1759c48e81ec581c3f92ff14a7c9dd2d9c30a9af63d4708d');
+    expect(report(parseReport(build(spec('legacy')), { recipientToken: token })).contentKey).toBe('content:638ae36d5adc66fa96425d207ba19c23981e97c39cabcf889353d34b1a0415af');
+  });
+});
