@@ -1,8 +1,7 @@
 import { canonicalIp } from '../checks/ip-address.js';
-import { addDays } from '../lib/clock.js';
 import type { Config } from '../config/schema.js';
 import type { Database } from '../db/connection.js';
-import { ensureCurrentDecisions, latestSndsDay, latestStatusDownloadDay, loadDecisions, type Decision } from '../transform/decisions.js';
+import { ensureCurrentDecisions, latestSndsDay, latestStatusDownloadDay, loadDecisions, sndsWindowCoverage, type Decision } from '../transform/decisions.js';
 import { ROUTE_ORDER, type Route } from '../ingest/bounces/microsoft-codes.js';
 import { collapseToCidrs } from './collapse-cidr.js';
 import { listCases, type DelistCase } from './cases.js';
@@ -223,15 +222,9 @@ export async function storedNdr(database: Database, messageRef: number): Promise
  * draft decided as of today's block list usually has. Say so, with the date that has full data.
  */
 async function windowCoverageCaveats(database: Database, ip: string, asOf: string, windowDays: number): Promise<string[]> {
-  const from = addDays(asOf, -(windowDays - 1));
-  // snds_feed_day lists the days loaded per feed: no scan of the window's rows.
-  const [row] = await database.query<{ days: number }>(
-    'select count(distinct day)::int as days from repwatch.snds_feed_day where day between $1::date and $2::date',
-    [from, asOf],
-  );
-  const covered = row?.days ?? 0;
-  if (covered >= windowDays) return [];
-  const latest = await latestSndsDay(database, asOf);
+  const coverage = await sndsWindowCoverage(database, asOf, windowDays);
+  if (coverage.covered >= windowDays) return [];
+  const { covered, from, latest } = coverage;
   return [
     `SNDS data covers ${covered} of the ${windowDays} days of the window ${from} … ${asOf}${latest ? ` (the latest SNDS day is ${latest})` : ''}: ` +
       'days without data count as clean in this decision. Before sending, let SNDS report the missing days (repwatch status shows the feeds)' +

@@ -321,6 +321,20 @@ export async function latestSndsDay(database: Pick<Database, 'query'>, notAfter:
   return rows[0]?.day ?? null;
 }
 
+/**
+ * How many days of the window ending `asOf` have SNDS IP Data loaded (any feed; snds_feed_day lists
+ * them, so no scan of the rows), and the latest such day up to `asOf`. Decisions count a day without
+ * data as a clean day: right for an IP that sent nothing, wrong for a day not reported or loaded yet.
+ */
+export async function sndsWindowCoverage(database: Pick<Database, 'query'>, asOf: string, windowDays: number): Promise<{ covered: number; from: string; latest: string | null }> {
+  const from = addDays(asOf, -(windowDays - 1));
+  const [row] = await database.query<{ days: number }>(
+    'select count(distinct day)::int as days from repwatch.snds_feed_day where day between $1::date and $2::date',
+    [from, asOf],
+  );
+  return { covered: row?.days ?? 0, from, latest: await latestSndsDay(database, asOf) };
+}
+
 /** The window W of an as-of date: its first and last day. */
 export function decisionWindow(asOf: string, windowDays: number): { from: string; to: string } {
   return { from: addDays(asOf, -(windowDays - 1)), to: asOf };

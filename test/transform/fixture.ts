@@ -55,6 +55,12 @@ export class Fixture {
         row.traps === undefined ? 0 : row.traps, this.dataDownload, ++this.line,
       ],
     );
+    // As the loader records it: the feed holds this day.
+    await this.database.query(
+      `insert into repwatch.snds_feed_day (feed, day, download_id, row_count) values ($1, $2::date, $3, 1)
+       on conflict (feed, day) do update set row_count = repwatch.snds_feed_day.row_count + 1`,
+      [row.feed ?? 'main', row.day, this.dataDownload],
+    );
   }
 
   /** An IP Status download fetched at `fetchedAt` holding these ranges (none: an empty export). */

@@ -72,6 +72,8 @@ for (const backend of backends()) {
       expect(result.stdout).toMatch(/198\.51\.100\.9 +fix_first .*\n +why: trap_hits, red_filter; route: outlook_form\n/);
       expect(result.stdout).toMatch(/198\.51\.100\.15 +at_risk +0 +2 +- +0 +0 +0\n +why: complaints_without_volume\n/);
       expect(result.stdout).toMatch(/note: IP Status list of 2026-11-21 is newer than 2026-11-20: not used here;\n +run with --as-of 2026-11-21/);
+      // Every day of the window has SNDS data: no coverage note.
+      expect(result.stdout).not.toMatch(/SNDS data covers/);
     });
 
     it('refuses an as-of date after today (the clock\'s UTC day) with exit 2, and accepts today', async () => {
@@ -105,6 +107,14 @@ for (const backend of backends()) {
       expect(nothing.stdout).toMatch(/facts for 0 day\(s\)/);
       const json = await runCliCaptured(['flags', '--as-of', AS_OF, '--format', 'json'], { env });
       expect(JSON.parse(json.stdout)).toEqual(EXPECTED_FLAGS);
+    });
+
+    // Last: it stores decisions for another as-of date, which the transform tests above would recompute.
+    it('a table whose window has days without SNDS data says so, naming the latest day that has data', async () => {
+      const later = await runCliCaptured(['flags', '--format', 'table', '--as-of', '2026-11-21'], { env, clock: fixedClock('2026-11-22T06:00:00Z') });
+      expect(later.code).toBe(0);
+      expect(later.stdout).toMatch(/note: SNDS data covers 6 of the window's 7 days; days without\n +data count as clean here \(start_delisting may be early\): the latest\n +SNDS day is 2026-11-20\.\n/);
+      for (const line of later.stdout.trimEnd().split('\n')) expect(line.length, line).toBeLessThanOrEqual(80);
     });
   });
 }
