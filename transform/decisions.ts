@@ -327,7 +327,7 @@ export async function latestSndsDay(database: Pick<Database, 'query'>, notAfter:
  * data as a clean day: right for an IP that sent nothing, wrong for a day not reported or loaded yet.
  */
 export async function sndsWindowCoverage(database: Pick<Database, 'query'>, asOf: string, windowDays: number): Promise<{ covered: number; from: string; latest: string | null }> {
-  const from = addDays(asOf, -(windowDays - 1));
+  const { from } = decisionWindow(asOf, windowDays);
   const [row] = await database.query<{ days: number }>(
     'select count(distinct day)::int as days from repwatch.snds_feed_day where day between $1::date and $2::date',
     [from, asOf],

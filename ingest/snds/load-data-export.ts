@@ -156,7 +156,7 @@ async function* rowsAsCopyCsv(
   const seen = new SeenRows();
   /** True when the line repeats the IP and activity start of an earlier line: rejected, saying which. */
   const repeated = (key: string, end: number, line: number, raw: string): boolean => {
-    const first = seen.firstLine(key, 0, end, line);
+    const first = seen.firstLine(key, end, line);
     if (first === null) return false;
     repeats.lines++;
     spool.add({ line, reason: `the same IP and activity start as line ${first} (a repeated line, or overlapping exports joined): not counted twice`, raw });

@@ -17,12 +17,13 @@ export class SeenRows {
   private lines = new Int32Array(1 << 12);
   private used = 0;
 
-  /** The line `key` was first seen on, or null when this is its first line (then it is remembered). */
-  firstLine(key: string, start: number, end: number, line: number): number | null {
+  /** The line the key (`text` up to `end`) was first seen on, or null when this is its first line (then
+   * it is remembered). Hashing up to `end` lets a whole CSV line be passed without slicing it. */
+  firstLine(text: string, end: number, line: number): number | null {
     let a = 0x811c9dc5;
     let b = 0x01000193 ^ 0x5bd1e995;
-    for (let i = start; i < end; i++) {
-      const c = key.charCodeAt(i);
+    for (let i = 0; i < end; i++) {
+      const c = text.charCodeAt(i);
       a = Math.imul(a ^ c, 0x01000193);
       b = Math.imul(b ^ c, 0x5bd1e995);
       b ^= b >>> 15;
