@@ -152,8 +152,10 @@ order by s.ip -- inet order (a bare "ip" would sort the text column)`;
 
 /**
  * The version of the rules in transform/decide.ts, stored with each decision (migration 0014). Raise it
- * when a change to the rules can change a stored decision: decisions stored under another version are
- * recomputed before a report or a draft uses them. 2: complaints_without_volume.
+ * when a change to the rules can change a stored decision, and add a migration that notes the dates
+ * stored under the older version as pending (as 0015 does), so the next recompute brings the BI history
+ * up to date. Until then, the report and `delist draft` recompute such a date before using it.
+ * 2: complaints_without_volume.
  */
 export const DECISION_RULES_VERSION = 2;
 

@@ -2,6 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { backends } from '../support/backends.js';
 import { migrate, schemaVersion, SchemaTooNewError } from '../../db/migrate.js';
 import { migrations } from '../../migrations/index.js';
+import { configSchema } from '../../config/schema.js';
+import { recompute } from '../../transform/recompute.js';
+import { DECISION_RULES_VERSION } from '../../transform/decisions.js';
 
 const latest = migrations.at(-1)!.id;
 
@@ -73,6 +76,33 @@ for (const backend of backends()) {
         expect(await schemaVersion(database)).toBe(latest);
         const table = await database.query<{ t: string | null }>(`select to_regclass('repwatch.half_done')::text as t`);
         expect(table[0]!.t).toBeNull();
+      } finally {
+        await drop();
+      }
+    });
+
+    it('upgrading past 0015 notes the dates of decisions made before rules versions existed, and the next recompute decides them again', async () => {
+      const { database, drop } = await backend.create({ migrated: false });
+      try {
+        await migrate(database, migrations.filter((m) => m.id <= 14));
+        // A decision stored before migration 0014 (no rules version), and one stored under the current rules.
+        await database.query(
+          `insert into repwatch.ip_flag (as_of, ip, status, blocked, rules_version) values
+             ('2026-10-05', '203.0.113.7', 'start_delisting', true, null),
+             ('2026-10-06', '203.0.113.7', 'fix_first', true, $1)`,
+          [DECISION_RULES_VERSION],
+        );
+        await migrate(database);
+        const pending = await database.query<{ day: string }>('select day from repwatch.recompute_pending order by day');
+        expect(pending.map((r) => r.day)).toEqual(['2026-10-05']);
+
+        await recompute(database, configSchema.parse({}), { days: [] });
+        const old = await database.query<{ n: number }>('select count(*) as n from repwatch.ip_flag where rules_version is distinct from $1', [DECISION_RULES_VERSION]);
+        expect(old[0]!.n).toBe(0);
+        expect(await database.query('select day from repwatch.recompute_pending')).toEqual([]);
+        // Applying 0015's text again notes nothing now.
+        await database.withSession((s) => s.exec(migrations.find((m) => m.id === 15)!.sql));
+        expect(await database.query('select day from repwatch.recompute_pending')).toEqual([]);
       } finally {
         await drop();
       }
