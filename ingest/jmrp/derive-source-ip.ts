@@ -1,6 +1,6 @@
 import ipaddr from 'ipaddr.js';
 import { receivedDate } from '../mailbox/mail-date.js';
-import type { HeaderMap } from '../mailbox/mime.js';
+import { trimEndOf, type HeaderMap } from '../mailbox/mime.js';
 
 /** Where the sending IP of a complaint came from (stored in source_ip_origin). */
 export type IpOrigin = 'reported' | 'auth_results' | 'received' | 'spf' | 'originating' | 'subject';
@@ -234,7 +234,7 @@ export function deriveSourceIp(input: {
   }
   if (input.legacy && input.subject) {
     const m = /complaint about message from\s+\[?([0-9a-fA-F.:]+)/i.exec(input.subject);
-    push(normaliseIp(m?.[1]?.replace(/[.:]+$/, '')), 'subject');
+    push(normaliseIp(m?.[1] === undefined ? undefined : trimEndOf(m[1], '.:')), 'subject');
   }
 
   const known = input.isKnownIp;

@@ -117,6 +117,16 @@ describe('parseBounce: real NDR shapes', () => {
     expect(parseBounce(Buffer.from(empty))).toMatchObject({ kind: 'malformed', reason: 'delivery-status part without a recipient block' });
   });
 
+  // A hang test, not a timing target: both inputs took time growing with their square (a 200 KB one
+  // about a minute) before the trims and the tag stripper were made linear.
+  it('returns on a recipient domain of 200,000 dots and an HTML body of 200,000 unclosed tags', () => {
+    const dots = '.'.repeat(200_000);
+    const dsn = `From: MAILER-DAEMON@x\nSubject: Undelivered\nContent-Type: multipart/report; report-type=delivery-status; boundary=b\n\n--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example\n\nFinal-Recipient: rfc822; a@${dots}x\nAction: failed\nStatus: 5.7.1\n\n--b--\n`;
+    expect(['bounce', 'not_a_bounce', 'malformed']).toContain(parseBounce(Buffer.from(dsn)).kind);
+    const html = `From: MAILER-DAEMON@x\nSubject: Undelivered\nContent-Type: text/html\n\n${'<'.repeat(200_000)}\n`;
+    expect(parseBounce(Buffer.from(html)).kind).toBe('not_a_bounce');
+  });
+
   it('never throws on mutated bounces', () => {
     const base = Buffer.from(buildBounce({ code: 'S3140', ip: '203.0.113.13', recipient: 'a@hotmail.com', senderDomain: 'shop.example', at: new Date('2026-11-02T10:00:00Z'), id: 'm' }));
     fc.assert(

@@ -88,6 +88,16 @@ describe('parseReport properties', () => {
         checkResult(Buffer.from(legacy.replace('X-HmXmrOriginalRecipient:', `${header}: ${value}\r\nX-HmXmrOriginalRecipient:`), 'latin1'));
       }
     }
+    // A long run that a trailing-character trim would retry from every position: a domain of dots, and
+    // an IP of dots in a legacy subject (each took tens of seconds at this size before the trims were loops).
+    const dots = '.'.repeat(200_000);
+    for (const header of ['From', 'Original-Rcpt-To', 'Reported-Domain']) {
+      checkResult(Buffer.from(arf.replace('Feedback-Type:', `${header}: a@${dots}x\r\nFeedback-Type:`), 'latin1'));
+    }
+    const original = arf.indexOf('\r\nFrom: "Newsletter"');
+    expect(original, 'the ARF base carries an original From to replace').toBeGreaterThan(0);
+    checkResult(Buffer.from(arf.replace(/\r\nFrom: "Newsletter" <[^>]*>/, `\r\nFrom: <news@${dots}x>`), 'latin1'));
+    checkResult(Buffer.from(legacy.replace(/Subject: complaint about message from [^\r]*/, `Subject: complaint about message from ${dots}a`), 'latin1'));
   });
 
   it('returns on pathological structure: deep nesting, many parts, huge header lines, no boundaries', () => {
