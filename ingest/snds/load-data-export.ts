@@ -17,7 +17,7 @@ import { redact } from '../../lib/redact.js';
  * encoding); a stretch with other bytes is decoded as UTF-8 (invalid sequences become U+FFFD, which
  * COPY accepts) and written back as UTF-8. Replacing a re-fetched day needs no merge:
  * the rows go in first, then the feed's older rows for the days this input holds are deleted, and
- * snds_feed_day records which download now holds each day.
+ * snds_feed_day records which download now holds each day. Loads of the same feed are serialised.
  */
 
 export interface DataLoadOptions {
@@ -66,6 +66,10 @@ export async function loadDataExport(database: Database, bytes: AsyncIterable<Bu
   let rowsLoaded = 0;
   try {
     return await database.transaction(async (session) => {
+      // Loads of one feed take turns (a manual backfill beside the scheduled re-fetch): otherwise each
+      // reads the days held before the other commits, neither deletes the other's rows, and every row
+      // of the days both hold counts twice. The lock ends with the transaction.
+      await session.query(`select pg_advisory_xact_lock(hashtext('repwatch.snds_load'), hashtext($1))`, [options.feed]);
       const held = new Set(
         (await session.query<{ day: string }>('select day from repwatch.snds_feed_day where feed = $1', [options.feed])).map((r) => r.day),
       );

@@ -83,6 +83,39 @@ describeEachBackend('SNDS loading', (db) => {
     expect(await count(`select count(*)::int as n from repwatch.snds_row where feed = 'overlap' and day = '2026-11-02'`)).toBe(2);
   });
 
+  it('two loads of one feed at once take turns: the days both hold end up with one export\'s rows, never both', async () => {
+    const a = dataExport('2026-11-11', ['10.8.0.1', '10.8.0.2']);
+    const b = dataExport('2026-11-11', ['10.8.0.1'], { recipients: 7 });
+    // Each load waits before its commit until the other has reached the same point (or 2 s have passed:
+    // a load that takes turns cannot get there while the other holds the feed). Without turns both
+    // read the days held before either commits, and day 11 keeps all three rows.
+    let arrived = 0;
+    const bothThere = () => new Promise<void>((resolve) => {
+      arrived += 1;
+      const started = Date.now();
+      const poll = setInterval(() => {
+        if (arrived >= 2 || Date.now() - started > 2000) {
+          clearInterval(poll);
+          resolve();
+        }
+      }, 10);
+    });
+    const start = async (text: string) => {
+      const bytes = Buffer.from(text);
+      const stored = await registerDownload(db(), { source: 'file', kind: 'ip_data', feed: 'race', location: 'race', fetchedAt: new Date() }, { sha256: createHash('sha256').update(bytes).digest('hex'), byteSize: bytes.length });
+      return loadDataExport(db(), Readable.from([bytes]), { feed: 'race', timezone: 'UTC', downloadId: stored.id, location: 'race', beforeCommit: bothThere });
+    };
+    const results = await Promise.all([start(a), start(b)]);
+    expect(results.map((r) => r.outcome)).toEqual(['loaded', 'loaded']);
+    const rows = await db().query<{ n: number; downloads: number }>(
+      `select count(*)::int as n, count(distinct download_id)::int as downloads from repwatch.snds_row where feed = 'race' and day = '2026-11-11'`,
+    );
+    expect(rows[0]!.downloads).toBe(1);
+    expect([1, 2]).toContain(rows[0]!.n);
+    const [held] = await db().query<{ download_id: number; row_count: number }>(`select download_id, row_count from repwatch.snds_feed_day where feed = 'race'`);
+    expect(held!.row_count).toBe(rows[0]!.n);
+  });
+
   it('warns when an input of a run replaces a day an earlier input of the same run loaded (parts of one day in two files)', async () => {
     const part1 = write('part1.csv', dataExport('2026-11-08', ['10.4.0.1']));
     const part2 = write('part2.csv', dataExport('2026-11-08', ['10.4.0.2']));
