@@ -68,9 +68,47 @@ export function assertState(value: string): CaseState {
 
 type Queryable = Pick<Session, 'query'>;
 
-export async function openCase(database: Database, input: { target: string; route: Route; note?: string | null; at: Date }): Promise<DelistCase> {
+/** States in which a case is still being worked on: a second request for its IPs on its route belongs in it. */
+const ACTIVE_STATES: readonly CaseState[] = CASE_STATES.filter((s) => !CLOSED_STATES.includes(s) && s !== 'refused');
+
+export interface OpenedCase extends DelistCase {
+  /** Things to check before sending (no block evidence for the target on this route). */
+  warnings: string[];
+}
+
+/**
+ * Open a case. Refused (CaseInputError) while an active case on the same route covers any of the
+ * target's IPs, unless `force`: the correspondence of one request belongs in one case (note progress on
+ * it, or `requested` again after a relisting).
+ */
+export async function openCase(database: Database, input: { target: string; route: Route; note?: string | null; at: Date; force?: boolean }): Promise<OpenedCase> {
   const target = normaliseTarget(input.target);
+  const warnings: string[] = [];
   const id = await database.transaction(async (session) => {
+    // Two opens at once must not both find no active case.
+    await session.query(`select pg_advisory_xact_lock(hashtext('repwatch.delist_case_open'))`);
+    const active = await session.query<{ id: number; target: string; state: string }>(
+      `select id, target::text as target, state from repwatch.delist_case
+       where route = $2 and target && $1::cidr and state = any($3::text[]) order by id`,
+      [target, input.route, ACTIVE_STATES],
+    );
+    if (active.length > 0 && !input.force) {
+      const list = active.map((c) => `#${c.id} (${c.target}, ${c.state})`).join(', ');
+      throw new CaseInputError(
+        `case ${list} already covers ${target} on route ${input.route}: record progress there with \`repwatch delist note --case ${active[0]!.id}\` (after a relisting, --state requested), or pass --force to open another`,
+      );
+    }
+    const [evidence] = await session.query<{ found: boolean }>(
+      `select exists (select 1 from repwatch.block_evidence where kind = 'block' and route = $2 and ip <<= $1::cidr)
+           or ($2 = 'outlook_form' and exists (select 1 from analytics.ip_status s where s.blocked
+                 and s.first_ip <= host(broadcast($1::cidr))::inet and s.last_ip >= host(network($1::cidr))::inet)) as found`,
+      [target, input.route],
+    );
+    if (!evidence?.found) {
+      warnings.push(
+        `no block evidence for ${target} on route ${input.route} (no stored bounce with its code${input.route === 'outlook_form' ? ', not in the current SNDS IP Status list' : ''}): check that this is the route the bounces name`,
+      );
+    }
     const [row] = await session.query<{ id: number }>(
       `insert into repwatch.delist_case (target, route, opened_at, state, state_changed_at)
        values ($1::cidr, $2, $3, 'requested', $3) returning id`,
@@ -79,7 +117,7 @@ export async function openCase(database: Database, input: { target: string; rout
     await addMessage(session, row!.id, { at: input.at, state: 'requested', direction: 'out', body: input.note ?? null, sourceFile: null });
     return row!.id;
   });
-  return (await getCase(database, id))!;
+  return { ...(await getCase(database, id))!, warnings };
 }
 
 /**
@@ -107,8 +145,12 @@ export async function noteCase(
       `update repwatch.delist_case
        set state = $2::text,
            state_changed_at = case when state is distinct from $2::text then $3::timestamptz else state_changed_at end,
-           -- Closing sets closed_at; reopening (any active state) clears it; relisted keeps when it was closed.
-           closed_at = case when $2::text = any($4::text[]) then coalesce(closed_at, $3::timestamptz)
+           -- Closing sets closed_at (a case already closed keeps its first closing: mitigated, then
+           -- delisted); reopening (any active state) clears it; relisted keeps when it was closed, and
+           -- closing a relisted case again sets the new time, else the block that relisted it, dated
+           -- after the old closing, would relist it again at the next check.
+           closed_at = case when $2::text = any($4::text[]) then
+                              case when state = any($4::text[]) then coalesce(closed_at, $3::timestamptz) else $3::timestamptz end
                             when $2::text = 'relisted' then closed_at else null end,
            relisted_at = case when $2::text = 'relisted' then $3::timestamptz else relisted_at end
        where id = $1::bigint`,

@@ -8,7 +8,7 @@ import { CLOSED_STATES, insertRelistedEvidence } from './cases.js';
  * evidence for the day the block was seen, so the decisions carry reason `relisted`.
  *
  * Two signals: block evidence from bounces dated after the day the case closed, and a blocked range of
- * the current SNDS IP Status download fetched after the case closed. Run after every bounce ingest and
+ * the current SNDS IP Status list whose content was first downloaded after the case closed. Run after every bounce ingest and
  * block list check; cheap (cases are few), idempotent (a relisted case is not relisted twice).
  */
 export async function detectRelistings(session: Pick<Session, 'query'>, at: Date): Promise<{ cases: number[]; days: string[] }> {
@@ -23,13 +23,17 @@ export async function detectRelistings(session: Pick<Session, 'query'>, at: Date
        join repwatch.block_evidence e on e.kind = 'block' and e.ip <<= c.target and e.day > (c.closed_at at time zone 'UTC')::date
        order by c.id, e.day, e.detail
      ),
+     -- The current list counts from when its content was first downloaded: the same bytes fetched again
+     -- after the closing (a duplicate download) say nothing new.
      from_status as (
-       select distinct on (c.id) c.id, c.target, (s.fetched_at at time zone 'UTC')::date as day,
-              'SNDS IP Status lists ' || host(s.first_ip) || '-' || host(s.last_ip) || coalesce(': ' || s.details, '') as detail
+       select distinct on (c.id) c.id, c.target, (first.fetched_at at time zone 'UTC')::date as day,
+              'SNDS IP Status lists ' || host(r.first_ip) || '-' || host(r.last_ip) || coalesce(': ' || r.details, '') as detail
        from closed c
-       join analytics.ip_status s on s.blocked and s.fetched_at > c.closed_at
-         and s.first_ip <= host(broadcast(c.target))::inet and s.last_ip >= host(network(c.target))::inet
-       order by c.id, s.fetched_at
+       join repwatch.current_status_download d on true
+       join repwatch.raw_download first on first.id = d.id and first.fetched_at > c.closed_at
+       join repwatch.snds_status_range r on r.download_id = d.id and r.blocked
+         and r.first_ip <= host(broadcast(c.target))::inet and r.last_ip >= host(network(c.target))::inet
+       order by c.id, first.fetched_at
      )
      select distinct on (id) id, target::text as target, day::text as day, detail
      from (select * from from_bounces union all select * from from_status) h

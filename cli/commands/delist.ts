@@ -70,12 +70,19 @@ export function registerDelist(program: Command, run: CommandRunner): void {
     .option('--range <cidr>', 'or the range')
     .requiredOption('--route <route>', 'outlook_form, office365_portal or delist_email')
     .option('--note <text>', 'what was sent')
+    .option('--force', 'open it even while an active case on the same route covers these IPs')
     .option('--format <format>', 'table or json')
-    .action((o: { ip?: string; range?: string; route: string; note?: string; format?: string }) =>
+    .action((o: { ip?: string; range?: string; route: string; note?: string; force?: boolean; format?: string }) =>
       run(async (ctx) => {
         if (Boolean(o.ip) === Boolean(o.range)) throw new UsageError('give exactly one of --ip or --range');
-        const created = await usage(async () => openCase(await ctx.database(), { target: (o.ip ?? o.range)!, route: assertRoute(o.route), note: o.note ?? null, at: ctx.clock.now() }));
-        ctx.stdout.write(parseFormat(o.format, ['table', 'json'], ctx.stdout.isTTY) === 'json' ? toJson(created) : `opened case #${created.id} for ${created.target} (${created.route})\n`);
+        const created = await usage(async () =>
+          openCase(await ctx.database(), { target: (o.ip ?? o.range)!, route: assertRoute(o.route), note: o.note ?? null, at: ctx.clock.now(), force: o.force === true }),
+        );
+        ctx.stdout.write(
+          parseFormat(o.format, ['table', 'json'], ctx.stdout.isTTY) === 'json'
+            ? toJson(created)
+            : `opened case #${created.id} for ${created.target} (${created.route})\n${created.warnings.map((w) => `warning: ${w}\n`).join('')}`,
+        );
       }),
     );
 

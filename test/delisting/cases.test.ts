@@ -69,6 +69,57 @@ describeEachBackend('delisting cases and relistings', (db) => {
     expect(closedAgain.case.closedAt).toEqual(new Date('2026-11-06T09:00:00Z'));
   });
 
+  it('a relisted case closed again takes the new closing time: the block that relisted it does not relist it again', async () => {
+    const database = db();
+    const c = await openCase(database, { target: '192.0.2.60', route: 'delist_email', at: new Date('2026-11-01T09:00:00Z') });
+    await noteCase(database, { caseId: c.id, state: 'delisted', at: new Date('2026-11-02T09:00:00Z') });
+    await database.query(`insert into repwatch.block_evidence (ip, day, kind, route, source) values ('192.0.2.60', '2026-11-04', 'block', 'delist_email', 'bounce')`);
+    expect((await database.transaction((s) => detectRelistings(s, new Date('2026-11-04T12:00:00Z')))).cases).toEqual([c.id]);
+    const closed = await noteCase(database, { caseId: c.id, state: 'delisted', body: 'delisted again', at: new Date('2026-11-06T09:00:00Z') });
+    expect(closed.case).toMatchObject({ state: 'delisted', closedAt: new Date('2026-11-06T09:00:00Z') });
+    expect((await database.transaction((s) => detectRelistings(s, new Date('2026-11-06T12:00:00Z')))).cases).toEqual([]);
+    // A case already closed keeps its first closing time (mitigated, then delisted).
+    const d = await openCase(database, { target: '192.0.2.61', route: 'delist_email', at: new Date('2026-11-01T09:00:00Z') });
+    await noteCase(database, { caseId: d.id, state: 'mitigated', at: new Date('2026-11-02T09:00:00Z') });
+    expect((await noteCase(database, { caseId: d.id, state: 'delisted', at: new Date('2026-11-03T09:00:00Z') })).case.closedAt).toEqual(new Date('2026-11-02T09:00:00Z'));
+  });
+
+  it('the same IP Status list downloaded again after a closing is not a relisting; a list first seen after it is', async () => {
+    const database = db();
+    await statusDownload(database, '2026-11-22T06:00:00Z', '192.0.2.10', '192.0.2.10');
+    const [first] = await database.query<{ id: number }>(`select id from repwatch.raw_download where fetched_at = '2026-11-22T06:00:00Z'`);
+    const c = await openCase(database, { target: '192.0.2.10', route: 'outlook_form', at: new Date('2026-11-22T09:00:00Z') });
+    await noteCase(database, { caseId: c.id, state: 'mitigated', at: new Date('2026-11-23T09:00:00Z') });
+    await database.query(
+      `insert into repwatch.raw_download (source, kind, feed, location, fetched_at, sha256, byte_size, outcome, duplicate_of)
+       values ('file', 'ip_status', 'main', 'test', '2026-11-24T06:00:00Z', md5(random()::text), 0, 'duplicate', $1)`,
+      [first!.id],
+    );
+    expect((await database.transaction((s) => detectRelistings(s, new Date('2026-11-24T07:00:00Z')))).cases).toEqual([]);
+    await statusDownload(database, '2026-11-25T06:00:00Z', '192.0.2.10', '192.0.2.10');
+    expect(await database.transaction((s) => detectRelistings(s, new Date('2026-11-25T07:00:00Z')))).toEqual({ cases: [c.id], days: ['2026-11-25'] });
+  });
+
+  it('opening a second active case on the same route for overlapping IPs is refused unless forced; no block evidence is a warning', async () => {
+    const database = db();
+    await database.query(`insert into repwatch.block_evidence (ip, day, kind, route, source) values ('192.0.2.71', '2026-11-10', 'block', 'office365_portal', 'bounce')`);
+    const first = await openCase(database, { target: '192.0.2.71', route: 'office365_portal', at: new Date('2026-11-10T09:00:00Z') });
+    expect(first.warnings).toEqual([]);
+    await expect(openCase(database, { target: '192.0.2.64/28', route: 'office365_portal', at: new Date('2026-11-10T10:00:00Z') })).rejects.toThrow(
+      new RegExp(`case #${first.id} \\(192\\.0\\.2\\.71/32, requested\\) already covers 192\\.0\\.2\\.64/28 on route office365_portal: .*delist note --case ${first.id}`),
+    );
+    // Another route, a forced open, and a closed case are no conflict.
+    const other = await openCase(database, { target: '192.0.2.71', route: 'delist_email', at: new Date('2026-11-10T10:00:00Z') });
+    expect(other.warnings).toEqual([
+      'no block evidence for 192.0.2.71/32 on route delist_email (no stored bounce with its code): check that this is the route the bounces name',
+    ]);
+    const forced = await openCase(database, { target: '192.0.2.71', route: 'office365_portal', at: new Date('2026-11-10T11:00:00Z'), force: true });
+    expect(forced.id).toBeGreaterThan(first.id);
+    await noteCase(database, { caseId: first.id, state: 'delisted', at: new Date('2026-11-11T09:00:00Z') });
+    await noteCase(database, { caseId: forced.id, state: 'refused', at: new Date('2026-11-11T09:00:00Z') });
+    expect((await openCase(database, { target: '192.0.2.71', route: 'office365_portal', at: new Date('2026-11-12T09:00:00Z') })).state).toBe('requested');
+  });
+
   it('a bounce block only counts after the day the case closed; relisted by hand writes evidence once', async () => {
     const database = db();
     const c = await openCase(database, { target: '198.51.100.40', route: 'office365_portal', at: new Date('2026-11-01T09:00:00Z') });
