@@ -239,6 +239,9 @@ async function runWeeklyReport(context: JobContext): Promise<JobResult> {
   const files = Object.values(written).filter((f): f is string => Boolean(f));
   let mailed = '';
   if (config.reports.email) {
+    // A stop, or a lost job lock (another instance may be sending it now), while the report was built:
+    // the files are written, the mail is left to the run that records the period.
+    context.signal.throwIfAborted();
     const sent = await sendWeeklyReport(config.reports.email, report);
     mailed = `; e-mailed to ${sent.accepted.length} recipient(s)`;
   }

@@ -20,12 +20,27 @@ const heldHere = new WeakMap<Database, Set<string>>();
 
 export type LockOutcome<T> = { locked: true; value: T } | { locked: false; heldBy: 'this process' | 'another process' };
 
+/** How often the lock's connection is checked while a job runs, and how long a check may go unanswered. */
+export const LOCK_CHECK = { everyMs: 5_000, answerWithinMs: 30_000 };
+
 /**
  * Run fn while holding the job's session-level advisory lock (pg_try_advisory_lock: never waits). The
  * session stays checked out for the whole run, so the lock lives exactly as long as the run — and a
  * killed process loses it with its connection. fn gets the lock's session for the ledger writes.
+ *
+ * The job itself works on other connections, so the lock's connection sits idle and can be lost while
+ * the job goes on (a database restart, idle_session_timeout, a network cut): the lock is gone and
+ * another instance may start the same period. The connection is therefore checked every few seconds;
+ * when a check fails, or goes unanswered, `lost` is aborted so the job stops instead of running beside
+ * its successor (a report would be sent twice). On PGlite there is one session in one process: nothing
+ * to check.
  */
-export async function withJobLock<T>(database: Database, job: string, fn: (session: Session) => Promise<T>): Promise<LockOutcome<T>> {
+export async function withJobLock<T>(
+  database: Database,
+  job: string,
+  fn: (session: Session, lost: AbortSignal) => Promise<T>,
+  check: { everyMs: number; answerWithinMs: number } = LOCK_CHECK,
+): Promise<LockOutcome<T>> {
   let held = heldHere.get(database);
   if (!held) heldHere.set(database, (held = new Set()));
   if (held.has(job)) return { locked: false, heldBy: 'this process' };
@@ -35,13 +50,38 @@ export async function withJobLock<T>(database: Database, job: string, fn: (sessi
       const key = jobLockKey(job);
       const [row] = await session.query<{ locked: boolean }>('select pg_try_advisory_lock($1, $2) as locked', key);
       if (!row?.locked) return { locked: false, heldBy: 'another process' } as const;
+      const lost = new AbortController();
+      const watch = database.kind === 'postgres' ? watchLockSession(session, lost, check) : () => undefined;
       try {
-        return { locked: true, value: await fn(session) } as const;
+        return { locked: true, value: await fn(session, lost.signal) } as const;
       } finally {
+        watch();
+        // On a lost connection this fails at once (the lock went with it).
         await session.query('select pg_advisory_unlock($1, $2)', key).catch(() => undefined);
       }
     });
   } finally {
     held.delete(job);
   }
+}
+
+/** Check the lock's session until the returned function is called; abort `lost` when it fails. */
+function watchLockSession(session: Session, lost: AbortController, check: { everyMs: number; answerWithinMs: number }): () => void {
+  let askedAt: number | null = null;
+  const timer = setInterval(() => {
+    if (lost.signal.aborted) return;
+    if (askedAt !== null) {
+      if (Date.now() - askedAt > check.answerWithinMs) lost.abort(new Error('the connection holding the job lock stopped answering'));
+      return;
+    }
+    askedAt = Date.now();
+    session.query('select 1').then(
+      () => {
+        askedAt = null;
+      },
+      (error: unknown) => lost.abort(error),
+    );
+  }, check.everyMs);
+  timer.unref();
+  return () => clearInterval(timer);
 }

@@ -13,6 +13,7 @@ export type RunStatus = Schema['repwatch.pipeline_run']['status'];
 
 /** Failures the runner writes itself. They are not the job's fault, so they do not slow its retries. */
 export const ABANDONED = 'abandoned: the process running it stopped (killed or crashed) before it finished';
+export const LOCK_LOST = 'stopped: the database connection holding this job\'s lock was lost (a database restart or a network cut), so another instance may have started the period; it runs again if nothing succeeded';
 export const INTERRUPTED = 'interrupted: repwatch (schedule or run) was stopped before the job finished; its transaction was rolled back';
 
 const MAX_DETAIL = 2000;
@@ -78,6 +79,9 @@ export async function closeInterrupted(db: Queryable, ids: readonly number[], at
   ]);
 }
 
+/** Failures the runner records for what happened around a job, not in it: they do not count for backoff. */
+const NOT_THE_JOBS_FAULT = [ABANDONED, INTERRUPTED, LOCK_LOST];
+
 export async function hasSucceeded(db: Queryable, job: string, period: string): Promise<boolean> {
   const rows = await db.query(`select 1 from repwatch.pipeline_run where job = $1 and period = $2 and status = 'succeeded' limit 1`, [job, period]);
   return rows.length > 0;
@@ -88,12 +92,12 @@ export async function periodStates(db: Queryable, job: string, periods: readonly
   const rows = await db.query<{ period: string; succeeded: boolean; failures: number; last_failure: Date | null }>(
     `select period,
             bool_or(status = 'succeeded') as succeeded,
-            count(*) filter (where status = 'failed' and detail is distinct from $3 and detail is distinct from $4)::int as failures,
-            max(finished_at) filter (where status = 'failed' and detail is distinct from $3 and detail is distinct from $4) as last_failure
+            count(*) filter (where status = 'failed' and (detail is null or detail <> all($3::text[])))::int as failures,
+            max(finished_at) filter (where status = 'failed' and (detail is null or detail <> all($3::text[]))) as last_failure
        from repwatch.pipeline_run
       where job = $1 and period = any($2)
       group by period`,
-    [job, [...periods], ABANDONED, INTERRUPTED],
+    [job, [...periods], NOT_THE_JOBS_FAULT],
   );
   return new Map(rows.map((r) => [r.period, { succeeded: r.succeeded, failures: r.failures, lastFailure: r.last_failure }]));
 }
@@ -109,9 +113,9 @@ export async function failuresSinceSuccess(db: Queryable, job: string): Promise<
   const [row] = await db.query<{ failures: number; last_failure: Date | null }>(
     `select count(*)::int as failures, max(finished_at) as last_failure
        from repwatch.pipeline_run
-      where job = $1 and status = 'failed' and detail is distinct from $2 and detail is distinct from $3
+      where job = $1 and status = 'failed' and (detail is null or detail <> all($2::text[]))
         and started_at > coalesce((select max(started_at) from repwatch.pipeline_run where job = $1 and status = 'succeeded'), '-infinity')`,
-    [job, ABANDONED, INTERRUPTED],
+    [job, NOT_THE_JOBS_FAULT],
   );
   return { failures: row?.failures ?? 0, lastFailure: row?.last_failure ?? null };
 }

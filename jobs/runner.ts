@@ -10,7 +10,7 @@ import type { JobDefinition, JobResult } from './types.js';
 import { timeSourceFor, type TimeSource } from './time-source.js';
 import type { JobMetrics } from './metrics.js';
 import { withJobLock } from './job-lock.js';
-import { closeAbandoned, finishRun, hasSucceeded, INTERRUPTED, recordSkipped, startRun } from './ledger.js';
+import { closeAbandoned, finishRun, hasSucceeded, INTERRUPTED, LOCK_LOST, recordSkipped, startRun } from './ledger.js';
 import { duePeriods, type RetryPolicy } from './due.js';
 
 /** Everything a run needs besides the job; built once by `run` or `schedule`. */
@@ -30,6 +30,8 @@ export interface RunnerEnv {
   metrics?: JobMetrics;
   /** Ledger ids of runs in progress, so a stop that cannot wait can mark them interrupted. */
   active?: Set<number>;
+  /** How often the job lock's connection is checked (default LOCK_CHECK). */
+  lockCheck?: { everyMs: number; answerWithinMs: number };
 }
 
 export type RunOutcome =
@@ -76,7 +78,11 @@ export function retryPolicy(config: Config): RetryPolicy {
  */
 export async function runJobPeriod(job: JobDefinition, period: string, env: RunnerEnv, options: { recordSkip: boolean }): Promise<RunOutcome> {
   const log = env.logger.child({ job: job.name, period });
-  const outcome = await withJobLock(env.database, job.name, async (session) => {
+  const outcome = await withJobLock(env.database, job.name, async (lockSession, lockLost) => {
+    // The ledger is written on the lock's session; once that is lost, through the pool (finishRun only
+    // changes a row still 'running': one another instance closed as abandoned stays as it said).
+    const session = { query: <R>(text: string, params?: readonly unknown[]) => (lockLost.aborted ? env.database.query<R>(text, params) : lockSession.query<R>(text, params)) };
+    const signal = AbortSignal.any([env.signal, lockLost]);
     const abandoned = await closeAbandoned(session, job.name, await env.time.now());
     if (abandoned) log.warn({ abandoned }, 'an earlier run of this job was left unfinished by a process that stopped; it is marked failed and runs again');
     if (await hasSucceeded(session, job.name, period)) return { job: job.name, period, status: 'already-done' } as const;
@@ -98,8 +104,11 @@ export async function runJobPeriod(job: JobDefinition, period: string, env: Runn
         clock: env.clock,
         fetch: env.fetch,
         home: env.home,
-        signal: env.signal,
+        signal,
       });
+      // The work is done; a lock lost meanwhile means another instance may be doing it again, which is
+      // why jobs stop on the signal: say so, and record it as done (it is).
+      if (lockLost.aborted) log.warn('the connection holding this job\'s lock was lost while it ran; its work finished and is recorded');
       const durationMs = performance.now() - t0;
       await finishRun(session, runId, {
         status: 'succeeded',
@@ -115,7 +124,7 @@ export async function runJobPeriod(job: JobDefinition, period: string, env: Runn
     } catch (error) {
       const durationMs = performance.now() - t0;
       // A job that stopped because the scheduler asked it to did nothing wrong: no backoff for that.
-      const message = env.signal.aborted ? INTERRUPTED : redactError(error);
+      const message = env.signal.aborted ? INTERRUPTED : lockLost.aborted ? LOCK_LOST : redactError(error);
       const needsPerson = (error as { exitCode?: number })?.exitCode === ExitCode.needsPerson;
       await finishRun(session, runId, { status: 'failed', at: await env.time.now(), detail: message });
       env.metrics?.recordRun(job, 'failed', durationMs, {});
@@ -124,7 +133,7 @@ export async function runJobPeriod(job: JobDefinition, period: string, env: Runn
     } finally {
       env.active?.delete(runId);
     }
-  });
+  }, env.lockCheck);
   if (outcome.locked) return outcome.value;
 
   const reason = `${job.name} is already running in ${outcome.heldBy}`;

@@ -3,7 +3,7 @@ import { describeEachBackend } from '../support/backends.js';
 import { runDuePeriods, runJobPeriod } from '../../jobs/runner.js';
 import { duePeriods } from '../../jobs/due.js';
 import { jobLockKey } from '../../jobs/job-lock.js';
-import { ABANDONED } from '../../jobs/ledger.js';
+import { ABANDONED, LOCK_LOST } from '../../jobs/ledger.js';
 import { registerSecret } from '../../lib/redact.js';
 import { dailyJob, drainJob, gate, movableClock, testEnv, DAY } from './fake-jobs.js';
 
@@ -154,6 +154,42 @@ describeEachBackend('job runner: ledger, catch-up, backoff, locks', (db, backend
     release.open();
     await holder;
     expect((await runJobPeriod(job, '2026-11-28', testEnv(db()), { recordSkip: true })).status).toBe('succeeded');
+  });
+
+  it.skipIf(backend.name !== 'postgres')('a job whose lock connection is lost stops, and the ledger says why; the period runs again (PostgreSQL only)', async () => {
+    const started = gate();
+    let stoppedBySignal = false;
+    let wait = true;
+    const job = dailyJob('t:lost-lock', async (c) => {
+      if (!wait) return { rowsLoaded: 2 };
+      started.open();
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 20_000);
+        c.signal.addEventListener('abort', () => {
+          clearTimeout(timer);
+          stoppedBySignal = true;
+          resolve();
+        });
+      });
+      throw new Error('stopped as asked');
+    });
+    const env = testEnv(db(), undefined, { lockCheck: { everyMs: 50, answerWithinMs: 10_000 } });
+    const running = runJobPeriod(job, '2026-11-28', env, { recordSkip: true });
+    await started.promise;
+    // What a database restart or a network cut does to the idle session that holds the lock.
+    const [classid, objid] = jobLockKey('t:lost-lock');
+    const killed = await db().query<{ ok: boolean }>(
+      `select pg_terminate_backend(pid) as ok from pg_locks
+       where locktype = 'advisory' and classid = $1::bigint::oid and objid = $2::bigint::oid and objsubid = 2 and granted`,
+      [classid, objid >>> 0],
+    );
+    expect(killed).toEqual([{ ok: true }]);
+    const outcome = await running;
+    expect(stoppedBySignal).toBe(true);
+    expect(outcome).toMatchObject({ status: 'failed', error: LOCK_LOST });
+    expect((await ledger('t:lost-lock')).map((r) => [r.status, r.detail])).toEqual([['failed', LOCK_LOST]]);
+    wait = false;
+    expect((await runJobPeriod(job, '2026-11-28', env, { recordSkip: true })).status).toBe('succeeded');
   });
 
   it('closes a run left "running" by a dead process, runs the period again, and does not count it for backoff', async () => {
