@@ -26,7 +26,8 @@ export function toTable(rows: Record<string, unknown>[], columns: { key: string;
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n') + '\n';
 }
 
-/** CSV with a header row; arrays joined with ';' so a cell stays one value. */
+/** CSV with a header row; arrays joined with ';' so a cell stays one value; a text cell that a spreadsheet
+ * would run as a formula (= + - @ tab CR first) gets a leading '. */
 export function toCsv(rows: Record<string, unknown>[], columns: string[]): string {
   const data = rows.map((row) =>
     columns.map((key) => {
@@ -37,7 +38,7 @@ export function toCsv(rows: Record<string, unknown>[], columns: string[]): strin
       return value;
     }),
   );
-  return `${Papa.unparse({ fields: columns, data }, { newline: '\n' })}\n`;
+  return `${Papa.unparse({ fields: columns, data }, { newline: '\n', escapeFormulae: true })}\n`;
 }
 
 /** The --format option: a table on a terminal, JSON in a pipe, a usage error (exit 2) for anything else. */

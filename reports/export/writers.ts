@@ -182,7 +182,9 @@ function parquetWriter(path: string, columns: readonly ExportColumn[]): BatchWri
   };
 }
 
-// ---- CSV (papaparse): a header, then each batch appended; arrays joined with ';' as elsewhere.
+// ---- CSV (papaparse): a header, then each batch appended; arrays joined with ';' as elsewhere. Text
+// from complaint reports is hostile and CSV files get opened in spreadsheets: a text cell starting with
+// = + - @, a tab or a CR gets a leading ' (papaparse's escapeFormulae), so it is never run as a formula.
 
 function csvWriter(out: OpenFile, columns: readonly ExportColumn[]): BatchWriter {
   const fields = columns.map((c) => c.name);
@@ -200,7 +202,7 @@ function csvWriter(out: OpenFile, columns: readonly ExportColumn[]): BatchWriter
   return {
     async write(rows) {
       const data = rows.map((r) => columns.map((c) => cell(c, r[c.name])));
-      await put(`${Papa.unparse({ fields, data }, { header: first, newline: '\n' })}\n`);
+      await put(`${Papa.unparse({ fields, data }, { header: first, newline: '\n', escapeFormulae: true })}\n`);
       first = false;
     },
     async finish() {

