@@ -34,7 +34,18 @@ export interface FetchOptions {
   headers?: Record<string, string>;
   /** Longest wait honoured from a Retry-After header. */
   maxRetryAfterMs?: number;
+  /** Largest body accepted, counted after any content-encoding is undone (default MAX_BODY_BYTES). */
+  maxBytes?: number;
 }
+
+/**
+ * 256 MiB: a day of IP Data for 100,000 IPs is about 15 MB. A larger body is not an export (or is a
+ * decompression bomb) and would fill the temporary folder and the database, once per retry.
+ */
+export const MAX_BODY_BYTES = 256 * 2 ** 20;
+
+/** A response refused for what it is (an oversized body, a redirect to plain http): not retried. */
+class RefusedResponseError extends Error {}
 
 /** The response of a completed GET: status, headers that matter, and the body in a temporary file. */
 export interface FetchedBody {
@@ -87,6 +98,7 @@ export async function fetchExport(url: string, options: FetchOptions): Promise<F
         return result.body;
       }
     } catch (error) {
+      if (error instanceof RefusedResponseError) throw new FetchFailedError(`download refused: ${error.message}`, attempt, null);
       lastStatus = null;
       lastProblem = describeNetworkError(error);
     }
@@ -118,6 +130,7 @@ async function fetchOnce(url: string, options: FetchOptions): Promise<{ status: 
   const totalTimer = setTimeout(() => total.abort(new Error(`no complete response within ${options.timeoutMs} ms`)), options.timeoutMs);
   try {
     let current = url;
+    let headers = options.headers ?? {};
     for (let hop = 0; ; hop++) {
       const start = new AbortController();
       const startTimer = setTimeout(() => start.abort(new Error(`no response within ${options.connectTimeoutMs} ms`)), options.connectTimeoutMs);
@@ -126,7 +139,7 @@ async function fetchOnce(url: string, options: FetchOptions): Promise<{ status: 
         response = await options.fetch(current, {
           method: 'GET',
           redirect: 'manual',
-          headers: { 'user-agent': 'repwatch', accept: 'text/csv, application/octet-stream, */*', ...options.headers },
+          headers: { 'user-agent': 'repwatch', accept: 'text/csv, application/octet-stream, */*', ...headers },
           signal: AbortSignal.any([total.signal, start.signal]),
         });
       } finally {
@@ -137,11 +150,18 @@ async function fetchOnce(url: string, options: FetchOptions): Promise<{ status: 
         const next = new URL(location, current).toString();
         if (!isLoginUrl(next) && hop < MAX_REDIRECTS) {
           await response.body?.cancel().catch(() => undefined);
+          const [from, to] = [new URL(current), new URL(next)];
+          if (from.protocol === 'https:' && to.protocol !== 'https:') {
+            throw new RefusedResponseError(`redirected from https to ${redactUrl(next)}: the rest of the way would not be encrypted`);
+          }
+          // The API's bearer token (and any cookie) is for the host it was given to, not for the
+          // storage or CDN host a redirect names: sent on, that host could use it.
+          if (to.origin !== from.origin) headers = withoutCredentials(headers);
           current = next;
           continue;
         }
       }
-      const body = await spool(response, total.signal);
+      const body = await spool(response, total.signal, options.maxBytes ?? MAX_BODY_BYTES);
       return {
         status: response.status,
         retryAfter: response.headers.get('retry-after'),
@@ -153,7 +173,11 @@ async function fetchOnce(url: string, options: FetchOptions): Promise<{ status: 
   }
 }
 
-async function spool(response: Response, signal: AbortSignal): Promise<Pick<FetchedBody, 'file' | 'byteSize' | 'head' | 'dispose'>> {
+function withoutCredentials(headers: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(headers).filter(([name]) => !['authorization', 'cookie', 'proxy-authorization'].includes(name.toLowerCase())));
+}
+
+async function spool(response: Response, signal: AbortSignal, maxBytes: number): Promise<Pick<FetchedBody, 'file' | 'byteSize' | 'head' | 'dispose'>> {
   const dir = mkdtempSync(join(tmpdir(), 'repwatch-snds-'));
   const file = join(dir, 'body');
   const dispose = () => rmSync(dir, { recursive: true, force: true });
@@ -165,6 +189,7 @@ async function spool(response: Response, signal: AbortSignal): Promise<Pick<Fetc
       const source = Readable.fromWeb(response.body as import('node:stream/web').ReadableStream<Uint8Array>, { signal });
       source.on('data', (chunk: Buffer) => {
         byteSize += chunk.length;
+        if (byteSize > maxBytes) source.destroy(new RefusedResponseError(`the body is over ${maxBytes.toLocaleString('en')} bytes: not an SNDS export`));
         if (head.length < HEAD_BYTES) head = Buffer.concat([head, chunk.subarray(0, HEAD_BYTES - head.length)]);
       });
       await pipeline(source, out);
