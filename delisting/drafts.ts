@@ -1,7 +1,7 @@
 import { canonicalIp } from '../checks/ip-address.js';
 import type { Config } from '../config/schema.js';
 import type { Database } from '../db/connection.js';
-import { ensureCurrentDecisions, latestSndsDay, latestStatusDownloadDay, loadDecisions, sndsWindowCoverage, type Decision } from '../transform/decisions.js';
+import { defaultDecisionDate, ensureCurrentDecisions, loadDecisions, sndsWindowCoverage, type Decision } from '../transform/decisions.js';
 import { ROUTE_ORDER, type Route } from '../ingest/bounces/microsoft-codes.js';
 import { collapseToCidrs } from './collapse-cidr.js';
 import { listCases, type DelistCase } from './cases.js';
@@ -56,17 +56,14 @@ export interface DelistDraftResult {
 }
 
 /**
- * The as-of date a draft uses by default: the latest day with SNDS data (as `repwatch flags`), or the day
- * of the newest IP Status download when that is later (flags notes it, a draft uses it). Not the latest
- * stored as-of date, which any run with --as-of can move. Only without SNDS data (bounce evidence alone,
- * where flags has no default) the latest computed decisions are used, never later than today; else today.
+ * The as-of date a draft uses by default: the same as `repwatch flags` (defaultDecisionDate: the latest
+ * SNDS day, or the day of a newer IP Status download within the window, since a request is about the
+ * block list of now). Without SNDS data (bounce evidence alone) the latest computed decisions, never
+ * later than today; else today.
  */
-export async function defaultAsOf(database: Database, today: string): Promise<string> {
-  // A request is about now: an IP Status list fetched after the latest SNDS day (SNDS data lags a day,
-  // the list is fetched today) is the newest word on what is blocked, and decides with it.
-  const [snds, status] = await Promise.all([latestSndsDay(database, today), latestStatusDownloadDay(database)]);
-  const newest = [snds, status].filter((d): d is string => d !== null && d <= today).sort().at(-1);
-  if (newest) return newest;
+export async function defaultAsOf(database: Database, today: string, windowDays: number): Promise<string> {
+  const date = await defaultDecisionDate(database, today, windowDays);
+  if (date) return date;
   const rows = await database.query<{ as_of: string | null }>('select max(as_of)::text as as_of from repwatch.ip_flag where as_of <= $1::date', [today]);
   return rows[0]?.as_of ?? today;
 }
@@ -227,8 +224,8 @@ async function windowCoverageCaveats(database: Database, ip: string, asOf: strin
   const { covered, from, latest } = coverage;
   return [
     `SNDS data covers ${covered} of the ${windowDays} days of the window ${from} … ${asOf}${latest ? ` (the latest SNDS day is ${latest})` : ''}: ` +
-      'days without data count as clean in this decision. Before sending, let SNDS report the missing days (repwatch status shows the feeds)' +
-      (latest && latest < asOf ? `, or check the decision on full data: repwatch delist draft --ip ${ip} --as-of ${latest}.` : '.'),
+      'days without data count as clean in this decision. Before sending, let SNDS report the missing days (repwatch status shows the feeds) and draft again' +
+      (latest && latest < asOf ? `, or check the IP's complaints, trap hits and filter days on full data with repwatch flags --as-of ${latest} (the block list of ${asOf} does not count there).` : '.'),
   ];
 }
 

@@ -1,6 +1,6 @@
 import type { Config } from '../config/schema.js';
 import type { Database, Session } from '../db/connection.js';
-import { addDays, isDay } from '../lib/clock.js';
+import { addDays, daysBetween, isDay } from '../lib/clock.js';
 import { decide, urgency, type DecisionStatus, type DecisionThresholds } from './decide.js';
 
 /**
@@ -311,7 +311,7 @@ export async function loadDecisions(database: Pick<Database, 'query'>, asOf: str
   );
 }
 
-/** The latest day with SNDS data (the default as-of date), or null when there is none. */
+/** The latest day with SNDS data up to `notAfter`, or null when there is none. */
 export async function latestSndsDay(database: Pick<Database, 'query'>, notAfter: string): Promise<string | null> {
   // Never after today: one row dated in the future (a wrong clock, a damaged export) would otherwise
   // move every default decision to a window with no data in it.
@@ -321,6 +321,21 @@ export async function latestSndsDay(database: Pick<Database, 'query'>, notAfter:
     [notAfter],
   );
   return rows[0]?.day ?? null;
+}
+
+/**
+ * The decision date of `flags`, `delist draft` and the demo when none is given: the latest day with
+ * SNDS data, or the day of the newest IP Status download when that is later and the SNDS data still
+ * reaches its window. SNDS data arrives a day or two late while the block list is fetched today, and
+ * a block list counts only from the day it was downloaded: deciding as of the SNDS day would show
+ * every IP blocked since then as not blocked. The days of that window without SNDS data count as
+ * clean; callers say so (sndsWindowCoverage). Never after today; null without SNDS data.
+ */
+export async function defaultDecisionDate(database: Pick<Database, 'query'>, today: string, windowDays: number): Promise<string | null> {
+  const [snds, status] = await Promise.all([latestSndsDay(database, today), latestStatusDownloadDay(database)]);
+  if (!snds) return null;
+  const useStatus = status !== null && status > snds && status <= today && daysBetween(snds, status) < windowDays;
+  return useStatus ? status : snds;
 }
 
 /**

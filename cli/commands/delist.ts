@@ -26,7 +26,7 @@ export function registerDelist(program: Command, run: CommandRunner): void {
     .command('draft')
     .description('what to send or do for a blocked IP, per route (refused for fix_first IPs, with what to fix)')
     .requiredOption('--ip <ip>', 'the blocked IP')
-    .option('--as-of <date>', 'decisions of this date, not after today (default: the latest day with SNDS data, as for flags)')
+    .option('--as-of <date>', 'decisions of this date, not after today (default: as for flags)')
     .option('--contact-name <name>', 'fill the form\'s contact name')
     .option('--contact-email <email>', 'fill the form\'s contact email (replies go there)')
     .option('--company <text>', 'company description for the form')
@@ -44,7 +44,7 @@ export function registerDelist(program: Command, run: CommandRunner): void {
         const serverType = o.serverType?.trim().toLowerCase();
         if (serverType !== undefined && !SERVER_TYPES.includes(serverType)) throw new UsageError(`--server-type must be ${SERVER_TYPES.join(' or ')}, not ${o.serverType}`);
         const database = await ctx.database();
-        const asOf = o.asOf ?? (await defaultAsOf(database, utcDay(ctx.clock.now())));
+        const asOf = o.asOf ?? (await defaultAsOf(database, utcDay(ctx.clock.now()), ctx.config.thresholds.windowDays));
         const contact = {
           ...(o.contactName ? { name: o.contactName } : {}),
           ...(o.contactEmail ? { email: o.contactEmail.trim() } : {}),

@@ -3,7 +3,7 @@ import type { CommandRunner } from '../command-runner.js';
 import { CliError, ExitCode, UsageError } from '../exit-codes.js';
 import { parseFormat, toCsv, toJson } from '../output.js';
 import { isDay, utcDay } from '../../lib/clock.js';
-import { computeDecisions, FLAG_KEYS, latestSndsDay, latestStatusDownloadDay, sndsWindowCoverage, toFlagRecord } from '../../transform/decisions.js';
+import { computeDecisions, defaultDecisionDate, FLAG_KEYS, latestStatusDownloadDay, sndsWindowCoverage, toFlagRecord } from '../../transform/decisions.js';
 import { decisionsTable } from '../../transform/decisions-table.js';
 
 /** `repwatch flags`: the decision for every sending IP on one date, most urgent first. */
@@ -11,7 +11,7 @@ export function registerFlags(program: Command, run: CommandRunner): void {
   program
     .command('flags')
     .description('the delisting decision for every IP: start_delisting, fix_first, at_risk, ok or no_data, with reasons and route')
-    .option('--as-of <day>', 'decision date, YYYY-MM-DD (default: the latest day with SNDS data)')
+    .option('--as-of <day>', 'decision date, YYYY-MM-DD (default: the latest day with SNDS data, or the day of a newer IP Status download within the window)')
     .addOption(new Option('--format <format>', 'output format (default: table on a terminal, json otherwise)').choices(['table', 'json', 'csv']))
     .action((options: { asOf?: string; format?: string }) =>
       run(async (ctx) => {
@@ -19,7 +19,7 @@ export function registerFlags(program: Command, run: CommandRunner): void {
         if (options.asOf !== undefined) assertNotFuture(`--as-of ${options.asOf}`, options.asOf, ctx.clock.now());
         const format = parseFormat(options.format, ['table', 'json', 'csv'], Boolean(ctx.stdout.isTTY));
         const database = await ctx.database();
-        const asOf = options.asOf ?? (await latestSndsDay(database, utcDay(ctx.clock.now())));
+        const asOf = options.asOf ?? (await defaultDecisionDate(database, utcDay(ctx.clock.now()), ctx.config.thresholds.windowDays));
         if (!asOf) {
           throw new CliError('no SNDS data yet: load some with `repwatch ingest snds` (or run `repwatch transform --rebuild` after loading), or give --as-of YYYY-MM-DD', ExitCode.failed);
         }

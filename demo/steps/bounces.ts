@@ -25,7 +25,7 @@ export const bouncesStep: DemoStep = {
        from repwatch.block_evidence where source = 'bounce' group by 1, 2, 3 order by 2, 3, 1`,
     );
     for (const e of evidence) lines.push(`  ${e.ip.padEnd(15)} ${e.kind.padEnd(7)} ${e.what} (${e.days} day(s))`);
-    const asOf = await defaultAsOf(database, utcDay(ctx.clock.now()));
+    const asOf = await defaultAsOf(database, utcDay(ctx.clock.now()), ctx.config.thresholds.windowDays);
     for (const ip of ['203.0.113.13', '198.51.100.27', '198.51.100.24']) {
       const draft = await buildDelistDrafts(database, ctx.config, ip, asOf);
       if (draft.refused) {

@@ -1,26 +1,24 @@
 import type { DemoStep } from '../run-demo.js';
-import { daysBetween, utcDay } from '../../lib/clock.js';
+import { utcDay } from '../../lib/clock.js';
 import { rebuildAll } from '../../transform/recompute.js';
-import { computeDecisions, latestSndsDay, latestStatusDownloadDay } from '../../transform/decisions.js';
+import { computeDecisions, defaultDecisionDate, latestSndsDay, latestStatusDownloadDay } from '../../transform/decisions.js';
 import { decisionsTable } from '../../transform/decisions-table.js';
 
 /**
  * After the SNDS and JMRP steps: recompute facts and decisions from everything loaded, then print the
- * decisions table for the latest day. That is the latest day with SNDS data (what `repwatch flags`
- * shows), or the day of the IP Status download when it is later: the sample's block list is loaded
- * when the demo runs, and a block list only counts from the day it was downloaded.
+ * decisions table for the date `repwatch flags` uses by default (defaultDecisionDate: the latest SNDS
+ * day, or the day of a newer IP Status download within the window).
  */
 export const decisionsStep: DemoStep = {
   name: 'decisions',
   async run(ctx) {
     const database = await ctx.database();
     const summary = await rebuildAll(database, ctx.config);
-    const sndsDay = await latestSndsDay(database, utcDay(ctx.clock.now()));
+    const today = utcDay(ctx.clock.now());
+    const sndsDay = await latestSndsDay(database, today);
     if (!sndsDay) return 'no SNDS data loaded: no decisions';
     const statusDay = await latestStatusDownloadDay(database);
-    // Only while the SNDS data still falls in that date's window; otherwise the SNDS day, with a note.
-    const useStatusDay = statusDay !== null && statusDay > sndsDay && daysBetween(sndsDay, statusDay) < ctx.config.thresholds.windowDays;
-    const asOf = useStatusDay ? statusDay : sndsDay;
+    const asOf = (await defaultDecisionDate(database, today, ctx.config.thresholds.windowDays)) ?? sndsDay;
     const decisions = await computeDecisions(database, ctx.config, asOf);
     return [
       `recomputed ${summary.factRows} IP-days and the decisions of ${summary.asOfDates.length} as-of dates`,

@@ -49,8 +49,8 @@ for (const backend of backends()) {
       for (const flag of flags) expect(Object.keys(flag)).toEqual([...FLAG_KEYS]);
     });
 
-    it('defaults to the latest day with SNDS data and prints CSV with a header of the same keys', async () => {
-      const result = await runCliCaptured(['flags', '--format', 'csv'], { env });
+    it('prints CSV with a header of the same keys', async () => {
+      const result = await runCliCaptured(['flags', '--format', 'csv', '--as-of', AS_OF], { env });
       expect(result.code).toBe(0);
       const parsed = Papa.parse<Record<string, string>>(result.stdout.trim(), { header: true });
       expect(parsed.meta.fields).toEqual([...FLAG_KEYS]);
@@ -60,7 +60,7 @@ for (const backend of backends()) {
     });
 
     it('prints a table that fits 80 columns, sorted by urgency, with reasons and routes, and notes a newer block list', async () => {
-      const result = await runCliCaptured(['flags', '--format', 'table'], { env });
+      const result = await runCliCaptured(['flags', '--format', 'table', '--as-of', AS_OF], { env });
       expect(result.code).toBe(0);
       const lines = result.stdout.trimEnd().split('\n');
       for (const line of lines) expect(line.length, line).toBeLessThanOrEqual(80);
@@ -115,6 +115,22 @@ for (const backend of backends()) {
       expect(later.code).toBe(0);
       expect(later.stdout).toMatch(/note: SNDS data covers 6 of the window's 7 days; days without\n +data count as clean here \(start_delisting may be early\): the latest\n +SNDS day is 2026-11-20\.\n/);
       for (const line of later.stdout.trimEnd().split('\n')) expect(line.length, line).toBeLessThanOrEqual(80);
+    });
+
+    // Also after the transform tests, for the same reason.
+    it('defaults to the day of an IP Status list newer than the SNDS data (within the window), saying which days lack SNDS data', async () => {
+      const clock = fixedClock('2026-11-22T06:00:00Z');
+      const table = await runCliCaptured(['flags', '--format', 'table'], { env, clock });
+      expect(table.code).toBe(0);
+      expect(table.stdout).toMatch(/^Decisions as of 2026-11-21 \(window 2026-11-15 … 2026-11-21, 7 days\)/);
+      expect(table.stdout).not.toMatch(/is newer than/);
+      expect(table.stdout).toMatch(/note: SNDS data covers 6 of the window's 7 days/);
+      const byDefault = await runCliCaptured(['flags', '--format', 'json'], { env, clock });
+      const explicit = await runCliCaptured(['flags', '--format', 'json', '--as-of', '2026-11-21'], { env, clock });
+      expect(JSON.parse(byDefault.stdout)).toEqual(JSON.parse(explicit.stdout));
+      // With today before that download (a clock set back), the latest SNDS day.
+      const earlier = await runCliCaptured(['flags', '--format', 'json'], { env, clock: fixedClock('2026-11-20T23:00:00Z') });
+      expect(JSON.parse(earlier.stdout)).toEqual(EXPECTED_FLAGS);
     });
   });
 }
