@@ -14,7 +14,7 @@ export type RunStatus = Schema['repwatch.pipeline_run']['status'];
 /** Failures the runner writes itself. They are not the job's fault, so they do not slow its retries. */
 export const ABANDONED = 'abandoned: the process running it stopped (killed or crashed) before it finished';
 export const LOCK_LOST = 'stopped: the database connection holding this job\'s lock was lost (a database restart or a network cut), so another instance may have started the period; it runs again if nothing succeeded';
-export const INTERRUPTED = 'interrupted: repwatch (schedule or run) was stopped before the job finished; its transaction was rolled back';
+export const INTERRUPTED = 'interrupted: repwatch (schedule or run) was stopped before the job finished; the transaction in progress was rolled back, what it had committed is kept and recognised when the period runs again';
 
 const MAX_DETAIL = 2000;
 

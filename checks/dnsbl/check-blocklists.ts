@@ -186,7 +186,7 @@ export async function runBlocklistCheck(ctx: { database: Database; config: Confi
   });
   const days = new Set(relistedDays);
   if (results.some((r) => r.listed)) days.add(day);
-  if (days.size > 0) await recomputeDays(ctx.database, ctx.config, [...days].sort());
+  await recomputeDays(ctx.database, ctx.config, [...days].sort()); // with no day of its own: days an earlier run left pending
   ctx.logger?.info({ check: 'blocklists', ips: ips.length, zones: zones.length, listed: results.filter((r) => r.listed).length, newListings: stored.newListings, errors: results.filter((r) => r.outcome === 'error').length }, 'blocklists checked');
   return { day, zones, results, newListings: stored.newListings };
 }

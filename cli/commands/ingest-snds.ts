@@ -8,7 +8,7 @@ import { parseFormat, toJson, toTable } from '../output.js';
 import { addDays, isDay, utcDay } from '../../lib/clock.js';
 import { redact, registerSecretUrl } from '../../lib/redact.js';
 import { realSleep } from '../../ingest/snds/fetch-export.js';
-import { addInput, daysToRecompute, fetchAndIngest, ingestSndsFeed, needsRecompute, newFeedResult, SndsNeedsPersonError, type SndsFeedResult, type SndsJobContext } from '../../ingest/snds/ingest-feed.js';
+import { addInput, daysToRecompute, fetchAndIngest, ingestSndsFeed, newFeedResult, SndsNeedsPersonError, type SndsFeedResult, type SndsJobContext } from '../../ingest/snds/ingest-feed.js';
 import { ingestSndsFiles, type FileInput } from '../../ingest/snds/ingest-files.js';
 import { API_FEED, ingestSndsApi, tokenStoreFor } from '../../ingest/snds/ingest-api.js';
 import { recomputeDays } from '../../transform/recompute.js';
@@ -105,13 +105,13 @@ async function ingestSnds(ctx: CommandContext, options: Options): Promise<number
   // Facts are recomputed once, for every day any feed touched. A new IP Status list touches no IP Data
   // day but changes `blocked` in the decisions from its fetch date on: those as-of dates are recomputed
   // too, so a status-only ingest (--status-file, --status-url) leaves no stale decision behind.
+  // Also when nothing new loaded: days left pending by a run that stopped before its recompute are
+  // taken then.
   const touched = [...new Set(results.flatMap((r) => r.days))].sort();
-  if (needsRecompute(results)) {
-    try {
-      await recomputeDays(database, ctx.config, await daysToRecompute(database, results));
-    } catch (error) {
-      results.at(-1)!.failures.push(`recomputing facts and decisions failed: ${redact((error as Error).message)}`);
-    }
+  try {
+    await recomputeDays(database, ctx.config, await daysToRecompute(database, results));
+  } catch (error) {
+    results.at(-1)!.failures.push(`recomputing facts and decisions failed: ${redact((error as Error).message)}`);
   }
   writeSummary(ctx, format, results, touched);
   if (needsPerson.length) throw new NeedsPersonError(needsPerson.join('\n'));

@@ -64,7 +64,7 @@ export async function ingestBounces(ctx: BounceIngestContext, source: MailboxSou
   const relisted = await ctx.database.transaction((session) => detectRelistings(session, ctx.clock.now()));
   for (const day of relisted.days) days.add(day);
   const touched = [...days].sort();
-  if (touched.length > 0) await recomputeDays(ctx.database, ctx.config, touched);
+  await recomputeDays(ctx.database, ctx.config, touched); // with no day of its own: days an earlier run left pending
   const summary: BounceIngestSummary = {
     mailbox: result.mailbox,
     seen: result.seen,

@@ -89,9 +89,10 @@ export async function ingestJmrpMailbox(options: IngestJmrpOptions): Promise<Jmr
   const counts = { complaints: 0, incidents: 0, otherReports: 0, repeatedReports: 0 };
   const pendingDays = new Set<string>();
   let lastRecompute = performance.now();
-  const flushRecompute = async () => {
+  // The last flush runs even with no day of its own: it takes days an earlier run left pending.
+  const flushRecompute = async (last = false) => {
     lastRecompute = performance.now();
-    if (pendingDays.size === 0 || options.recompute === false) return;
+    if ((pendingDays.size === 0 && !last) || options.recompute === false) return;
     const touched = [...pendingDays].sort();
     pendingDays.clear();
     await recomputeDays(database, config, touched);
@@ -163,7 +164,7 @@ export async function ingestJmrpMailbox(options: IngestJmrpOptions): Promise<Jmr
 
   // Also after a run that stopped early: what was committed must reach the derived tables.
   try {
-    await flushRecompute();
+    await flushRecompute(true);
   } catch (error) {
     logger?.error({ source: 'jmrp', mailbox: result.mailbox, err: (error as Error).message }, 'recompute after JMRP ingest failed');
     result.error ??= `recompute failed: ${(error as Error).message}`;

@@ -120,7 +120,7 @@ export async function retryQuarantined(options: { database: Database; config: Co
     });
   }
   result.days = [...days].sort();
-  if (result.days.length > 0) await recomputeDays(database, config, result.days);
+  await recomputeDays(database, config, result.days); // with no day of its own: days an earlier run left pending
   options.logger?.info({ source: 'jmrp', ...result, days: result.days.length }, 'quarantined messages read again');
   return result;
 }

@@ -187,14 +187,6 @@ export function noteFutureDays(result: SndsFeedResult, today: string): void {
   );
 }
 
-/**
- * Whether a result changed what decisions see: IP Data days, or a new IP Status list (which notes the
- * as-of dates it changes as pending days in its load transaction; the recompute takes those).
- */
-export function needsRecompute(results: readonly SndsFeedResult[]): boolean {
-  return results.some((r) => r.days.length > 0 || r.inputs.some(changedStatusList));
-}
-
 /** An IP Status input that became the current list of its feed (an empty list too). */
 export function changedStatusList(input: InputResult): boolean {
   return input.kind === 'ip_status' && (input.outcome === 'loaded' || input.outcome === 'empty');
@@ -214,8 +206,9 @@ export async function daysToRecompute(database: Pick<Database, 'query'>, results
   return [...days].sort();
 }
 
+/** Recompute what the ingest changed, and any days still noted as pending from an earlier run that
+ * stopped before its recompute (so even an ingest that loaded nothing new leaves nothing stale). */
 export async function recompute(context: Pick<SndsJobContext, 'database' | 'config'>, result: SndsFeedResult): Promise<void> {
-  if (!needsRecompute([result])) return;
   try {
     await recomputeDays(context.database, context.config, await daysToRecompute(context.database, [result]));
   } catch (error) {

@@ -81,6 +81,14 @@ for (const backend of backends()) {
       expect(summary).toMatchObject({ feeds: 1, days: 2, rowsLoaded: 6, rowsReplaced: 0, rowsRejected: 0, warnings: 0 });
     });
 
+    it('an ingest that loads nothing new (the same file again) still recomputes days an interrupted run left pending', async () => {
+      await inspect((db) => db.query(`insert into repwatch.recompute_pending (day) values ('2019-12-31') on conflict do nothing`));
+      const again = await cli(['ingest', 'snds', '--file', fixture('ip-data-reference.csv'), '--feed', 'backfill', '--format', 'json']);
+      expect(again.code).toBe(0);
+      expect(JSON.parse(again.stdout)).toMatchObject({ rowsLoaded: 0 });
+      expect(await inspect((db) => db.query('select day from repwatch.recompute_pending'))).toEqual([]);
+    });
+
     it('warns about IP Data dated after today, keeps it, and flags still decide as of a day that has passed', async () => {
       const future = join(dir, 'future.csv');
       writeFileSync(future, '203.0.113.10,12/25/2026 12:00 AM,12/25/2026 11:59 PM,1377,1377,1358,GREEN,< 0.1%,,,0,,\n');
