@@ -196,7 +196,8 @@ async function drainJmrpMailbox(context: JobContext, mailbox: MailboxConfig): Pr
 
 /** A drain that stopped: a login, folder or TLS problem is recorded as needing a person. */
 function drainError(mailbox: MailboxConfig, r: { error?: string; needsPerson?: boolean; stored: number }): Error {
-  const message = `mailbox ${mailbox.name}: ${r.error} (${r.stored} new messages were stored before it stopped)`;
+  // r.error already names the mailbox (the drain writes "mailbox NAME: …").
+  const message = `${r.error} (${r.stored} new messages were stored before it stopped)`;
   return r.needsPerson ? new NeedsPersonError(message) : new Error(message);
 }
 

@@ -1,5 +1,5 @@
 import type { Dirent } from 'node:fs';
-import { mkdir, readdir, rename, access } from 'node:fs/promises';
+import { mkdir, readdir, rename, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Logger } from '../../lib/logger.js';
 import { readMessageFile } from './file-message.js';
@@ -52,7 +52,14 @@ export function maildirSource(options: MaildirOptions): MailboxSource {
     }
     // Without new/ and cur/ this is not a Maildir (a folder of .eml files, a typo): reading it as an
     // empty one would report success and leave its mail unread.
-    if (folders === 0) throw new MailboxNeedsPersonError(`${options.path} is not a Maildir: it has no new/ or cur/ folder (a folder of .eml files is read with --eml)`);
+    if (folders === 0) {
+      const exists = await stat(options.path).then(() => true, () => false);
+      throw new MailboxNeedsPersonError(
+        exists
+          ? `${options.path} is not a Maildir: it has no new/ or cur/ folder (a folder of .eml files is read with --eml)`
+          : `the Maildir ${options.path} does not exist: fix the mailbox's maildir path in the configuration, or restore the folder`,
+      );
+    }
     return files;
   };
 
@@ -61,8 +68,7 @@ export function maildirSource(options: MaildirOptions): MailboxSource {
     name: options.name,
     archives: true,
     async *batches({ batchSize, maxMessageBytes }: BatchOptions) {
-      await access(options.path);
-      const files = await listFiles();
+      const files = await listFiles(); // says so when the path is missing or is not a Maildir
       for (let i = 0; i < files.length; i += batchSize) {
         const batch: MailboxMessage[] = [];
         for (const file of files.slice(i, i + batchSize)) {

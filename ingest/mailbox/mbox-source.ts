@@ -1,9 +1,9 @@
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { access, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { hashNormalised, keyOf, messageKey, readMessageId } from './message-key.js';
-import type { BatchOptions, MailboxMessage, MailboxSource } from './types.js';
+import { MailboxNeedsPersonError, type BatchOptions, type MailboxMessage, type MailboxSource } from './types.js';
 
 export type MboxQuoting = 'mboxrd' | 'mboxo';
 
@@ -39,7 +39,7 @@ export function mboxSource(options: MboxOptions): MailboxSource {
       return { moved: 0, failed: 0 };
     },
     async backlog() {
-      await access(options.path);
+      await assertMboxFile(options.path);
       return null;
     },
     async close() {},
@@ -59,6 +59,19 @@ interface Reading {
   over: { hash: LfHash; head: Buffer[]; headSize: number } | null;
 }
 
+/** A configured mbox that went missing, or is a folder, needs a person (a path to fix), not retries. */
+async function assertMboxFile(path: string): Promise<void> {
+  let info;
+  try {
+    info = await stat(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw new MailboxNeedsPersonError(`the mbox ${path} does not exist: fix the mailbox's mbox path in the configuration, or restore the file`);
+    throw error;
+  }
+  if (!info.isFile()) throw new MailboxNeedsPersonError(`the mbox ${path} is not a file (a folder is read as a Maildir, or with --eml)`);
+}
+
 function reading(offset: number, deliveredAt: Date | null): Reading {
   return { offset, deliveredAt, parts: [], size: 0, over: null };
 }
@@ -70,7 +83,7 @@ function reading(offset: number, deliveredAt: Date | null): Reading {
  * that ends what has been read is held back until the next line shows which it is.
  */
 async function* splitMbox(path: string, quoting: MboxQuoting, { batchSize, maxMessageBytes }: BatchOptions): AsyncGenerator<MailboxMessage[]> {
-  await stat(path);
+  await assertMboxFile(path);
   let batch: MailboxMessage[] = [];
   let current: Reading | null = null;
   /** A blank line that ended what was read: the separator if a From_ line comes next, else content. */

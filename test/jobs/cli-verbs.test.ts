@@ -37,10 +37,10 @@ for (const backend of backends()) {
       expect(result.stderr).toMatch(/no configured job matches --job nope; configured: jmrp:inbox, blocklists, report:weekly/);
     });
 
-    it('a failing job: exit 1 and recorded; next run defers it (exit 0); --ignore-backoff retries it now', async () => {
+    it('a failing job (its mbox is missing: exit 3, a person must fix the path) is recorded; next run defers it (exit 0); --ignore-backoff retries it now', async () => {
       expect(existsSync(mbox)).toBe(false);
       const first = await cli(['run', '--job', 'jmrp', '--format', 'json'], '2026-11-28T06:12:00Z');
-      expect(first.code, first.stderr).toBe(1);
+      expect(first.code, first.stderr).toBe(3);
       expect(JSON.parse(first.stdout).outcomes).toEqual([expect.objectContaining({ job: 'jmrp:inbox', period: '2026-11-28T06:10Z', status: 'failed' })]);
 
       writeFileSync(mbox, [...generateReports({ count: 5, start: '2026-11-25', days: 2 })].map((r) => mboxEntry(r.eml)).join(''));

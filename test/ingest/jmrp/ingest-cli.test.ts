@@ -262,5 +262,19 @@ for (const backend of backends()) {
       const [rdRow] = await inspect((db) => db.query<{ raw: Uint8Array }>(`select raw from repwatch.mail_message where mailbox = 'old-default'`));
       expect(Buffer.from(rdRow!.raw).toString()).toBe(expected.toString().replace('>>From deeper', '>From deeper'));
     });
+
+    it('a configured mbox or Maildir whose path went missing needs a person (exit 3), saying which path to fix', async () => {
+      const configPath = join(dir, 'gone.yaml');
+      await writeFile(
+        configPath,
+        toYaml({ jmrp: { mailboxes: [{ name: 'gone-mbox', mbox: join(dir, 'gone.mbox') }, { name: 'gone-maildir', maildir: join(dir, 'gone-maildir') }] } }),
+      );
+      const mbox = await runCliCaptured(['--config', configPath, 'ingest', 'jmrp', '--mailbox', 'gone-mbox', '--format', 'json'], { env, cwd: dir });
+      expect(mbox.code, mbox.stdout + mbox.stderr).toBe(3);
+      expect(JSON.parse(mbox.stdout)[0].error).toBe(`mailbox gone-mbox: the mbox ${join(dir, 'gone.mbox')} does not exist: fix the mailbox's mbox path in the configuration, or restore the file`);
+      const maildir = await runCliCaptured(['--config', configPath, 'ingest', 'jmrp', '--mailbox', 'gone-maildir', '--format', 'json'], { env, cwd: dir });
+      expect(maildir.code).toBe(3);
+      expect(JSON.parse(maildir.stdout)[0].error).toBe(`mailbox gone-maildir: the Maildir ${join(dir, 'gone-maildir')} does not exist: fix the mailbox's maildir path in the configuration, or restore the folder`);
+    });
   });
 }
