@@ -60,11 +60,41 @@ export async function migrate(database: Database, migrations: readonly Migration
         }
         applied.push({ id: migration.id, name: migration.name });
       }
+      await grantToBiRole(session);
       return { applied, version: Math.max(latest, newest?.id ?? 0) };
     } finally {
       await session.query('select pg_advisory_unlock($1, $2)', MIGRATION_LOCK).catch(() => undefined);
     }
   });
+}
+
+/**
+ * The read-only BI role's grants, on every migrate and not only in the migrations that created the
+ * views: an administrator without whom repwatch could not create the role (no CREATEROLE) creates it
+ * after the migrations ran, and docs/bi.md tells them to run `repwatch migrate` then. Granted only when
+ * something is missing, so an ordinary start writes nothing to the catalog.
+ */
+const BI_GRANTS_MISSING = `
+select exists (select 1 from pg_roles where rolname = 'repwatch_bi')
+   and to_regnamespace('analytics') is not null
+   and (not has_schema_privilege('repwatch_bi', 'analytics', 'USAGE')
+        or exists (select 1 from pg_class c where c.relnamespace = to_regnamespace('analytics') and c.relkind in ('r', 'v', 'm')
+                     and not has_table_privilege('repwatch_bi', c.oid, 'SELECT'))) as missing`;
+
+const BI_GRANTS = `
+do $$
+begin
+  grant usage on schema analytics to repwatch_bi;
+  grant select on all tables in schema analytics to repwatch_bi;
+  alter default privileges in schema analytics grant select on tables to repwatch_bi;
+exception when insufficient_privilege then
+  raise notice 'repwatch: cannot grant to repwatch_bi';
+end
+$$`;
+
+async function grantToBiRole(session: Session): Promise<void> {
+  const [row] = await session.query<{ missing: boolean }>(BI_GRANTS_MISSING);
+  if (row?.missing) await session.exec(BI_GRANTS);
 }
 
 /** The schema's version without changing anything (for `status` and the too-new check in tests). */

@@ -96,6 +96,11 @@ for (const backend of backends()) {
         const pending = await database.query<{ day: string }>('select day from repwatch.recompute_pending order by day');
         expect(pending.map((r) => r.day)).toEqual(['2026-10-05']);
 
+        // analytics.decision_basis shows what each date was decided with: before the recompute, 10-05 under no version.
+        expect(await database.query('select as_of, window_days, complaint_rate_warn, complaint_rate_max, rules_version, ips from analytics.decision_basis order by as_of')).toEqual([
+          { as_of: '2026-10-05', window_days: 7, complaint_rate_warn: null, complaint_rate_max: null, rules_version: null, ips: 1 },
+          { as_of: '2026-10-06', window_days: 7, complaint_rate_warn: null, complaint_rate_max: null, rules_version: DECISION_RULES_VERSION, ips: 1 },
+        ]);
         await recompute(database, configSchema.parse({}), { days: [] });
         const old = await database.query<{ n: number }>('select count(*) as n from repwatch.ip_flag where rules_version is distinct from $1', [DECISION_RULES_VERSION]);
         expect(old[0]!.n).toBe(0);
@@ -163,6 +168,29 @@ for (const backend of backends()) {
     });
   });
 }
+
+describe.skipIf(!backends()[0]!.available)('the BI role\'s grants [postgres]', () => {
+  it('are given again by any migrate when missing (a role created, or grants revoked, after the migrations ran)', async () => {
+    const postgres = backends()[0]!;
+    const { database, drop } = await postgres.create();
+    try {
+      await database.query(`do $$ begin if not exists (select 1 from pg_roles where rolname = 'repwatch_bi') then create role repwatch_bi nologin; end if; end $$`);
+      await database.query('revoke select on all tables in schema analytics from repwatch_bi');
+      await database.query('revoke usage on schema analytics from repwatch_bi');
+      const canRead = async () =>
+        (await database.query<{ ok: boolean }>(`select has_schema_privilege('repwatch_bi', 'analytics', 'USAGE') and has_table_privilege('repwatch_bi', 'analytics.ip_flag', 'SELECT') as ok`))[0]!.ok;
+      expect(await canRead()).toBe(false);
+      expect((await migrate(database)).applied).toEqual([]);
+      expect(await canRead()).toBe(true);
+      expect(
+        (await database.query<{ ok: boolean }>(`select has_table_privilege('repwatch_bi', 'repwatch.mail_message', 'SELECT') as ok`))[0]!.ok,
+        'the role reads the analytics schema only',
+      ).toBe(false);
+    } finally {
+      await drop();
+    }
+  });
+});
 
 describe.skipIf(!backends()[0]!.available)('migrations under concurrency [postgres]', () => {
   it('two processes migrating at once: one applies, the other waits and finds nothing to do', async () => {
