@@ -25,4 +25,4 @@ COPY --from=build /app /app
 RUN mkdir -p /var/lib/repwatch && chown node:node /var/lib/repwatch
 USER node
 ENTRYPOINT ["node", "/app/bin/repwatch.js"]
-CMD ["schedule", "--config", "/etc/repwatch/repwatch.yaml", "--http-port", "9464"]
+CMD ["schedule", "--config", "/etc/repwatch/repwatch.yaml", "--http-port", "9464", "--http-host", "0.0.0.0"]

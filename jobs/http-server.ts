@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import { redactError } from '../lib/redact.js';
 
 export interface HealthSource {
   /** Liveness: the process and its loops are alive (no dependency checks: a restart would not help). */
@@ -34,7 +35,7 @@ export async function startHttpServer(port: number, host: string, health: Health
         if (path === '/metrics') return send(200, await registry.metrics(), registry.contentType);
         return send(404, 'not found: try /healthz, /livez or /metrics\n');
       } catch (error) {
-        send(500, `error: ${(error as Error).message}\n`);
+        send(500, `error: ${redactError(error)}\n`);
       }
     })();
   });

@@ -8,6 +8,7 @@ import { Scheduler } from '../../jobs/scheduler.js';
 import { createJobMetrics } from '../../jobs/metrics.js';
 import { startHttpServer } from '../../jobs/http-server.js';
 import { collectStatus, complaintsLastDays, withTimeout } from '../../jobs/status.js';
+import { redactError } from '../../lib/redact.js';
 
 /** The whole stop must end within 10 s: jobs get this long to finish, the rest is for closing. */
 const JOB_GRACE_MS = 7_000;
@@ -19,7 +20,7 @@ export function registerSchedule(program: Command, run: CommandRunner): void {
     .command('schedule')
     .description('run the jobs on their cron schedules until stopped (SIGTERM/SIGINT), catching up missed periods')
     .addOption(new Option('--http-port <port>', 'serve /healthz, /livez and /metrics on this port').argParser(parsePort))
-    .addOption(new Option('--http-host <host>', 'address for the HTTP endpoints').default('0.0.0.0'))
+    .addOption(new Option('--http-host <host>', 'address for the HTTP endpoints (0.0.0.0 in a container, where the port is published)').default('127.0.0.1'))
     .action((options: { httpPort?: number; httpHost: string }) =>
       run(async (ctx) => {
         const jobs = configuredJobs(ctx.config);
@@ -60,7 +61,7 @@ export function registerSchedule(program: Command, run: CommandRunner): void {
                   await withTimeout(database.query('select 1'), 2_000);
                   return { ok: true, detail: `ok: ${jobs.length} jobs scheduled` };
                 } catch (error) {
-                  return { ok: false, detail: `database unreachable: ${(error as Error).message}` };
+                  return { ok: false, detail: `database unreachable: ${redactError(error)}` };
                 }
               },
             }, metrics.registry);

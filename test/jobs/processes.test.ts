@@ -220,8 +220,11 @@ describe.skipIf(!postgres.available)(title, () => {
 
   it('schedule --http-port: /livez, /healthz and /metrics, scraped and parsed; status exits 1 for an expired link', async () => {
     const t = await setup(60, { expiredFeed: true });
-    const scheduler = t.start('schedule', '--http-port', '0', '--http-host', '127.0.0.1');
-    const port = await waitFor('the HTTP port in the log', async () => logLines(scheduler.stderr()).find((l) => l.msg === 'serving /healthz, /livez and /metrics')?.port as number | undefined);
+    // No --http-host: the endpoints have no authentication, so by default they listen on loopback only.
+    const scheduler = t.start('schedule', '--http-port', '0');
+    const serving = await waitFor('the HTTP port in the log', async () => logLines(scheduler.stderr()).find((l) => l.msg === 'serving /healthz, /livez and /metrics'));
+    expect(serving.host).toBe('127.0.0.1');
+    const port = serving.port as number;
     await waitFor('the JMRP job to succeed', async () => (await t.count(`select count(*)::int as n from repwatch.pipeline_run where job = 'jmrp:complaints' and status = 'succeeded'`)) === 1);
     const base = `http://127.0.0.1:${port}`;
     expect((await fetch(`${base}/livez`)).status).toBe(200);
