@@ -23,6 +23,18 @@ export function md(value: unknown): string {
 
 const MD_ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;' };
 
+/**
+ * md() for text that anyone can put into a complaint report, a bounce or the block list (campaigns,
+ * subjects, domains, SNDS details). Chat tools and mail clients turn a bare `https://…` or `www.…` into a
+ * link, and a link in a report from our own tooling looks trustworthy: such text is shown defanged
+ * (`hxxps://`, `www[.]`), as security reports show indicators, readable and not clickable.
+ */
+export function mdUntrusted(value: unknown): string {
+  if (value === null || value === undefined) return '';
+  const text = value instanceof Date ? value.toISOString() : String(value);
+  return md(text.replace(/\b(h)tt(ps?):\/\//gi, '$1xx$2://').replace(/\b(www)\./gi, '$1[.]'));
+}
+
 export function renderMarkdown(data: WeeklyReportData): string {
   const p = data.period;
   const { current: c, previous: prev } = data.headline;
@@ -50,7 +62,7 @@ export function renderMarkdown(data: WeeklyReportData): string {
     lines.push('');
   }
   lines.push(`## Block list: ${data.blockList.total} ranges`, '');
-  for (const r of data.blockList.ranges.slice(0, 20)) lines.push(`- ${md(r.firstIp)}–${md(r.lastIp)} ${md(r.details ?? '')}`);
+  for (const r of data.blockList.ranges.slice(0, 20)) lines.push(`- ${md(r.firstIp)}–${md(r.lastIp)} ${mdUntrusted(r.details ?? '')}`);
   const dl = data.delisting;
   lines.push('', `## Delisting cases: ${dl.cases.length}`, '');
   for (const c of dl.cases.slice(0, 20)) lines.push(`- #${c.id} ${md(c.target)} (${md(c.route)}): ${md(c.state)} since ${c.stateChangedAt.slice(0, 10)}, ${c.messages} message(s)`);
@@ -59,13 +71,13 @@ export function renderMarkdown(data: WeeklyReportData): string {
   for (const b of dl.blocklists.listings.slice(0, 20)) lines.push(`- ${md(b.ip)} on ${md(b.zone)}: ${md(b.outcome)}${b.isNew ? ' (new)' : ''}${b.meaning ? ` — ${md(b.meaning)}` : ''}`);
   const flagged = dl.auth.filter((a) => a.flagged);
   lines.push('', `## Bulk-sender authentication: ${flagged.length} domain(s) flagged`, '');
-  for (const a of flagged) lines.push(`- ${md(a.domain)}: SPF ${md(a.spf)}, DKIM ${md(a.dkim)}, DMARC ${md(a.dmarc)}${a.problems.length ? ` — ${md(a.problems.join('; '))}` : ''}`);
+  for (const a of flagged) lines.push(`- ${mdUntrusted(a.domain)}: SPF ${md(a.spf)}, DKIM ${md(a.dkim)}, DMARC ${md(a.dmarc)}${a.problems.length ? ` — ${md(a.problems.join('; '))}` : ''}`);
   lines.push('', `## Trap hits: ${fmtInt(data.trapHits.total)}`, '');
   for (const t of data.trapHits.ips.slice(0, 10)) lines.push(`- ${md(t.ip)}: ${fmtInt(t.hits)} on ${t.days} day(s)`);
   lines.push('', '## Top campaigns by complaints', '');
-  for (const x of data.topCampaigns) lines.push(`- ${md(x.campaign ?? '(none)')}: ${fmtInt(x.complaints)}${x.exampleSubject ? ` — “${md(x.exampleSubject)}”` : ''}`);
+  for (const x of data.topCampaigns) lines.push(`- ${mdUntrusted(x.campaign ?? '(none)')}: ${fmtInt(x.complaints)}${x.exampleSubject ? ` — “${mdUntrusted(x.exampleSubject)}”` : ''}`);
   lines.push('', '## Top From domains by complaints', '');
-  for (const x of data.topFromDomains) lines.push(`- ${md(x.domain ?? '(unknown)')}: ${fmtInt(x.complaints)}`);
+  for (const x of data.topFromDomains) lines.push(`- ${mdUntrusted(x.domain ?? '(unknown)')}: ${fmtInt(x.complaints)}`);
   lines.push('', '## Data health', '');
   for (const l of data.sndsLinks) lines.push(`- SNDS link ${md(l.feed)}: ${l.daysLeft === null ? md(l.state) : `${l.daysLeft} days left (${md(l.state)})`}${l.advice ? ` — ${md(l.advice)}` : ''}`);
   for (const s of data.freshness.sources) lines.push(`- ${md(s.job)}: last success ${s.lastSuccess ?? 'never'}, last run ${md(s.lastStatus)}`);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { md } from '../../reports/render-markdown.js';
+import { md, mdUntrusted } from '../../reports/render-markdown.js';
 import { escapeHtml } from '../../reports/escape.js';
 import { HOSTILE } from './fixture.js';
 
@@ -18,6 +18,15 @@ describe('Markdown escaping', () => {
     expect(md('a\\b')).toBe('a\\\\b');
     expect(md('line1\nline2\r\nline3')).toBe('line1 line2 line3');
     expect(md(null)).toBe('');
+  });
+
+  it('shows links in text from outside defanged, so chat tools and mail clients do not make them clickable', () => {
+    expect(mdUntrusted('Reset your password at https://login-microsoft.evil.test/reset or www.evil.test')).toBe(
+      'Reset your password at hxxps://login-microsoft.evil.test/reset or www\\[.\\]evil.test',
+    );
+    expect(mdUntrusted('HTTP://x.test and http://y.test')).toBe('HxxP://x.test and hxxp://y.test');
+    // Our own text keeps its links (the delisting form's address).
+    expect(md('https://olcsupport.office.com/')).toBe('https://olcsupport.office.com/');
   });
 
   it('keeps every hostile value inert', () => {
