@@ -24,6 +24,13 @@ export class CronSchedule {
     if (!validate(trimmed)) throw new Error(`not a valid cron expression: "${expression}"`);
     const fields = parse(trimmed);
     if (!fields.second.includes(0)) throw new Error(`"${expression}": schedules have minute resolution; a seconds field must include 0`);
+    // Classic cron runs when either restricted day field matches ("the 1st, and Mondays"); node-cron
+    // only when both do, so "0 6 1 * 1" would run only on a Monday the 1st: months without one run.
+    if (fields.dayOfMonth.length < 31 && fields.dayOfWeek.length < 7) {
+      throw new Error(
+        `"${expression}": it restricts both the day of the month and the day of the week; cron would run on either, this scheduler only on days that match both. Restrict one of them`,
+      );
+    }
     this.expression = trimmed;
     this.timezone = timezone;
     // createTask only builds the task; it is never started, so it keeps no timer.
@@ -62,8 +69,9 @@ export class CronSchedule {
     return null;
   }
 
-  /** The first tick strictly after `at`, looking ahead at most `lookaheadMs`; null when there is none. */
-  nextTick(at: Date, lookaheadMs = 32 * 86_400_000): Date | null {
+  /** The first tick strictly after `at`, looking ahead at most `lookaheadMs` (a year and a day: a
+   * yearly or leap-day schedule still has a next run); null when there is none. */
+  nextTick(at: Date, lookaheadMs = 367 * 86_400_000): Date | null {
     const stop = at.getTime() + lookaheadMs;
     for (let t = Math.floor(at.getTime() / MINUTE) * MINUTE + MINUTE; t <= stop; t += MINUTE) {
       if (this.matches(new Date(t))) return new Date(t);

@@ -31,6 +31,9 @@ describe('CronSchedule (node-cron matching, minute walking)', () => {
     expect(weekly.previousTick(new Date('2026-11-23T07:00:00Z'), 86_400_000)?.toISOString()).toBe('2026-11-23T07:00:00.000Z');
     expect(weekly.previousTick(new Date('2026-11-28T05:00:00Z'), 86_400_000)).toBeNull();
     expect(weekly.nextTick(new Date('2026-11-28T05:00:00Z'))?.toISOString()).toBe('2026-11-30T07:00:00.000Z');
+    // Months and years ahead: a leap day, and the 31st from the start of a month without one.
+    expect(new CronSchedule('0 0 29 2 *').nextTick(new Date('2027-03-01T00:00:00Z'))?.toISOString()).toBe('2028-02-29T00:00:00.000Z');
+    expect(new CronSchedule('0 6 31 * *').nextTick(new Date('2026-04-01T00:00:00Z'))?.toISOString()).toBe('2026-05-31T06:00:00.000Z');
   });
 
   it('reads the expression in its time zone, across a daylight-saving change', () => {
@@ -51,6 +54,11 @@ describe('CronSchedule (node-cron matching, minute walking)', () => {
     expect(() => new CronSchedule('61 * * * *')).toThrow(/not a valid cron expression/);
     expect(() => new CronSchedule('*/5 * * * * *')).not.toThrow();
     expect(() => new CronSchedule('30 * * * * *')).toThrow(/minute resolution/);
+    // Both day fields restricted: classic cron runs on either, node-cron only on both (so "the 1st and
+    // Mondays" would run only on a Monday the 1st). Refused rather than run on other days than meant.
+    expect(() => new CronSchedule('0 6 1 * 1')).toThrow(/restricts both the day of the month and the day of the week/);
+    expect(() => new CronSchedule('0 6 1 * *')).not.toThrow();
+    expect(() => new CronSchedule('0 6 * * 1-5')).not.toThrow();
   });
 });
 
