@@ -1,4 +1,4 @@
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { CommandRunner } from '../command-runner.js';
@@ -23,6 +23,7 @@ interface Options {
   statusUrl?: string;
   timezone?: string;
   format?: string;
+  allowEmptyStatus?: boolean;
 }
 
 /** `repwatch ingest snds`: configured feeds (automated links and the REST API), one-off URLs, or files. */
@@ -35,6 +36,7 @@ export function registerIngestSnds(ingest: Command, run: CommandRunner): void {
     .option('--since <YYYY-MM-DD>', 'fetch every day from this one to yesterday (backfill from links or the API)')
     .option('--file <path...>', 'an IP Data export saved from the portal ("-" reads stdin)')
     .option('--status-file <path...>', 'an IP Status export saved from the portal ("-" reads stdin)')
+    .option('--allow-empty-status', 'load an empty --status-file as "nothing blocked" (it clears the feed\'s block list)')
     .option('--url <url>', 'pull an IP Data export from this URL once, without configuration')
     .option('--status-url <url>', 'pull an IP Status export from this URL once')
     .option('--timezone <iana>', 'time zone of the export timestamps for --file/--url (default: the feed\'s, else UTC)')
@@ -163,6 +165,23 @@ function checkOneOffInputs(options: Options): void {
   const oneOff = Boolean(options.file?.length || options.statusFile?.length || options.url || options.statusUrl);
   if (oneOff && (options.date || options.since)) {
     throw new UsageError('--date and --since choose what to fetch from configured feeds; --file, --status-file, --url and --status-url load their input whole');
+  }
+  // An empty IP Status export means "nothing of yours is blocked" and clears the feed's block list.
+  // From a link that is SNDS's answer; a file saved by hand is more likely a failed save: asked for.
+  for (const path of options.statusFile ?? []) {
+    if (path === '-' || options.allowEmptyStatus) continue;
+    const info = (() => {
+      try {
+        return statSync(path);
+      } catch {
+        return null; // reported as unreadable later, with the others
+      }
+    })();
+    if (info?.isFile() && info.size < 64 && readFileSync(path, 'utf8').trim() === '') {
+      throw new UsageError(
+        `--status-file ${path} is empty: loaded, it says nothing of yours is blocked and clears the feed's current block list. If that is so, add --allow-empty-status`,
+      );
+    }
   }
   const stdinUses = [...(options.file ?? []), ...(options.statusFile ?? [])].filter((path) => path === '-').length;
   if (stdinUses > 1) throw new UsageError('"-" (stdin) can be given only once across --file and --status-file: save the other export to a file');

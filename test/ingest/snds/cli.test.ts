@@ -81,6 +81,17 @@ for (const backend of backends()) {
       expect(summary).toMatchObject({ feeds: 1, days: 2, rowsLoaded: 6, rowsReplaced: 0, rowsRejected: 0, warnings: 0 });
     });
 
+    it('an empty --status-file is refused (exit 2) unless --allow-empty-status says it means nothing is blocked', async () => {
+      const empty = join(dir, 'empty-status.csv');
+      writeFileSync(empty, '\r\n');
+      const refused = await cli(['ingest', 'snds', '--status-file', empty, '--feed', 'emptycheck', '--format', 'json']);
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toMatch(/--status-file \S*empty-status\.csv is empty: loaded, it says nothing of yours is blocked and clears the feed's current block list\. If that is so, add --allow-empty-status/);
+      const allowed = await cli(['ingest', 'snds', '--status-file', empty, '--feed', 'emptycheck', '--allow-empty-status', '--format', 'json']);
+      expect(allowed.code).toBe(0);
+      expect(await inspect((db) => db.query(`select outcome from repwatch.raw_download where feed = 'emptycheck'`))).toEqual([{ outcome: 'empty' }]);
+    });
+
     it('an ingest that loads nothing new (the same file again) still recomputes days an interrupted run left pending', async () => {
       await inspect((db) => db.query(`insert into repwatch.recompute_pending (day) values ('2019-12-31') on conflict do nothing`));
       const again = await cli(['ingest', 'snds', '--file', fixture('ip-data-reference.csv'), '--feed', 'backfill', '--format', 'json']);
