@@ -2,8 +2,9 @@ import { addDays, utcDay } from '../lib/clock.js';
 
 /** A report period: the seven days ending with `to` (the as-of date), and the seven before. */
 export interface ReportPeriod {
-  /** ISO week of the as-of date, YYYY-Www. */
-  week: string;
+  /** The ISO week (YYYY-Www) when the period is exactly one; null for seven days that straddle two
+   * (a label naming one of them would describe days the report does not cover). */
+  week: string | null;
   from: string;
   to: string;
   previousFrom: string;
@@ -52,7 +53,7 @@ export function lastCompleteWeekEnd(now: Date): string {
 export function periodEnding(asOf: string): ReportPeriod {
   const from = addDays(asOf, -6);
   return {
-    week: isoWeekOf(asOf),
+    week: new Date(`${asOf}T00:00:00Z`).getUTCDay() === 0 ? isoWeekOf(asOf) : null,
     from,
     to: asOf,
     previousFrom: addDays(from, -7),

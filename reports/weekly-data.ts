@@ -72,7 +72,7 @@ export interface PoolTrend {
 
 export interface WeeklyReportData {
   generatedAt: string;
-  period: { week: string; from: string; to: string; previousFrom: string; previousTo: string; isoWeek: boolean };
+  period: { week: string | null; from: string; to: string; previousFrom: string; previousTo: string; isoWeek: boolean };
   thresholds: { complaintRateWarn: number; complaintRateMax: number; windowDays: number; bulkSenderDailyVolume: number };
   headline: {
     current: Totals;

@@ -20,7 +20,7 @@ export function registerReport(program: Command, run: CommandRunner): void {
   const report = program.command('report').description('write reports');
   report
     .command('weekly')
-    .description('the weekly report for the ISO week ending with the as-of date (default: the last complete week)')
+    .description('the weekly report: an ISO week (--week), or the seven days ending with --as-of (default: the last complete ISO week)')
     .option('--week <YYYY-Www>', 'ISO week, e.g. 2026-W47')
     .option('--as-of <YYYY-MM-DD>', 'last day of the seven-day period (today or earlier)')
     .option('--out <dir>', 'output directory (default: reports.outDir)')
@@ -33,7 +33,7 @@ export function registerReport(program: Command, run: CommandRunner): void {
         const built = await buildWeeklyReport(database, ctx.config, asOf, ctx.clock.now());
         const written = await writeWeeklyReport(built, options.out ?? ctx.config.reports.outDir!, formats);
         for (const format of formats) ctx.stdout.write(`${written[format]}\n`);
-        ctx.logger.info({ job: 'report', period: built.period.week, asOf, decisions: built.data.decisions.items.length }, 'weekly report written');
+        ctx.logger.info({ job: 'report', period: built.period.week ?? `${built.period.from}/${built.period.to}`, asOf, decisions: built.data.decisions.items.length }, 'weekly report written');
         if (ctx.config.reports.email) {
           try {
             const sent = await sendWeeklyReport(ctx.config.reports.email, built);

@@ -28,7 +28,7 @@ describe('ISO weeks of the report', () => {
   it('covers the seven days ending with the as-of date and the seven before', () => {
     expect(periodEnding('2026-11-22')).toEqual({ week: '2026-W47', from: '2026-11-16', to: '2026-11-22', previousFrom: '2026-11-09', previousTo: '2026-11-15', isoWeek: true });
     const partial = periodEnding('2026-11-20');
-    expect(partial).toMatchObject({ from: '2026-11-14', to: '2026-11-20', isoWeek: false });
+    expect(partial).toEqual({ week: null, from: '2026-11-14', to: '2026-11-20', previousFrom: '2026-11-07', previousTo: '2026-11-13', isoWeek: false });
     expect(reportBaseName(partial)).toBe('repwatch-weekly-2026-11-20');
     expect(reportBaseName(periodEnding('2026-11-22'))).toBe('repwatch-weekly-2026-W47');
   });
