@@ -15,8 +15,8 @@ export function smtpUrlOf(email: ReportEmailConfig): string {
 }
 
 /**
- * Send the weekly report: the HTML as the rich part, the Markdown as the plain-text part (readable as
- * is), the HTML file and the decisions CSV attached. Returns the SMTP message id.
+ * Send the weekly report: the HTML as the rich part, the Markdown's layout without its escapes as the
+ * plain-text part, the HTML file and the decisions CSV attached. Returns the SMTP message id.
  */
 export async function sendWeeklyReport(email: ReportEmailConfig, report: WeeklyReport): Promise<{ messageId: string; accepted: string[] }> {
   const transport = nodemailer.createTransport(smtpUrlOf(email));
@@ -27,7 +27,7 @@ export async function sendWeeklyReport(email: ReportEmailConfig, report: WeeklyR
       from: email.from,
       to: email.to,
       subject: `repwatch ${p.isoWeek ? p.week : `7 days to ${p.to}`}: ${counts.start_delisting} to delist, ${counts.fix_first} to fix first, ${counts.at_risk} at risk`,
-      text: report.markdown,
+      text: report.text,
       html: report.html,
       // Many mail clients (Gmail, Outlook) show no inline SVG and clip long bodies: the same HTML goes
       // along as a file that opens in a browser with its charts.

@@ -33,6 +33,11 @@ export const REASON_LABELS: Record<string, string> = {
   trap_hits: 'trap hits',
   red_filter: 'RED filter days',
   yellow_filter: 'YELLOW filter days',
+  auth_requirements: 'fails Outlook.com authentication requirements (5.7.515)',
+  dnsbl_listed: 'listed on a DNS blocklist',
+  address_harvesting: 'address harvesting',
+  reputation_deferral: 'deferred for reputation (4.7.650 or RP/SC/DY/OU codes)',
+  relisted: 'blocked again after a delisting',
 };
 
 export function fmtReasons(reasons: string[]): string {

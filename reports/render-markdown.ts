@@ -31,17 +31,44 @@ const MD_ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&
  */
 export function mdUntrusted(value: unknown): string {
   if (value === null || value === undefined) return '';
-  const text = value instanceof Date ? value.toISOString() : String(value);
-  return md(text.replace(/\b(h)tt(ps?):\/\//gi, '$1xx$2://').replace(/\b(www)\./gi, '$1[.]'));
+  return md(defang(value instanceof Date ? value.toISOString() : String(value)));
 }
 
-export function renderMarkdown(data: WeeklyReportData): string {
+function defang(text: string): string {
+  return text.replace(/\b(h)tt(ps?):\/\//gi, '$1xx$2://').replace(/\b(www)\./gi, '$1[.]');
+}
+
+/** How values are written: escaped for Markdown, or as plain text for the e-mail's text/plain part. */
+interface Escapes {
+  esc: (value: unknown) => string;
+  untrusted: (value: unknown) => string;
+}
+
+const MARKDOWN: Escapes = { esc: md, untrusted: mdUntrusted };
+
+/** Plain text: one line per value, no control characters (a hostile subject could carry terminal
+ * escapes), links from outside defanged as in the Markdown (mail clients link bare URLs in text too). */
+const PLAIN: Escapes = {
+  esc: (value) => plainText(value),
+  untrusted: (value) => defang(plainText(value)),
+};
+
+function plainText(value: unknown): string {
+  if (value === null || value === undefined) return '';
+  const text = value instanceof Date ? value.toISOString() : String(value);
+  return text.replace(/\r\n?|\n/g, ' ').replace(/[\x00-\x08\x0b-\x1f\x7f]/g, ' ');
+}
+
+/** The report as Markdown (`text` style: the same layout without Markdown escapes, for the e-mail's
+ * plain-text part, where backslashes and entities would show as they are). */
+export function renderMarkdown(data: WeeklyReportData, style: 'markdown' | 'text' = 'markdown'): string {
+  const x = style === 'markdown' ? MARKDOWN : PLAIN;
   const p = data.period;
   const { current: c, previous: prev } = data.headline;
   const lines: string[] = [];
   lines.push(`# repwatch weekly report — ${p.isoWeek ? p.week : `7 days to ${p.to}`}`, '');
   lines.push(`${p.from} to ${p.to} (previous week ${p.previousFrom} to ${p.previousTo}).`, '');
-  for (const note of data.notes) lines.push(`> ${md(note)}`, '');
+  for (const note of data.notes) lines.push(`> ${x.esc(note)}`, '');
   lines.push('## Headline', '');
   lines.push('| | this week | previous | change |', '|---|---:|---:|---:|');
   lines.push(`| Volume (recipients) | ${fmtInt(c.recipients)} | ${fmtInt(prev.recipients)} | ${fmtChange(c.recipients, prev.recipients)} |`);
@@ -57,47 +84,47 @@ export function renderMarkdown(data: WeeklyReportData): string {
     const items = data.decisions.items.filter((d) => d.status === status);
     lines.push(`### ${STATUS_LABELS[status]} (${items.length})`, '');
     if (!items.length) lines.push('None.');
-    for (const d of items.slice(0, MD_ROWS_PER_STATUS)) lines.push(decisionLine(d));
+    for (const d of items.slice(0, MD_ROWS_PER_STATUS)) lines.push(decisionLine(d, x));
     if (items.length > MD_ROWS_PER_STATUS) lines.push(`- … ${items.length - MD_ROWS_PER_STATUS} more in the CSV`);
     lines.push('');
   }
   lines.push(`## Block list: ${data.blockList.total} ranges`, '');
-  for (const r of data.blockList.ranges.slice(0, 20)) lines.push(`- ${md(r.firstIp)}–${md(r.lastIp)} ${mdUntrusted(r.details ?? '')}`);
+  for (const r of data.blockList.ranges.slice(0, 20)) lines.push(`- ${x.esc(r.firstIp)}–${x.esc(r.lastIp)} ${x.untrusted(r.details ?? '')}`);
   const dl = data.delisting;
   lines.push('', `## Delisting cases: ${dl.cases.length}`, '');
-  for (const c of dl.cases.slice(0, 20)) lines.push(`- #${c.id} ${md(c.target)} (${md(c.route)}): ${md(c.state)} since ${c.stateChangedAt.slice(0, 10)}, ${c.messages} message(s)`);
+  for (const c of dl.cases.slice(0, 20)) lines.push(`- #${c.id} ${x.esc(c.target)} (${x.esc(c.route)}): ${x.esc(c.state)} since ${c.stateChangedAt.slice(0, 10)}, ${c.messages} message(s)`);
   lines.push('', `## Other DNS blocklists: ${dl.blocklists.listings.filter((b) => b.outcome === 'listed').length} listings`, '');
   if (!dl.blocklists.checkedAt) lines.push('- never checked (`repwatch check blocklists`)');
-  for (const b of dl.blocklists.listings.slice(0, 20)) lines.push(`- ${md(b.ip)} on ${md(b.zone)}: ${md(b.outcome)}${b.isNew ? ' (new)' : ''}${b.meaning ? ` — ${md(b.meaning)}` : ''}`);
+  for (const b of dl.blocklists.listings.slice(0, 20)) lines.push(`- ${x.esc(b.ip)} on ${x.esc(b.zone)}: ${x.esc(b.outcome)}${b.isNew ? ' (new)' : ''}${b.meaning ? ` — ${x.esc(b.meaning)}` : ''}`);
   const flagged = dl.auth.filter((a) => a.flagged);
   lines.push('', `## Bulk-sender authentication: ${flagged.length} domain(s) flagged`, '');
-  for (const a of flagged) lines.push(`- ${mdUntrusted(a.domain)}: SPF ${md(a.spf)}, DKIM ${md(a.dkim)}, DMARC ${md(a.dmarc)}${a.problems.length ? ` — ${md(a.problems.join('; '))}` : ''}`);
+  for (const a of flagged) lines.push(`- ${x.untrusted(a.domain)}: SPF ${x.esc(a.spf)}, DKIM ${x.esc(a.dkim)}, DMARC ${x.esc(a.dmarc)}${a.problems.length ? ` — ${x.esc(a.problems.join('; '))}` : ''}`);
   lines.push('', `## Trap hits: ${fmtInt(data.trapHits.total)}`, '');
-  for (const t of data.trapHits.ips.slice(0, 10)) lines.push(`- ${md(t.ip)}: ${fmtInt(t.hits)} on ${t.days} day(s)`);
+  for (const t of data.trapHits.ips.slice(0, 10)) lines.push(`- ${x.esc(t.ip)}: ${fmtInt(t.hits)} on ${t.days} day(s)`);
   lines.push('', '## Top campaigns by complaints', '');
-  for (const x of data.topCampaigns) lines.push(`- ${mdUntrusted(x.campaign ?? '(none)')}: ${fmtInt(x.complaints)}${x.exampleSubject ? ` — “${mdUntrusted(x.exampleSubject)}”` : ''}`);
+  for (const c of data.topCampaigns) lines.push(`- ${x.untrusted(c.campaign ?? '(none)')}: ${fmtInt(c.complaints)}${c.exampleSubject ? ` — “${x.untrusted(c.exampleSubject)}”` : ''}`);
   lines.push('', '## Top From domains by complaints', '');
-  for (const x of data.topFromDomains) lines.push(`- ${mdUntrusted(x.domain ?? '(unknown)')}: ${fmtInt(x.complaints)}`);
+  for (const f of data.topFromDomains) lines.push(`- ${x.untrusted(f.domain ?? '(unknown)')}: ${fmtInt(f.complaints)}`);
   lines.push('', '## Data health', '');
-  for (const l of data.sndsLinks) lines.push(`- SNDS link ${md(l.feed)}: ${l.daysLeft === null ? md(l.state) : `${l.daysLeft} days left (${md(l.state)})`}${l.advice ? ` — ${md(l.advice)}` : ''}`);
-  for (const s of data.freshness.sources) lines.push(`- ${md(s.job)}: last success ${s.lastSuccess ?? 'never'}, last run ${md(s.lastStatus)}`);
+  for (const l of data.sndsLinks) lines.push(`- SNDS link ${x.esc(l.feed)}: ${l.daysLeft === null ? x.esc(l.state) : `${l.daysLeft} days left (${x.esc(l.state)})`}${l.advice ? ` — ${x.esc(l.advice)}` : ''}`);
+  for (const s of data.freshness.sources) lines.push(`- ${x.esc(s.job)}: last success ${s.lastSuccess ?? 'never'}, last run ${x.esc(s.lastStatus)}`);
   lines.push(`- Days without SNDS data: ${data.freshness.daysWithoutData.join(', ') || 'none'}`);
   lines.push(`- Rejected rows: ${fmtInt(data.rejections.total)}; quarantined messages: ${fmtInt(data.quarantined.total)}`);
   lines.push('');
   return lines.join('\n');
 }
 
-function decisionLine(d: DecisionItem): string {
+function decisionLine(d: DecisionItem, x: Escapes): string {
   const figures = `${fmtInt(d.recipients7d)} rcpt, ${fmtInt(d.complaints7d)} complaints, rate ${fmtRate(d.complaintRate7d)}, ${fmtInt(d.trapHits7d)} trap hits`;
-  const reasons = d.reasons.length ? ` — ${md(fmtReasons(d.reasons))}` : '';
+  const reasons = d.reasons.length ? ` — ${x.esc(fmtReasons(d.reasons))}` : '';
   const shown = routesShown(d);
-  const route = shown ? ` — route ${md(shown)}` : '';
-  let line = `- **${md(d.ip)}**${reasons}${route} (${figures})`;
+  const route = shown ? ` — route ${x.esc(shown)}` : '';
+  let line = `- **${x.esc(d.ip)}**${reasons}${route} (${figures})`;
   for (const pb of d.playbooks ?? []) {
-    line += `\n  - ${md(pb.title)} — ${md(pb.target)}`;
-    for (const r of pb.request) line += `\n    - ${md(r.label)}: ${md(r.value)}`;
+    line += `\n  - ${x.esc(pb.title)} — ${x.esc(pb.target)}`;
+    for (const r of pb.request) line += `\n    - ${x.esc(r.label)}: ${x.esc(r.value)}`;
   }
-  if (d.draftNote) line += `\n  - ${md(d.draftNote)}`;
-  for (const fix of d.toFix ?? []) line += `\n  - fix: ${md(fix)}`;
+  if (d.draftNote) line += `\n  - ${x.esc(d.draftNote)}`;
+  for (const fix of d.toFix ?? []) line += `\n  - fix: ${x.esc(fix)}`;
   return line;
 }

@@ -18,6 +18,8 @@ export interface WeeklyReport {
   data: WeeklyReportData;
   html: string;
   markdown: string;
+  /** The Markdown's layout as plain text (the e-mail's text/plain part). */
+  text: string;
   csv: string;
   json: string;
 }
@@ -40,6 +42,7 @@ export async function buildWeeklyReport(database: Database, config: Config, asOf
     data,
     html: renderHtml(data, charts),
     markdown: renderMarkdown(data),
+    text: renderMarkdown(data, 'text'),
     csv: renderDecisionsCsv(data),
     json: `${JSON.stringify(data, null, 2)}\n`,
   };

@@ -134,6 +134,10 @@ for (const backend of backends()) {
       expect(mail.html).not.toContain(HOSTILE.subject);
       expect(mail.text).toContain('## Decisions');
       expect(mail.text).toContain('203.0.113.10');
+      // Plain text, not escaped Markdown: no backslashes before punctuation, no entities; hostile text as written.
+      expect(mail.text).toContain('route outlook_form');
+      expect(mail.text).not.toMatch(/\\[_()#.\[\]]|&lt;|&gt;|&amp;/);
+      expect(mail.text).toContain(HOSTILE.campaign);
       expect(mail.attachments.map((a) => [a.filename, a.contentType])).toEqual([
         ['repwatch-weekly-2026-W47.html', 'text/html'],
         ['repwatch-decisions-2026-11-22.csv', 'text/csv'],
