@@ -6,6 +6,7 @@ import { configuredJobs } from '../../jobs/definitions.js';
 import { closeInterrupted } from '../../jobs/ledger.js';
 import { runDuePeriods, runnerEnvFor, type RunOutcome } from '../../jobs/runner.js';
 import { redactError } from '../../lib/redact.js';
+import { stopsItself } from '../../lib/signals.js';
 
 /** How long a stopped `run` waits for the job in hand before marking it interrupted and exiting. */
 const RUN_GRACE_MS = 7_000;
@@ -45,6 +46,7 @@ export function registerRun(program: Command, run: CommandRunner): void {
             void Promise.race([mark, new Promise((resolve) => setTimeout(resolve, 2_000))]).finally(() => process.exit(ExitCode.failed));
           }, RUN_GRACE_MS).unref();
         };
+        stopsItself(onSignal);
         process.once('SIGTERM', onSignal);
         process.once('SIGINT', onSignal);
         const outcomes: RunOutcome[] = [];

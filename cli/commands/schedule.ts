@@ -9,6 +9,7 @@ import { createJobMetrics } from '../../jobs/metrics.js';
 import { startHttpServer } from '../../jobs/http-server.js';
 import { collectStatus, complaintsLastDays, withTimeout } from '../../jobs/status.js';
 import { redactError } from '../../lib/redact.js';
+import { stopsItself } from '../../lib/signals.js';
 
 /** The whole stop must end within 10 s: jobs get this long to finish, the rest is for closing. */
 const JOB_GRACE_MS = 7_000;
@@ -46,7 +47,7 @@ export function registerSchedule(program: Command, run: CommandRunner): void {
 
         let stopRequested: (signal: string) => void = () => undefined;
         const stopped = new Promise<string>((resolve) => (stopRequested = resolve));
-        const onSignal = (signal: NodeJS.Signals) => stopRequested(signal);
+        const onSignal = stopsItself((signal: NodeJS.Signals) => stopRequested(signal));
         process.once('SIGTERM', onSignal);
         process.once('SIGINT', onSignal);
 

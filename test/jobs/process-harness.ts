@@ -39,11 +39,11 @@ export interface Child {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-export function spawnRepwatch(args: string[], env: Record<string, string>): Child {
+export function spawnRepwatch(args: string[], env: Record<string, string>, options: { stdin?: 'ignore' | 'pipe' } = {}): Child {
   const child = spawn(process.execPath, [BIN, ...args], {
     cwd: env.REPWATCH_HOME ?? ROOT,
     env: { PATH: process.env.PATH ?? '', REPWATCH_LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [options.stdin ?? 'ignore', 'pipe', 'pipe'],
   });
   const out: Buffer[] = [];
   const err: Buffer[] = [];

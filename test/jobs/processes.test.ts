@@ -150,6 +150,20 @@ describe.skipIf(!postgres.available)(title, () => {
     expect(await t.count(`select count(*)::int as n from repwatch.feedback_report`)).toBe(4000);
   });
 
+  it('Ctrl-C in a one-off command says what it means (what was committed stays, a rerun recognises it) and exits 130', async () => {
+    handle = await postgres.create();
+    const dir = tempDir();
+    // Reading an export from stdin that never ends: the command is busy when the signal comes.
+    const ingest = spawnRepwatch(['ingest', 'snds', '--file', '-', '--feed', 'manual'], { DATABASE_URL: handle.url!, REPWATCH_HOME: dir }, { stdin: 'pipe' });
+    children.push(ingest);
+    ingest.child.stdin!.write('192.0.2.1,11/20/2026 12:00 AM,11/20/2026 11:59 PM,1,1,1,GREEN,< 0.1%,,,0,,,\r\n');
+    await new Promise((r) => setTimeout(r, 1500));
+    ingest.child.kill('SIGINT');
+    const exit = await ingest.exited;
+    expect(exit.code, ingest.stderr()).toBe(130);
+    expect(ingest.stderr()).toContain('repwatch: interrupted (SIGINT). The database rolls back the transaction in progress; what was committed before stays');
+  });
+
   it('SIGTERM mid-job: the scheduler takes no new work, ends the job in hand and exits 0; nothing is left running', async () => {
     const t = await setup(4000);
     const scheduler = t.start('schedule');
