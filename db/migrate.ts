@@ -35,7 +35,7 @@ create table if not exists repwatch.schema_migration (
  * the whole run, each migration in its own transaction, and a database newer than the code is refused
  * before anything is touched.
  */
-export async function migrate(database: Database, migrations: readonly Migration[] = knownMigrations): Promise<MigrationResult> {
+export async function migrate(database: Database, migrations: readonly Migration[] = knownMigrations, lockWait: LockWait = LOCK_WAIT): Promise<MigrationResult> {
   assertOrdered(migrations);
   const latest = migrations.at(-1)?.id ?? 0;
   return database.withSession(async (session) => {
@@ -49,15 +49,7 @@ export async function migrate(database: Database, migrations: readonly Migration
       const applied: { id: number; name: string }[] = [];
       for (const migration of migrations) {
         if (doneIds.has(migration.id)) continue;
-        await session.query('begin');
-        try {
-          await session.exec(migration.sql);
-          await session.query('insert into repwatch.schema_migration (id, name) values ($1, $2)', [migration.id, migration.name]);
-          await session.query('commit');
-        } catch (error) {
-          await session.query('rollback').catch(() => undefined);
-          throw new Error(`migration ${migration.id} (${migration.name}) failed: ${(error as Error).message}`, { cause: error });
-        }
+        await applyOne(session, migration, lockWait);
         applied.push({ id: migration.id, name: migration.name });
       }
       await grantToBiRole(session);
@@ -70,8 +62,8 @@ export async function migrate(database: Database, migrations: readonly Migration
 
 /**
  * The read-only BI role's grants, on every migrate and not only in the migrations that created the
- * views: an administrator without whom repwatch could not create the role (no CREATEROLE) creates it
- * after the migrations ran, and docs/bi.md tells them to run `repwatch migrate` then. Granted only when
+ * views: where repwatch could not create the role (no CREATEROLE), an administrator creates it after
+ * the migrations ran, and docs/bi.md tells them to run `repwatch migrate` then. Granted only when
  * something is missing, so an ordinary start writes nothing to the catalog.
  */
 const BI_GRANTS_MISSING = `
@@ -95,6 +87,44 @@ $$`;
 async function grantToBiRole(session: Session): Promise<void> {
   const [row] = await session.query<{ missing: boolean }>(BI_GRANTS_MISSING);
   if (row?.missing) await session.exec(BI_GRANTS);
+}
+
+/**
+ * One migration in its own transaction. Its DDL waits for locks that a long query holds (a BI
+ * dashboard reading a view): waiting without limit would queue every later query on that table behind
+ * it, dashboards and jobs alike. So each attempt waits at most LOCK_WAIT, then rolls back and tries
+ * again a few times before giving up with a message that says why.
+ */
+export interface LockWait {
+  timeout: string;
+  attempts: number;
+  pauseMs: number;
+}
+
+const LOCK_WAIT: LockWait = { timeout: '5s', attempts: 6, pauseMs: 2_000 };
+
+async function applyOne(session: Session, migration: Migration, lockWait: LockWait): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    await session.query('begin');
+    try {
+      await session.query(`set local lock_timeout = '${lockWait.timeout}'`);
+      await session.exec(migration.sql);
+      await session.query('insert into repwatch.schema_migration (id, name) values ($1, $2)', [migration.id, migration.name]);
+      await session.query('commit');
+      return;
+    } catch (error) {
+      await session.query('rollback').catch(() => undefined);
+      const lockTimeout = (error as { code?: string }).code === '55P03';
+      if (lockTimeout && attempt < lockWait.attempts) {
+        await new Promise((resolve) => setTimeout(resolve, lockWait.pauseMs));
+        continue;
+      }
+      const why = lockTimeout
+        ? `a table it changes stayed locked by another session (a long query, e.g. from a BI tool) through ${lockWait.attempts} waits of ${lockWait.timeout}; nothing was changed, run it again when that query ends`
+        : (error as Error).message;
+      throw new Error(`migration ${migration.id} (${migration.name}) failed: ${why}`, { cause: error });
+    }
+  }
 }
 
 /** The schema's version without changing anything (for `status` and the too-new check in tests). */

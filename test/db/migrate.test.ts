@@ -192,6 +192,37 @@ describe.skipIf(!backends()[0]!.available)('the BI role\'s grants [postgres]', (
   });
 });
 
+describe.skipIf(!backends()[0]!.available)('a migration meeting a long query [postgres]', () => {
+  it('waits a bounded time for its locks, retries, then fails saying why and changing nothing; it applies once the query ends', async () => {
+    const postgres = backends()[0]!;
+    const { database, drop } = await postgres.create();
+    try {
+      const next = { id: latest + 1, name: 'add-a-column', sql: 'alter table repwatch.ip_flag add column if not exists note text;' };
+      const quick = { timeout: '200ms', attempts: 2, pauseMs: 50 };
+      let holding!: () => void;
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (holding = resolve));
+      const released = new Promise<void>((resolve) => (release = resolve));
+      // A dashboard's query, in a transaction that keeps its lock on the table.
+      const reader = database.transaction(async (s) => {
+        await s.query('select count(*) from analytics.ip_flag');
+        holding();
+        await released;
+      });
+      await held;
+      await expect(migrate(database, [...migrations, next], quick)).rejects.toThrow(
+        /migration \d+ \(add-a-column\) failed: a table it changes stayed locked by another session .* through 2 waits of 200ms; nothing was changed/,
+      );
+      expect(await schemaVersion(database)).toBe(latest);
+      release();
+      await reader;
+      expect((await migrate(database, [...migrations, next], quick)).applied).toEqual([{ id: latest + 1, name: 'add-a-column' }]);
+    } finally {
+      await drop();
+    }
+  });
+});
+
 describe.skipIf(!backends()[0]!.available)('migrations under concurrency [postgres]', () => {
   it('two processes migrating at once: one applies, the other waits and finds nothing to do', async () => {
     const postgres = backends()[0]!;
