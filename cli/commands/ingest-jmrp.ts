@@ -23,7 +23,7 @@ interface IngestJmrpOptions {
   quoting: MboxQuoting;
   batchSize?: string;
   retryQuarantined?: string | true;
-  format: 'table' | 'json';
+  format?: 'table' | 'json';
 }
 
 /**
@@ -44,9 +44,10 @@ export function registerIngestJmrp(ingest: Command, run: CommandRunner): void {
     .addOption(new Option('--quoting <style>', 'mbox From-line quoting').choices(['mboxrd', 'mboxo']).default('mboxrd'))
     .option('--batch-size <n>', 'messages per transaction (default: imap.batchSize, 500 for files)')
     .option('--retry-quarantined [mailbox]', 'read quarantined messages again from their kept bytes (after a fix): store what now reads as a report (all mailboxes, or the one of this stored name)')
-    .addOption(new Option('--format <format>', 'summary format').choices(['table', 'json']).default('table'))
+    .addOption(new Option('--format <format>', 'summary format (default: table on a terminal, json otherwise, as the other verbs)').choices(['table', 'json']))
     .action((options: IngestJmrpOptions) =>
       run(async (ctx) => {
+        options.format ??= ctx.stdout.isTTY ? 'table' : 'json';
         const given = [options.mbox, options.maildir, options.eml, options.mailbox].filter((x) => x !== undefined).length;
         if (options.retryQuarantined !== undefined) {
           if (given > 0) throw new UsageError('--retry-quarantined reads what is stored: give it without --mbox, --maildir, --eml or --mailbox');

@@ -87,7 +87,7 @@ for (const backend of backends()) {
       const result = await cli(['ingest', 'jmrp', '--retry-quarantined', 'retry-box', '--format', 'json']);
       expect(result.code).toBe(0);
       expect(JSON.parse(result.stdout)).toMatchObject({ retried: 2, released: 0, stored: 0, stillQuarantined: 2, withoutBytes: 0 });
-      const table = await cli(['ingest', 'jmrp', '--retry-quarantined', 'retry-box']);
+      const table = await cli(['ingest', 'jmrp', '--retry-quarantined', 'retry-box', '--format', 'table']);
       expect(table.stdout).toBe('2 quarantined message(s) read again: 0 now stored (0 complaints), 0 not a report, 2 still quarantined\n');
       const unknown = await cli(['ingest', 'jmrp', '--retry-quarantined', 'no-such-box']);
       expect(unknown.code).toBe(2);

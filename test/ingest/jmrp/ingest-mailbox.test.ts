@@ -372,12 +372,14 @@ describe.skipIf(!postgres.available)(`repwatch ingest jmrp (CLI)${postgres.avail
       expect(first.code).toBe(0);
       const [summary] = JSON.parse(first.stdout) as [{ stored: number; complaints: number; quarantined: number }];
       expect(summary).toMatchObject({ stored: 20, complaints: 15, quarantined: 5 });
-      const table = await runCliCaptured(['ingest', 'jmrp', '--mbox', path], { env });
+      const table = await runCliCaptured(['ingest', 'jmrp', '--mbox', path, '--format', 'table'], { env });
       expect(table.code).toBe(0);
       expect(table.stdout).toMatch(/duplicates/);
       expect(table.stdout).toMatch(/mbox:complaints\.mbox\s+20\s+0\s+20/);
       const eml = await runCliCaptured(['ingest', 'jmrp', '--eml', join(fixtures, 'yahoo-fbl-abuse.eml'), join(fixtures, 'microsoft-jmrp-legacy-hotmail.eml')], { env });
       expect(eml.code).toBe(0);
+      // Not on a terminal and no --format: JSON, as every other verb prints to a pipe.
+      expect(JSON.parse(eml.stdout)).toEqual([expect.objectContaining({ seen: 2, stored: 2 })]);
       expect(readdirSync(fixtures)).toContain('yahoo-fbl-abuse.eml');
       expect((await runCliCaptured(['ingest', 'jmrp', '--mbox', path, '--eml', path], { env })).code).toBe(2);
       expect((await runCliCaptured(['ingest', 'jmrp'], { env })).code).toBe(2);
