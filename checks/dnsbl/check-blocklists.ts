@@ -31,15 +31,21 @@ export interface BlocklistResult {
  * 127.0.0.1. A zone (or a resolver in front of it) that does not list 127.0.0.2 answers "not listed"
  * for everything, a closed network or a dead zone included; one that lists 127.0.0.1 answers "listed"
  * for everything. Either way its answers say nothing, and they are recorded as errors with the reason,
- * never as a clean (or listed) IP.
+ * never as a clean (or listed) IP. A zone whose test queries get no answer at all is not asked about
+ * the IPs: each IP is recorded as an error saying so.
  */
 export async function queryBlocklists(options: { ips: readonly string[]; zones: readonly string[]; resolver: CheckResolver; concurrency: number }): Promise<BlocklistResult[]> {
   if (options.ips.length === 0) return [];
   const untrusted = new Map<string, string>();
+  /** Zones whose test queries got no answer at all: their IPs are not asked (each would wait out the
+   * timeout, thousands of times with the resolver down). */
+  const unanswered = new Map<string, string>();
   await Promise.all(
     options.zones.map(async (zone) => {
       const [test, never] = await Promise.all([queryOne('127.0.0.2', zone, options.resolver), queryOne('127.0.0.1', zone, options.resolver)]);
-      if (test.outcome === 'not_listed') untrusted.set(zone, `${zone} does not list its RFC 5782 test address 127.0.0.2 through this resolver: "not listed" means nothing (closed network, dead zone, or a resolver that hides answers)`);
+      if (test.outcome === 'error' && never.outcome === 'error') {
+        unanswered.set(zone, `not looked up: the resolver did not answer ${zone}'s test queries (${test.error})`);
+      } else if (test.outcome === 'not_listed') untrusted.set(zone, `${zone} does not list its RFC 5782 test address 127.0.0.2 through this resolver: "not listed" means nothing (closed network, dead zone, or a resolver that hides answers)`);
       else if (never.outcome === 'listed') untrusted.set(zone, `${zone} lists 127.0.0.1, which no blocklist may list: it answers "listed" for everything (wildcarded or dead zone)`);
     }),
   );
@@ -54,7 +60,11 @@ export async function queryBlocklists(options: { ips: readonly string[]; zones: 
   const worker = async () => {
     while (next < tasks.length) {
       const index = next++;
-      results[index] = trusted(await queryOne(tasks[index]!.ip, tasks[index]!.zone, options.resolver));
+      const { ip, zone } = tasks[index]!;
+      const skipped = unanswered.get(zone);
+      results[index] = skipped
+        ? { ip: canonicalIp(ip) ?? ip, zone, txt: null, newListing: false, listed: false, outcome: 'error', answer: [], meaning: null, error: skipped }
+        : trusted(await queryOne(ip, zone, options.resolver));
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(options.concurrency, tasks.length)) }, worker));

@@ -30,6 +30,9 @@ beforeAll(async () => {
     '2.0.0.127.wild.example': { A: ['127.0.0.2'] },
     '1.0.0.127.wild.example': { A: ['127.0.0.2'] },
     '13.113.0.203.wild.example': { A: ['127.0.0.2'] },
+    // slow.example never answers, not even its test entries.
+    '2.0.0.127.slow.example': { drop: true },
+    '1.0.0.127.slow.example': { drop: true },
   });
 });
 afterAll(async () => dns?.close());
@@ -79,6 +82,15 @@ describe('DNSBL query names and answers', () => {
     // A zone that passes its self-test answers as usual.
     expect(by('203.0.113.13', 'bl.spamcop.net')).toMatchObject({ listed: true, outcome: 'listed' });
     expect(by('203.0.113.14', 'bl.spamcop.net')).toMatchObject({ listed: false, outcome: 'not_listed' });
+  });
+
+  it('a zone whose test queries get no answer is not asked about the IPs (each would wait out the timeout)', async () => {
+    const resolver = createCheckResolver({ server: dns.address, timeoutMs: 300 });
+    const ips = Array.from({ length: 30 }, (_, i) => `198.51.100.${i + 1}`);
+    const results = await queryBlocklists({ ips, zones: ['slow.example'], resolver, concurrency: 4 });
+    expect(results).toHaveLength(30);
+    for (const r of results) expect(r).toMatchObject({ listed: false, outcome: 'error', error: "not looked up: the resolver did not answer slow.example's test queries (timed out)" });
+    expect(dns.queries.filter((q) => q.includes('slow.example') && !q.includes('.0.0.127.'))).toEqual([]);
   });
 });
 
