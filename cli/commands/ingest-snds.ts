@@ -248,6 +248,7 @@ function writeSummary(ctx: CommandContext, format: 'table' | 'json' | 'csv', res
       detail: i.detail ?? '',
     })),
   );
+  const loadedOf = (kind: 'ip_data' | 'ip_status') => results.flatMap((r) => r.inputs).filter((i) => i.kind === kind).reduce((n, i) => n + i.rowsLoaded, 0);
   let text = rows.length
     ? toTable(rows, [
         { key: 'feed' },
@@ -261,7 +262,7 @@ function writeSummary(ctx: CommandContext, format: 'table' | 'json' | 'csv', res
       ])
     : '';
   text +=
-    `SNDS: ${totals.feeds} feed(s), ${totals.days} day(s), ${totals.rowsLoaded} row(s) loaded, ${totals.rowsReplaced} replaced, ` +
+    `SNDS: ${totals.feeds} feed(s), ${totals.days} day(s), ${loadedOf('ip_data')} IP Data row(s) loaded, ${loadedOf('ip_status')} IP Status range(s), ${totals.rowsReplaced} replaced, ` +
     `${totals.rowsRejected} rejected, ${totals.warnings} warning(s)\n`;
   for (const warning of results.flatMap((r) => r.warnings)) text += `warning: ${warning}\n`;
   ctx.stdout.write(redact(text));

@@ -124,7 +124,7 @@ for (const backend of backends()) {
     it('prints a readable summary table and exits 0 with rejected rows', async () => {
       const result = await cli(['ingest', 'snds', '--format', 'table'], feeds([['main', '/data']]));
       expect(result.code).toBe(0);
-      expect(result.stdout).toMatch(/SNDS: 1 feed\(s\), 1 day\(s\), 3 row\(s\) loaded, 0 replaced, 1 rejected/);
+      expect(result.stdout).toMatch(/SNDS: 1 feed\(s\), 1 day\(s\), 2 IP Data row\(s\) loaded, 1 IP Status range\(s\), 0 replaced, 1 rejected/);
       expect(result.stdout).toMatch(/main\s+IP Data\s+2026-11-26\s+loaded/);
     });
 
