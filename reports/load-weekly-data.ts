@@ -457,7 +457,10 @@ async function freshnessOf(database: Database, period: ReportPeriod): Promise<We
             (array_agg(status order by started_at desc))[1] as last_status,
             max(started_at) as last_started,
             (array_agg(detail order by started_at desc))[1] as last_detail
-       from analytics.pipeline_run group by job order by job`,
+       from analytics.pipeline_run
+      -- The report's own job is the run writing this report (its row says running): not a source.
+      where job not like 'report:%'
+      group by job order by job`,
   );
   // The days that have data (one index range scan), then the days of the period that are missing.
   const withData = new Set(

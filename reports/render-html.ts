@@ -203,9 +203,9 @@ ${table(['feed', 'created', 'expires', 'days left', 'state', 'what to do'], data
 <h3>Freshness</h3>
 ${table(['job', 'last success', 'last run', 'last status', 'detail'], f.sources.map((s) => [s.job, s.lastSuccess ?? 'never', s.lastStarted, s.lastStatus, s.lastDetail ?? '']))}
 <p>Days of the period with no SNDS data: ${f.daysWithoutData.length ? e(f.daysWithoutData.join(', ')) : 'none'}.</p>
-<h3>Rejected rows (${e(fmtInt(data.rejections.total))})</h3>
+<h3>Rejected rows read during the week (${e(fmtInt(data.rejections.total))})</h3>
 ${table(['source', 'reason', 'count', 'last location'], data.rejections.groups.map((r) => [r.source, r.reason, fmtInt(r.count), r.lastLocation]), [2])}
-<h3>Quarantined messages (${e(fmtInt(data.quarantined.total))})</h3>
+<h3>Quarantined messages read during the week (${e(fmtInt(data.quarantined.total))})</h3>
 ${table(['mailbox', 'reason', 'count'], data.quarantined.groups.map((q) => [q.mailbox, q.reason, fmtInt(q.count)]), [2])}</section>`;
 }
 
