@@ -149,7 +149,9 @@ async function openPostgres(url: string, options: OpenOptions): Promise<Database
     try {
       return await fn(client);
     } catch (error) {
-      broken ||= isConnectionError(error);
+      // A caller that cannot trust the connection any more (a lock session that stopped answering)
+      // says so on its error: the connection is closed, not handed to the next user.
+      broken ||= isConnectionError(error) || (error as { discardConnection?: boolean } | null)?.discardConnection === true;
       throw error;
     } finally {
       client.off('error', onError);

@@ -52,16 +52,37 @@ export async function withJobLock<T>(
       if (!row?.locked) return { locked: false, heldBy: 'another process' } as const;
       const lost = new AbortController();
       const watch = database.kind === 'postgres' ? watchLockSession(session, lost, check) : () => undefined;
+      let ran: { ok: true; value: T } | { ok: false; error: unknown };
       try {
-        return { locked: true, value: await fn(session, lost.signal) } as const;
+        ran = { ok: true, value: await fn(session, lost.signal) };
+      } catch (error) {
+        ran = { ok: false, error };
       } finally {
         watch();
-        // On a lost connection this fails at once (the lock went with it).
-        await session.query('select pg_advisory_unlock($1, $2)', key).catch(() => undefined);
       }
+      // A lost connection is not asked to unlock (a query on one that stopped answering would wait
+      // behind the unanswered check for as long as the socket lives, and the job with it): it is
+      // discarded, which ends the lock if the server still has it.
+      if (lost.signal.aborted) throw new LockSessionLost(ran);
+      await session.query('select pg_advisory_unlock($1, $2)', key).catch(() => undefined);
+      if (!ran.ok) throw ran.error;
+      return { locked: true, value: ran.value } as const;
     });
+  } catch (error) {
+    if (!(error instanceof LockSessionLost)) throw error;
+    const ran = error.ran as { ok: true; value: T } | { ok: false; error: unknown };
+    if (!ran.ok) throw ran.error;
+    return { locked: true, value: ran.value };
   } finally {
     held.delete(job);
+  }
+}
+
+/** Carries a job's result out of a lock session that must be discarded (see db/connection.ts). */
+class LockSessionLost extends Error {
+  readonly discardConnection = true;
+  constructor(readonly ran: unknown) {
+    super('the connection holding the job lock was lost');
   }
 }
 

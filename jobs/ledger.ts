@@ -79,8 +79,12 @@ export async function closeInterrupted(db: Queryable, ids: readonly number[], at
   ]);
 }
 
-/** Failures the runner records for what happened around a job, not in it: they do not count for backoff. */
-const NOT_THE_JOBS_FAULT = [ABANDONED, INTERRUPTED, LOCK_LOST];
+/**
+ * Failures the runner records for what happened around a job, not in it: they do not count for
+ * backoff. Matched by their opening words, so rows written with an earlier wording (an upgrade right
+ * after a stop) still count as what they are.
+ */
+const NOT_THE_JOBS_FAULT = ['abandoned:%', 'interrupted:%', 'stopped: the database connection holding%'];
 
 export async function hasSucceeded(db: Queryable, job: string, period: string): Promise<boolean> {
   const rows = await db.query(`select 1 from repwatch.pipeline_run where job = $1 and period = $2 and status = 'succeeded' limit 1`, [job, period]);
@@ -92,8 +96,8 @@ export async function periodStates(db: Queryable, job: string, periods: readonly
   const rows = await db.query<{ period: string; succeeded: boolean; failures: number; last_failure: Date | null }>(
     `select period,
             bool_or(status = 'succeeded') as succeeded,
-            count(*) filter (where status = 'failed' and (detail is null or detail <> all($3::text[])))::int as failures,
-            max(finished_at) filter (where status = 'failed' and (detail is null or detail <> all($3::text[]))) as last_failure
+            count(*) filter (where status = 'failed' and (detail is null or not detail like any($3::text[])))::int as failures,
+            max(finished_at) filter (where status = 'failed' and (detail is null or not detail like any($3::text[]))) as last_failure
        from repwatch.pipeline_run
       where job = $1 and period = any($2)
       group by period`,
@@ -113,7 +117,7 @@ export async function failuresSinceSuccess(db: Queryable, job: string): Promise<
   const [row] = await db.query<{ failures: number; last_failure: Date | null }>(
     `select count(*)::int as failures, max(finished_at) as last_failure
        from repwatch.pipeline_run
-      where job = $1 and status = 'failed' and (detail is null or detail <> all($2::text[]))
+      where job = $1 and status = 'failed' and (detail is null or not detail like any($2::text[]))
         and started_at > coalesce((select max(started_at) from repwatch.pipeline_run where job = $1 and status = 'succeeded'), '-infinity')`,
     [job, NOT_THE_JOBS_FAULT],
   );

@@ -1,5 +1,7 @@
-import { expect, it } from 'vitest';
-import { describeEachBackend } from '../support/backends.js';
+import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { backends, describeEachBackend } from '../support/backends.js';
+import { openDatabase } from '../../db/connection.js';
 import { runDuePeriods, runJobPeriod } from '../../jobs/runner.js';
 import { duePeriods } from '../../jobs/due.js';
 import { jobLockKey } from '../../jobs/job-lock.js';
@@ -220,3 +222,97 @@ describeEachBackend('job runner: ledger, catch-up, backoff, locks', (db, backend
     expect(Math.abs((await env.time.now()).getTime() - row!.now.getTime())).toBeLessThan(DAY);
   });
 });
+
+/**
+ * A lock connection that stops answering (a network cut without a reset, a frozen server) rather than
+ * one that is closed: a TCP proxy between the pool and PostgreSQL stops passing the bytes of the
+ * session that holds the lock. PostgreSQL only: the lock is a server session.
+ */
+describe.skipIf(!backends()[0]!.available)('job runner: a lock connection that stops answering [postgres]', () => {
+  it('the job is stopped, the ledger says why, the connection is discarded and the job can run again in this process', async () => {
+    const handle = await backends()[0]!.create();
+    const target = new URL(handle.url!);
+    const pairs: { client: Socket; upstream: Socket }[] = [];
+    const proxy = createServer((client) => {
+      const upstream = connect(Number(target.port || 5432), target.hostname);
+      pairs.push({ client, upstream });
+      client.pipe(upstream);
+      upstream.pipe(client);
+      const close = () => {
+        client.destroy();
+        upstream.destroy();
+      };
+      client.on('error', close);
+      upstream.on('error', close);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', () => resolve()));
+    const proxied = new URL(handle.url!);
+    proxied.hostname = '127.0.0.1';
+    proxied.port = String((proxy.address() as AddressInfo).port);
+    const database = await openDatabase({ url: proxied.toString(), poolSize: 4 });
+    try {
+      const started = gate();
+      let stoppedBySignal = false;
+      let wait = true;
+      const job = dailyJob('t:frozen-lock', async (c) => {
+        if (!wait) return { rowsLoaded: 1 };
+        started.open();
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, 30_000);
+          c.signal.addEventListener('abort', () => {
+            clearTimeout(timer);
+            stoppedBySignal = true;
+            resolve();
+          });
+        });
+        throw new Error('stopped as asked');
+      });
+      const env = testEnv(database, undefined, { lockCheck: { everyMs: 50, answerWithinMs: 400 } });
+      const running = runJobPeriod(job, '2026-11-28', env, { recordSkip: true });
+      await started.promise;
+      // Freeze the proxied connection of the backend that holds the job's lock (its client port is the
+      // proxy's local port towards PostgreSQL).
+      const [classid, objid] = jobLockKey('t:frozen-lock');
+      const [holder] = await handle.database.query<{ port: number }>(
+        `select a.client_port as port from pg_locks l join pg_stat_activity a on a.pid = l.pid
+         where l.locktype = 'advisory' and l.classid = $1::bigint::oid and l.objid = $2::bigint::oid and l.objsubid = 2 and l.granted`,
+        [classid, objid >>> 0],
+      );
+      const frozen = pairs.find((p) => p.upstream.localPort === holder!.port)!;
+      expect(frozen, 'the lock session goes through the proxy').toBeDefined();
+      frozen.client.unpipe(frozen.upstream);
+      frozen.upstream.unpipe(frozen.client);
+      frozen.client.pause();
+      frozen.upstream.pause();
+
+      const outcome = await running;
+      expect(stoppedBySignal).toBe(true);
+      expect(outcome).toMatchObject({ status: 'failed', error: LOCK_LOST });
+      const rows = await handle.database.query<{ status: string; detail: string }>(`select status, detail from repwatch.pipeline_run where job = 't:frozen-lock' order by id`);
+      expect(rows).toEqual([{ status: 'failed', detail: LOCK_LOST }]);
+      // Not "already running in this process": the job's name was released with the discarded session.
+      // The frozen session still holds the lock on the server, so the next run cannot take it yet.
+      wait = false;
+      expect(await runJobPeriod(job, '2026-11-28', env, { recordSkip: false })).toMatchObject({ status: 'skipped', reason: 't:frozen-lock is already running in another process' });
+      frozen.client.destroy();
+      frozen.upstream.destroy();
+      await waitUntil(async () => (await runJobPeriod(job, '2026-11-28', env, { recordSkip: false })).status === 'succeeded');
+    } finally {
+      await database.close().catch(() => undefined);
+      for (const p of pairs) {
+        p.client.destroy();
+        p.upstream.destroy();
+      }
+      proxy.close();
+      await handle.drop();
+    }
+  });
+});
+
+async function waitUntil(probe: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!(await probe())) {
+    if (Date.now() > until) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
