@@ -18,6 +18,7 @@ export class CronSchedule {
    * with the same remainder mod 15: the rest are skipped without asking node-cron. */
   private readonly minuteResidues: Set<number>;
   private memo: { from: number; to: number; ticks: number[] } | undefined;
+  private nextMemo: { from: number; lookaheadMs: number; tick: number | null } | undefined;
 
   constructor(expression: string, timezone = 'UTC') {
     const trimmed = expression.trim();
@@ -69,14 +70,28 @@ export class CronSchedule {
     return null;
   }
 
-  /** The first tick strictly after `at`, looking ahead at most `lookaheadMs` (a year and a day: a
-   * yearly or leap-day schedule still has a next run); null when there is none. */
+  /**
+   * The first tick strictly after `at`, looking ahead at most `lookaheadMs` (a year and a day: a yearly
+   * schedule still has a next run; a leap-day one can be four years away and gets null). The walk over
+   * a year of minutes takes up to a second, and `status` and every /metrics scrape ask for it, so the
+   * answer is kept until its tick has passed (a null one for an hour).
+   */
   nextTick(at: Date, lookaheadMs = 367 * 86_400_000): Date | null {
-    const stop = at.getTime() + lookaheadMs;
-    for (let t = Math.floor(at.getTime() / MINUTE) * MINUTE + MINUTE; t <= stop; t += MINUTE) {
-      if (this.matches(new Date(t))) return new Date(t);
+    const ms = at.getTime();
+    const memo = this.nextMemo;
+    if (memo && memo.lookaheadMs === lookaheadMs && ms >= memo.from && (memo.tick === null ? ms < memo.from + 3_600_000 : ms < memo.tick)) {
+      return memo.tick === null ? null : new Date(memo.tick);
     }
-    return null;
+    const stop = ms + lookaheadMs;
+    let tick: number | null = null;
+    for (let t = Math.floor(ms / MINUTE) * MINUTE + MINUTE; t <= stop; t += MINUTE) {
+      if (this.matches(new Date(t))) {
+        tick = t;
+        break;
+      }
+    }
+    this.nextMemo = { from: ms, lookaheadMs, tick };
+    return tick === null ? null : new Date(tick);
   }
 
   private walk(start: number, end: number): number[] {

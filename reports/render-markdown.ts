@@ -27,15 +27,36 @@ const MD_ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&
  * md() for text that anyone can put into a complaint report, a bounce or the block list (campaigns,
  * subjects, domains, SNDS details). Chat tools and mail clients turn a bare `https://…` or `www.…` into a
  * link, and a link in a report from our own tooling looks trustworthy: such text is shown defanged
- * (`hxxps://`, `www[.]`), as security reports show indicators, readable and not clickable.
+ * (`hxxps://`, `evil[.]test`), as security reports show indicators, readable and not clickable.
  */
 export function mdUntrusted(value: unknown): string {
   if (value === null || value === undefined) return '';
   return md(defang(value instanceof Date ? value.toISOString() : String(value)));
 }
 
+/**
+ * `hxxps://`, and the last dot of a word's host when it looks like a domain (`evil[.]test`): chat tools
+ * and mail clients link bare domains too. Word by word (split on spaces), each word scanned once: no
+ * pattern that could backtrack over a long hostile value.
+ */
 function defang(text: string): string {
-  return text.replace(/\b(h)tt(ps?):\/\//gi, '$1xx$2://').replace(/\b(www)\./gi, '$1[.]');
+  return text
+    .replace(/\b(h)tt(ps?):\/\//gi, '$1xx$2://')
+    .split(/(\s+)/)
+    .map(defangWord)
+    .join('');
+}
+
+function defangWord(word: string): string {
+  const scheme = word.indexOf('://');
+  const start = scheme >= 0 ? scheme + 3 : 0;
+  // The host: up to a port, a path, a query or a fragment, without trailing punctuation (a full stop, a bracket).
+  const hostEnd = [':', '/', '?', '#'].map((c) => word.indexOf(c, start)).filter((i) => i >= 0);
+  let last = (hostEnd.length ? Math.min(...hostEnd) : word.length) - 1;
+  while (last > start && !/[a-z0-9]/i.test(word[last]!)) last -= 1;
+  const dot = word.lastIndexOf('.', last);
+  if (dot <= start || word[dot - 1] === '.' || !/^[a-z]{2,63}$/i.test(word.slice(dot + 1, last + 1))) return word;
+  return `${word.slice(0, dot)}[.]${word.slice(dot + 1)}`;
 }
 
 /** How values are written: escaped for Markdown, or as plain text for the e-mail's text/plain part. */

@@ -167,7 +167,7 @@ export async function ingestJmrpMailbox(options: IngestJmrpOptions): Promise<Jmr
     await flushRecompute(true);
   } catch (error) {
     logger?.error({ source: 'jmrp', mailbox: result.mailbox, err: (error as Error).message }, 'recompute after JMRP ingest failed');
-    result.error ??= `recompute failed: ${(error as Error).message}`;
+    result.error ??= `mailbox ${result.mailbox}: recompute failed: ${(error as Error).message}`;
   }
 
   const out: JmrpIngestResult = {

@@ -146,7 +146,7 @@ export async function drainMailbox<R extends Classification, S = void>(options: 
       out.settleFailures += settle.failed;
       if (settle.error) logger?.warn({ mailbox: source.name, failed: settle.failed, err: settle.error }, 'could not archive messages; they are recognised by key on the next run');
       if (failed.length > 0) {
-        out.error = `database unavailable: ${failed[0]!.reason}`;
+        out.error = `mailbox ${source.name}: database unavailable: ${failed[0]!.reason}`;
         break;
       }
       if (sourceError) throw sourceError;

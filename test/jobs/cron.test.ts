@@ -34,6 +34,12 @@ describe('CronSchedule (node-cron matching, minute walking)', () => {
     // Months and years ahead: a leap day, and the 31st from the start of a month without one.
     expect(new CronSchedule('0 0 29 2 *').nextTick(new Date('2027-03-01T00:00:00Z'))?.toISOString()).toBe('2028-02-29T00:00:00.000Z');
     expect(new CronSchedule('0 6 31 * *').nextTick(new Date('2026-04-01T00:00:00Z'))?.toISOString()).toBe('2026-05-31T06:00:00.000Z');
+    // The answer is kept until its tick passes, and recomputed after (status asks at every scrape).
+    const yearly = new CronSchedule('0 6 1 1 *');
+    expect(yearly.nextTick(new Date('2026-11-28T05:00:00Z'))?.toISOString()).toBe('2027-01-01T06:00:00.000Z');
+    expect(yearly.nextTick(new Date('2026-12-31T23:00:00Z'))?.toISOString()).toBe('2027-01-01T06:00:00.000Z');
+    expect(yearly.nextTick(new Date('2027-01-01T06:00:00Z'))?.toISOString()).toBe('2028-01-01T06:00:00.000Z');
+    expect(yearly.nextTick(new Date('2026-12-01T00:00:00Z'))?.toISOString()).toBe('2027-01-01T06:00:00.000Z');
   });
 
   it('reads the expression in its time zone, across a daylight-saving change', () => {

@@ -21,10 +21,15 @@ describe('Markdown escaping', () => {
   });
 
   it('shows links in text from outside defanged, so chat tools and mail clients do not make them clickable', () => {
-    expect(mdUntrusted('Reset your password at https://login-microsoft.evil.test/reset or www.evil.test')).toBe(
-      'Reset your password at hxxps://login-microsoft.evil.test/reset or www\\[.\\]evil.test',
+    expect(mdUntrusted('Reset your password at https://login-microsoft.evil.test/reset.html or www.evil.test')).toBe(
+      'Reset your password at hxxps://login-microsoft.evil\\[.\\]test/reset.html or www.evil\\[.\\]test',
     );
-    expect(mdUntrusted('HTTP://x.test and http://y.test')).toBe('HxxP://x.test and hxxp://y.test');
+    expect(mdUntrusted('HTTP://x.test and http://y.test:8080/a')).toBe('HxxP://x\\[.\\]test and hxxp://y\\[.\\]test:8080/a');
+    // Bare domains are linked by chat tools too: the last dot of the host.
+    expect(mdUntrusted('login-microsoft-support.com')).toBe('login-microsoft-support\\[.\\]com');
+    expect(mdUntrusted('(see evil.test.)')).toBe('\\(see evil\\[.\\]test.\\)');
+    // What is not a domain stays as it is.
+    expect(mdUntrusted('Weekly offers, version 1.2.3, e.g. this')).toBe('Weekly offers, version 1.2.3, e.g. this');
     // Our own text keeps its links (the delisting form's address).
     expect(md('https://olcsupport.office.com/')).toBe('https://olcsupport.office.com/');
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeBody, decodeEncodedWords, parseContentType, parseMime, walkParts } from '../../../ingest/mailbox/mime.js';
+import { decodeBody, decodeEncodedWords, domainOf, parseContentType, parseMime, walkParts } from '../../../ingest/mailbox/mime.js';
 import { parseMailDate } from '../../../ingest/mailbox/mail-date.js';
 
 describe('parseMime', () => {
@@ -82,5 +82,17 @@ describe('parseMime', () => {
     expect(parseMailDate('Mon, 02 Mar 2026 20:30:00 +0530')?.toISOString()).toBe('2026-03-02T15:00:00.000Z');
     expect(parseMailDate('yesterday')).toBeNull();
     expect(parseMailDate('1 Jan 1970 00:00:00 +0000')).toBeNull();
+  });
+});
+
+describe('domainOf', () => {
+  it('takes the domain after the last @, without trailing dots, > or any kind of space, in lower case', () => {
+    expect(domainOf('News <news@Shop.Example>')).toBe('shop.example');
+    expect(domainOf('a@example.com.\u00a0')).toBe('example.com');
+    expect(domainOf('a@example.com\u2028')).toBe('example.com');
+    expect(domainOf('a@example.com. >')).toBe('example.com');
+    expect(domainOf('a@')).toBeNull();
+    expect(domainOf(`a@${'x'.repeat(300)}`)).toBeNull();
+    expect(domainOf(null)).toBeNull();
   });
 });
