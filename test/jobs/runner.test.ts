@@ -159,25 +159,10 @@ describeEachBackend('job runner: ledger, catch-up, backoff, locks', (db, backend
   });
 
   it.skipIf(backend.name !== 'postgres')('a job whose lock connection is lost stops, and the ledger says why; the period runs again (PostgreSQL only)', async () => {
-    const started = gate();
-    let stoppedBySignal = false;
-    let wait = true;
-    const job = dailyJob('t:lost-lock', async (c) => {
-      if (!wait) return { rowsLoaded: 2 };
-      started.open();
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, 20_000);
-        c.signal.addEventListener('abort', () => {
-          clearTimeout(timer);
-          stoppedBySignal = true;
-          resolve();
-        });
-      });
-      throw new Error('stopped as asked');
-    });
+    const { job, state } = jobWaitingForItsStop('t:lost-lock');
     const env = testEnv(db(), undefined, { lockCheck: { everyMs: 50, answerWithinMs: 10_000 } });
     const running = runJobPeriod(job, '2026-11-28', env, { recordSkip: true });
-    await started.promise;
+    await state.started.promise;
     // What a database restart or a network cut does to the idle session that holds the lock.
     const [classid, objid] = jobLockKey('t:lost-lock');
     const killed = await db().query<{ ok: boolean }>(
@@ -187,10 +172,10 @@ describeEachBackend('job runner: ledger, catch-up, backoff, locks', (db, backend
     );
     expect(killed).toEqual([{ ok: true }]);
     const outcome = await running;
-    expect(stoppedBySignal).toBe(true);
+    expect(state.stoppedBySignal).toBe(true);
     expect(outcome).toMatchObject({ status: 'failed', error: LOCK_LOST });
     expect((await ledger('t:lost-lock')).map((r) => [r.status, r.detail])).toEqual([['failed', LOCK_LOST]]);
-    wait = false;
+    state.wait = false;
     expect((await runJobPeriod(job, '2026-11-28', env, { recordSkip: true })).status).toBe('succeeded');
   });
 
@@ -251,25 +236,10 @@ describe.skipIf(!backends()[0]!.available)('job runner: a lock connection that s
     proxied.port = String((proxy.address() as AddressInfo).port);
     const database = await openDatabase({ url: proxied.toString(), poolSize: 4 });
     try {
-      const started = gate();
-      let stoppedBySignal = false;
-      let wait = true;
-      const job = dailyJob('t:frozen-lock', async (c) => {
-        if (!wait) return { rowsLoaded: 1 };
-        started.open();
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, 30_000);
-          c.signal.addEventListener('abort', () => {
-            clearTimeout(timer);
-            stoppedBySignal = true;
-            resolve();
-          });
-        });
-        throw new Error('stopped as asked');
-      });
+      const { job, state } = jobWaitingForItsStop('t:frozen-lock');
       const env = testEnv(database, undefined, { lockCheck: { everyMs: 50, answerWithinMs: 400 } });
       const running = runJobPeriod(job, '2026-11-28', env, { recordSkip: true });
-      await started.promise;
+      await state.started.promise;
       // Freeze the proxied connection of the backend that holds the job's lock (its client port is the
       // proxy's local port towards PostgreSQL).
       const [classid, objid] = jobLockKey('t:frozen-lock');
@@ -286,13 +256,13 @@ describe.skipIf(!backends()[0]!.available)('job runner: a lock connection that s
       frozen.upstream.pause();
 
       const outcome = await running;
-      expect(stoppedBySignal).toBe(true);
+      expect(state.stoppedBySignal).toBe(true);
       expect(outcome).toMatchObject({ status: 'failed', error: LOCK_LOST });
       const rows = await handle.database.query<{ status: string; detail: string }>(`select status, detail from repwatch.pipeline_run where job = 't:frozen-lock' order by id`);
       expect(rows).toEqual([{ status: 'failed', detail: LOCK_LOST }]);
       // Not "already running in this process": the job's name was released with the discarded session.
       // The frozen session still holds the lock on the server, so the next run cannot take it yet.
-      wait = false;
+      state.wait = false;
       expect(await runJobPeriod(job, '2026-11-28', env, { recordSkip: false })).toMatchObject({ status: 'skipped', reason: 't:frozen-lock is already running in another process' });
       frozen.client.destroy();
       frozen.upstream.destroy();
@@ -315,4 +285,23 @@ async function waitUntil(probe: () => Promise<boolean>, timeoutMs = 15_000): Pro
     if (Date.now() > until) throw new Error('timed out');
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** A job that, until `state.wait` is set false, waits (at most 30 s) for its stop signal and notes that it came. */
+function jobWaitingForItsStop(name: string) {
+  const state = { started: gate(), stoppedBySignal: false, wait: true };
+  const job = dailyJob(name, async (c) => {
+    if (!state.wait) return { rowsLoaded: 1 };
+    state.started.open();
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 30_000);
+      c.signal.addEventListener('abort', () => {
+        clearTimeout(timer);
+        state.stoppedBySignal = true;
+        resolve();
+      });
+    });
+    throw new Error('stopped as asked');
+  });
+  return { job, state };
 }
