@@ -89,12 +89,7 @@ async function grantToBiRole(session: Session): Promise<void> {
   if (row?.missing) await session.exec(BI_GRANTS);
 }
 
-/**
- * One migration in its own transaction. Its DDL waits for locks that a long query holds (a BI
- * dashboard reading a view): waiting without limit would queue every later query on that table behind
- * it, dashboards and jobs alike. So each attempt waits at most LOCK_WAIT, then rolls back and tries
- * again a few times before giving up with a message that says why.
- */
+/** How long a migration waits for each lock (a PostgreSQL interval), how often it tries, and the pause between. */
 export interface LockWait {
   timeout: string;
   attempts: number;
@@ -103,6 +98,12 @@ export interface LockWait {
 
 const LOCK_WAIT: LockWait = { timeout: '5s', attempts: 6, pauseMs: 2_000 };
 
+/**
+ * One migration in its own transaction. Its DDL waits for locks that a long query holds (a BI
+ * dashboard reading a view): waiting without limit would queue every later query on that table behind
+ * it, dashboards and jobs alike. So each attempt waits at most lockWait.timeout, then rolls back and
+ * tries again a few times before giving up with a message that says why.
+ */
 async function applyOne(session: Session, migration: Migration, lockWait: LockWait): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     await session.query('begin');

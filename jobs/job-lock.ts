@@ -21,7 +21,15 @@ const heldHere = new WeakMap<Database, Set<string>>();
 export type LockOutcome<T> = { locked: true; value: T } | { locked: false; heldBy: 'this process' | 'another process' };
 
 /** How often the lock's connection is checked while a job runs, and how long a check may go unanswered. */
-export const LOCK_CHECK = { everyMs: 5_000, answerWithinMs: 30_000 };
+export interface LockCheck {
+  everyMs: number;
+  answerWithinMs: number;
+}
+
+export const LOCK_CHECK: LockCheck = { everyMs: 5_000, answerWithinMs: 30_000 };
+
+/** What the job did: its value, or what it threw. */
+type Ran<T> = { ok: true; value: T } | { ok: false; error: unknown };
 
 /**
  * Run fn while holding the job's session-level advisory lock (pg_try_advisory_lock: never waits). The
@@ -35,42 +43,39 @@ export const LOCK_CHECK = { everyMs: 5_000, answerWithinMs: 30_000 };
  * its successor (a report would be sent twice). On PGlite there is one session in one process: nothing
  * to check.
  */
-export async function withJobLock<T>(
-  database: Database,
-  job: string,
-  fn: (session: Session, lost: AbortSignal) => Promise<T>,
-  check: { everyMs: number; answerWithinMs: number } = LOCK_CHECK,
-): Promise<LockOutcome<T>> {
+export async function withJobLock<T>(database: Database, job: string, fn: (session: Session, lost: AbortSignal) => Promise<T>, check: LockCheck = LOCK_CHECK): Promise<LockOutcome<T>> {
   let held = heldHere.get(database);
   if (!held) heldHere.set(database, (held = new Set()));
   if (held.has(job)) return { locked: false, heldBy: 'this process' };
   held.add(job);
   try {
-    return await database.withSession(async (session) => {
-      const key = jobLockKey(job);
-      const [row] = await session.query<{ locked: boolean }>('select pg_try_advisory_lock($1, $2) as locked', key);
-      if (!row?.locked) return { locked: false, heldBy: 'another process' } as const;
-      const lost = new AbortController();
-      const watch = database.kind === 'postgres' ? watchLockSession(session, lost, check) : () => undefined;
-      let ran: { ok: true; value: T } | { ok: false; error: unknown };
-      try {
-        ran = { ok: true, value: await fn(session, lost.signal) };
-      } catch (error) {
-        ran = { ok: false, error };
-      } finally {
-        watch();
-      }
-      // A lost connection is not asked to unlock (a query on one that stopped answering would wait
-      // behind the unanswered check for as long as the socket lives, and the job with it): it is
-      // discarded, which ends the lock if the server still has it.
-      if (lost.signal.aborted) throw new LockSessionLost(ran);
-      await session.query('select pg_advisory_unlock($1, $2)', key).catch(() => undefined);
-      if (!ran.ok) throw ran.error;
-      return { locked: true, value: ran.value } as const;
-    });
-  } catch (error) {
-    if (!(error instanceof LockSessionLost)) throw error;
-    const ran = error.ran as { ok: true; value: T } | { ok: false; error: unknown };
+    const ran = await database
+      .withSession(async (session): Promise<Ran<T> | null> => {
+        const key = jobLockKey(job);
+        const [row] = await session.query<{ locked: boolean }>('select pg_try_advisory_lock($1, $2) as locked', key);
+        if (!row?.locked) return null;
+        const lost = new AbortController();
+        const watch = database.kind === 'postgres' ? watchLockSession(session, lost, check) : () => undefined;
+        let ran: Ran<T>;
+        try {
+          ran = { ok: true, value: await fn(session, lost.signal) };
+        } catch (error) {
+          ran = { ok: false, error };
+        } finally {
+          watch();
+        }
+        // A lost connection is not asked to unlock (a query on one that stopped answering would wait
+        // behind the unanswered check for as long as the socket lives, and the job with it): it is
+        // discarded, which ends the lock if the server still has it.
+        if (lost.signal.aborted) throw new LockSessionLost(ran);
+        await session.query('select pg_advisory_unlock($1, $2)', key).catch(() => undefined);
+        return ran;
+      })
+      .catch((error: unknown) => {
+        if (error instanceof LockSessionLost) return error.ran as Ran<T>;
+        throw error;
+      });
+    if (ran === null) return { locked: false, heldBy: 'another process' };
     if (!ran.ok) throw ran.error;
     return { locked: true, value: ran.value };
   } finally {
@@ -87,7 +92,7 @@ class LockSessionLost extends Error {
 }
 
 /** Check the lock's session until the returned function is called; abort `lost` when it fails. */
-function watchLockSession(session: Session, lost: AbortController, check: { everyMs: number; answerWithinMs: number }): () => void {
+function watchLockSession(session: Session, lost: AbortController, check: LockCheck): () => void {
   let askedAt: number | null = null;
   const timer = setInterval(() => {
     if (lost.signal.aborted) return;

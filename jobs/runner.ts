@@ -9,7 +9,7 @@ import { ExitCode } from '../cli/exit-codes.js';
 import type { JobDefinition, JobResult } from './types.js';
 import { timeSourceFor, type TimeSource } from './time-source.js';
 import type { JobMetrics } from './metrics.js';
-import { withJobLock } from './job-lock.js';
+import { withJobLock, type LockCheck } from './job-lock.js';
 import { closeAbandoned, finishRun, hasSucceeded, INTERRUPTED, LOCK_LOST, recordSkipped, startRun } from './ledger.js';
 import { duePeriods, type RetryPolicy } from './due.js';
 
@@ -31,7 +31,7 @@ export interface RunnerEnv {
   /** Ledger ids of runs in progress, so a stop that cannot wait can mark them interrupted. */
   active?: Set<number>;
   /** How often the job lock's connection is checked (default LOCK_CHECK). */
-  lockCheck?: { everyMs: number; answerWithinMs: number };
+  lockCheck?: LockCheck;
 }
 
 export type RunOutcome =

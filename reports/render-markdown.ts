@@ -13,9 +13,7 @@ const MD_ROWS_PER_STATUS = 25;
  * punctuation after inserting entities would break them (`&#39;` became `&\#39;`).
  */
 export function md(value: unknown): string {
-  if (value === null || value === undefined) return '';
-  const text = value instanceof Date ? value.toISOString() : String(value);
-  return text
+  return textOf(value)
     .replace(/\r\n?|\n/g, ' ')
     .replace(/[\\`*_[\]{}()#+!|~]/g, '\\$&')
     .replace(/[&<>]/g, (c) => MD_ENTITIES[c]!);
@@ -30,8 +28,13 @@ const MD_ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&
  * (`hxxps://`, `evil[.]test`), as security reports show indicators, readable and not clickable.
  */
 export function mdUntrusted(value: unknown): string {
+  return md(defang(textOf(value)));
+}
+
+/** A value as text: '' for null, ISO 8601 for a date. */
+function textOf(value: unknown): string {
   if (value === null || value === undefined) return '';
-  return md(defang(value instanceof Date ? value.toISOString() : String(value)));
+  return value instanceof Date ? value.toISOString() : String(value);
 }
 
 /**
@@ -70,14 +73,12 @@ const MARKDOWN: Escapes = { esc: md, untrusted: mdUntrusted };
 /** Plain text: one line per value, no control characters (a hostile subject could carry terminal
  * escapes), links from outside defanged as in the Markdown (mail clients link bare URLs in text too). */
 const PLAIN: Escapes = {
-  esc: (value) => plainText(value),
+  esc: plainText,
   untrusted: (value) => defang(plainText(value)),
 };
 
 function plainText(value: unknown): string {
-  if (value === null || value === undefined) return '';
-  const text = value instanceof Date ? value.toISOString() : String(value);
-  return text.replace(/\r\n?|\n/g, ' ').replace(/[\x00-\x08\x0b-\x1f\x7f]/g, ' ');
+  return textOf(value).replace(/\r\n?|\n/g, ' ').replace(/[\x00-\x08\x0b-\x1f\x7f]/g, ' ');
 }
 
 /** The report as Markdown (`text` style: the same layout without Markdown escapes, for the e-mail's

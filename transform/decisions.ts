@@ -332,10 +332,18 @@ export async function latestSndsDay(database: Pick<Database, 'query'>, notAfter:
  * clean; callers say so (sndsWindowCoverage). Never after today; null without SNDS data.
  */
 export async function defaultDecisionDate(database: Pick<Database, 'query'>, today: string, windowDays: number): Promise<string | null> {
-  const [snds, status] = await Promise.all([latestSndsDay(database, today), latestStatusDownloadDay(database)]);
-  if (!snds) return null;
-  const useStatus = status !== null && status > snds && status <= today && daysBetween(snds, status) < windowDays;
-  return useStatus ? status : snds;
+  return (await decisionDates(database, today, windowDays)).asOf;
+}
+
+/** defaultDecisionDate with the two days it is chosen from, for callers that also say which they used. */
+export async function decisionDates(
+  database: Pick<Database, 'query'>,
+  today: string,
+  windowDays: number,
+): Promise<{ asOf: string | null; sndsDay: string | null; statusDay: string | null }> {
+  const [sndsDay, statusDay] = await Promise.all([latestSndsDay(database, today), latestStatusDownloadDay(database)]);
+  const useStatus = sndsDay !== null && statusDay !== null && statusDay > sndsDay && statusDay <= today && daysBetween(sndsDay, statusDay) < windowDays;
+  return { asOf: useStatus ? statusDay : sndsDay, sndsDay, statusDay };
 }
 
 /**

@@ -3,7 +3,7 @@ import type { CommandRunner } from '../command-runner.js';
 import { CliError, ExitCode, UsageError } from '../exit-codes.js';
 import { parseFormat, toCsv, toJson } from '../output.js';
 import { isDay, utcDay } from '../../lib/clock.js';
-import { computeDecisions, defaultDecisionDate, FLAG_KEYS, latestStatusDownloadDay, sndsWindowCoverage, toFlagRecord } from '../../transform/decisions.js';
+import { computeDecisions, decisionDates, FLAG_KEYS, sndsWindowCoverage, toFlagRecord } from '../../transform/decisions.js';
 import { decisionsTable } from '../../transform/decisions-table.js';
 
 /** `repwatch flags`: the decision for every sending IP on one date, most urgent first. */
@@ -19,14 +19,15 @@ export function registerFlags(program: Command, run: CommandRunner): void {
         if (options.asOf !== undefined) assertNotFuture(`--as-of ${options.asOf}`, options.asOf, ctx.clock.now());
         const format = parseFormat(options.format, ['table', 'json', 'csv'], Boolean(ctx.stdout.isTTY));
         const database = await ctx.database();
-        const asOf = options.asOf ?? (await defaultDecisionDate(database, utcDay(ctx.clock.now()), ctx.config.thresholds.windowDays));
+        const dates = await decisionDates(database, utcDay(ctx.clock.now()), ctx.config.thresholds.windowDays);
+        const asOf = options.asOf ?? dates.asOf;
         if (!asOf) {
           throw new CliError('no SNDS data yet: load some with `repwatch ingest snds` (or run `repwatch transform --rebuild` after loading), or give --as-of YYYY-MM-DD', ExitCode.failed);
         }
         // Computed now rather than read back, so the answer follows the current data and thresholds;
         // it also stores them as that date's history in analytics.ip_flag.
         const decisions = await computeDecisions(database, ctx.config, asOf);
-        const newestStatus = await latestStatusDownloadDay(database);
+        const newestStatus = dates.statusDay;
         const newerStatus = newestStatus !== null && newestStatus > asOf;
         if (newerStatus) {
           ctx.logger.warn({ asOf, statusDownloadedOn: newestStatus }, 'an IP Status download newer than the as-of date is not used for it');

@@ -1,7 +1,7 @@
 import type { DemoStep } from '../run-demo.js';
 import { utcDay } from '../../lib/clock.js';
 import { rebuildAll } from '../../transform/recompute.js';
-import { computeDecisions, defaultDecisionDate, latestSndsDay, latestStatusDownloadDay } from '../../transform/decisions.js';
+import { computeDecisions, decisionDates } from '../../transform/decisions.js';
 import { decisionsTable } from '../../transform/decisions-table.js';
 
 /**
@@ -14,11 +14,8 @@ export const decisionsStep: DemoStep = {
   async run(ctx) {
     const database = await ctx.database();
     const summary = await rebuildAll(database, ctx.config);
-    const today = utcDay(ctx.clock.now());
-    const sndsDay = await latestSndsDay(database, today);
-    if (!sndsDay) return 'no SNDS data loaded: no decisions';
-    const statusDay = await latestStatusDownloadDay(database);
-    const asOf = (await defaultDecisionDate(database, today, ctx.config.thresholds.windowDays)) ?? sndsDay;
+    const { asOf, sndsDay, statusDay } = await decisionDates(database, utcDay(ctx.clock.now()), ctx.config.thresholds.windowDays);
+    if (!asOf) return 'no SNDS data loaded: no decisions';
     const decisions = await computeDecisions(database, ctx.config, asOf);
     return [
       `recomputed ${summary.factRows} IP-days and the decisions of ${summary.asOfDates.length} as-of dates`,

@@ -189,18 +189,27 @@ describe.skipIf(!postgres.available)(title, () => {
     expect(await t.count(`select count(*)::int as n from repwatch.feedback_report`)).toBe(4000);
   });
 
-  it('SIGTERM while a job cannot finish: the run is marked interrupted, the process exits 0, and the next run does it', async () => {
-    const t = await setup(5);
+  /**
+   * Start `args`, wait until its SNDS job is held mid-download, send SIGTERM, and wait for the exit (15 s
+   * at most: a hang guard, not a speed target; the process gives the job 7 s, then exits by itself).
+   * The run must be marked interrupted, not left running.
+   */
+  async function sigtermWhileJobHeld(t: Awaited<ReturnType<typeof setup>>, args: string[], code: number): Promise<Child> {
     snds!.hold();
-    const scheduler = t.start('schedule');
+    const child = t.start(...args);
     await snds!.held();
     await waitFor('the running row', async () => (await t.count(`select count(*)::int as n from repwatch.pipeline_run where job = 'snds:main' and status = 'running'`)) === 1);
-    scheduler.child.kill('SIGTERM');
-    // A hang guard, not a speed target: the scheduler gives the job 7 s, then exits by itself.
-    const exit = await Promise.race([scheduler.exited, new Promise<null>((r) => setTimeout(() => r(null), 15_000))]);
-    expect(exit, `still running 15 s after SIGTERM\n${scheduler.stderr()}`).toEqual({ code: 0, signal: null });
+    child.child.kill('SIGTERM');
+    const exit = await Promise.race([child.exited, new Promise<null>((r) => setTimeout(() => r(null), 15_000))]);
+    expect(exit, `still running 15 s after SIGTERM\n${child.stderr()}`).toEqual({ code, signal: null });
     const rows = await t.q<{ status: string; detail: string | null }>(`select status, detail from repwatch.pipeline_run where job = 'snds:main' order by id`);
     expect(rows).toEqual([{ status: 'failed', detail: INTERRUPTED }]);
+    return child;
+  }
+
+  it('SIGTERM while a job cannot finish: the run is marked interrupted, the process exits 0, and the next run does it', async () => {
+    const t = await setup(5);
+    const scheduler = await sigtermWhileJobHeld(t, ['schedule'], 0);
     expect(logLines(scheduler.stderr()).some((l) => String(l.msg).startsWith('exiting with a job in hand'))).toBe(true);
 
     snds!.release();
@@ -214,16 +223,7 @@ describe.skipIf(!postgres.available)(title, () => {
 
   it('SIGTERM to `run` while its job cannot finish: marked interrupted (not left running), exit 1, and the next run does it', async () => {
     const t = await setup(5);
-    snds!.hold();
-    const run = t.start('run', '--job', 'snds');
-    await snds!.held();
-    await waitFor('the running row', async () => (await t.count(`select count(*)::int as n from repwatch.pipeline_run where job = 'snds:main' and status = 'running'`)) === 1);
-    run.child.kill('SIGTERM');
-    // A hang guard, not a speed target: run gives the job 7 s, then exits by itself.
-    const exit = await Promise.race([run.exited, new Promise<null>((r) => setTimeout(() => r(null), 15_000))]);
-    expect(exit, `still running 15 s after SIGTERM\n${run.stderr()}`).toEqual({ code: 1, signal: null });
-    const rows = await t.q<{ status: string; detail: string | null }>(`select status, detail from repwatch.pipeline_run where job = 'snds:main' order by id`);
-    expect(rows).toEqual([{ status: 'failed', detail: INTERRUPTED }]);
+    const run = await sigtermWhileJobHeld(t, ['run', '--job', 'snds'], 1);
     expect(logLines(run.stderr()).some((l) => String(l.msg).startsWith('received SIGTERM: starting no further job'))).toBe(true);
 
     snds!.release();
