@@ -15,8 +15,9 @@ import { migration as reportContentKey } from './0013-report-content-key.js';
 import { migration as decisionRulesVersion } from './0014-decision-rules-version.js';
 import { migration as recomputeOldDecisions } from './0015-recompute-old-decisions.js';
 import { migration as decisionBasis } from './0016-decision-basis.js';
+import { migration as storedRatePrecision } from './0017-stored-rate-precision.js';
 
 export type { Migration };
 
 /** Every migration, in order. A new one gets the next number and a line here. */
-export const migrations: readonly Migration[] = [core, snds, jmrp, ipDayAndFlags, delisting, scheduling, sndsStorage, recomputePending, mailStorage, decisionThresholds, bodyKey, reportKey, reportContentKey, decisionRulesVersion, recomputeOldDecisions, decisionBasis];
+export const migrations: readonly Migration[] = [core, snds, jmrp, ipDayAndFlags, delisting, scheduling, sndsStorage, recomputePending, mailStorage, decisionThresholds, bodyKey, reportKey, reportContentKey, decisionRulesVersion, recomputeOldDecisions, decisionBasis, storedRatePrecision];

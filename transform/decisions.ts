@@ -159,18 +159,26 @@ order by s.ip -- inet order (a bare "ip" would sort the text column)`;
  */
 export const DECISION_RULES_VERSION = 2;
 
-/** The columns COPY writes for each decision (see csvLine). */
+/** The columns COPY writes for each decision (see csvLine). complaint_rate_7d is not among them: see STORED_RATE. */
 const STORE_COLUMNS = [
-  'as_of', 'ip', 'status', 'reasons', 'recipients_7d', 'complaints_7d', 'complaint_rate_7d', 'trap_hits_7d',
+  'as_of', 'ip', 'status', 'reasons', 'recipients_7d', 'complaints_7d', 'trap_hits_7d',
   'red_days_7d', 'yellow_days_7d', 'blocked', 'route', 'routes', 'window_days', 'complaint_rate_warn', 'complaint_rate_max', 'rules_version',
 ] as const;
+
+/**
+ * The stored rate is PostgreSQL's numeric division, the same expression as analytics.ip_trend's
+ * complaint_rate_7d, not the JavaScript double the rules compared: the double differs from it around
+ * the 17th digit, and a BI join or comparison of the two views' rates would silently miss.
+ */
+const STORED_RATE = (alias: string) =>
+  `case when ${alias}.recipients_7d > 0 then ${alias}.complaints_7d::numeric / ${alias}.recipients_7d end`;
 
 /** One CSV record for COPY (empty unquoted = NULL). Only arrays need quoting: every other value is
  * a date, an address, a number or one of our own identifiers. */
 function csvLine(d: Decision, settings: DecisionSettings): string {
   const array = (values: string[]) => `"{${values.join(',')}}"`;
   return [
-    d.asOf, d.ip, d.status, array(d.reasons), d.recipients7d, d.complaints7d, d.complaintRate7d ?? '', d.trapHits7d,
+    d.asOf, d.ip, d.status, array(d.reasons), d.recipients7d, d.complaints7d, d.trapHits7d,
     d.redDays7d, d.yellowDays7d, d.blocked, d.route ?? '', array(d.routes), settings.windowDays, settings.complaintRateWarn, settings.complaintRateMax,
     DECISION_RULES_VERSION,
   ].join(',') + '\n';
@@ -392,7 +400,7 @@ async function storeDecisions(session: Pick<Session, 'query' | 'copyCsv'>, asOf:
        and not exists (
          select 1 from decision_stage s
          where s.ip = g.ip and s.status = g.status and s.reasons = g.reasons and s.recipients_7d = g.recipients_7d
-           and s.complaints_7d = g.complaints_7d and s.complaint_rate_7d is not distinct from g.complaint_rate_7d
+           and s.complaints_7d = g.complaints_7d and ${STORED_RATE('s')} is not distinct from g.complaint_rate_7d
            and s.trap_hits_7d = g.trap_hits_7d and s.red_days_7d = g.red_days_7d and s.yellow_days_7d = g.yellow_days_7d
            and s.blocked = g.blocked and s.route is not distinct from g.route and s.routes = g.routes
            and s.window_days = g.window_days and s.complaint_rate_warn is not distinct from g.complaint_rate_warn
@@ -400,8 +408,8 @@ async function storeDecisions(session: Pick<Session, 'query' | 'copyCsv'>, asOf:
     [asOf],
   );
   await session.query(
-    `insert into repwatch.ip_flag (${STORE_COLUMNS.join(', ')})
-     select ${STORE_COLUMNS.map((c) => `s.${c}`).join(', ')}
+    `insert into repwatch.ip_flag (${STORE_COLUMNS.join(', ')}, complaint_rate_7d)
+     select ${STORE_COLUMNS.map((c) => `s.${c}`).join(', ')}, ${STORED_RATE('s')}
      from decision_stage s
      where not exists (select 1 from repwatch.ip_flag g where g.as_of = $1::date and g.ip = s.ip)`,
     [asOf],

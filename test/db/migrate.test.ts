@@ -113,6 +113,28 @@ for (const backend of backends()) {
       }
     });
 
+    it('upgrading past 0017 rewrites stored rates as numeric division, leaving when each decision was computed', async () => {
+      const { database, drop } = await backend.create({ migrated: false });
+      try {
+        await migrate(database, migrations.filter((m) => m.id <= 16));
+        // As JavaScript wrote 7 / 3,000 before 0017.
+        await database.query(
+          `insert into repwatch.ip_flag (as_of, ip, status, blocked, recipients_7d, complaints_7d, complaint_rate_7d, computed_at, rules_version) values
+             ('2026-10-05', '203.0.113.7', 'at_risk', false, 3000, 7, 0.0023333333333333335, '2026-10-06T00:00:00Z', $1),
+             ('2026-10-05', '203.0.113.8', 'ok', false, 0, 0, null, '2026-10-06T00:00:00Z', $1)`,
+          [DECISION_RULES_VERSION],
+        );
+        await migrate(database);
+        const rows = await database.query<{ rate: string | null; computed_at: Date }>(
+          `select complaint_rate_7d::text as rate, computed_at from repwatch.ip_flag order by ip`,
+        );
+        expect(rows.map((r) => r.rate)).toEqual([(await database.query<{ v: string }>(`select (7::numeric / 3000)::text as v`))[0]!.v, null]);
+        expect(rows.map((r) => r.computed_at.toISOString())).toEqual(['2026-10-06T00:00:00.000Z', '2026-10-06T00:00:00.000Z']);
+      } finally {
+        await drop();
+      }
+    });
+
     it('kept raw bytes (SNDS downloads, mail) are lz4-compressed on a server that has lz4, and left to the default on PGlite', async () => {
       const { database, drop } = await backend.create();
       try {

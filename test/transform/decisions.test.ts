@@ -241,6 +241,26 @@ describeEachBackend('decisions', (db) => {
     expect(summary.asOfDates[28]).toBe(AS_OF);
   });
 
+  it('stores the same complaint rate as analytics.ip_trend, digit for digit, so BI tools can join on it', async () => {
+    // 7 / 3,000 has no exact double: JavaScript's 0.0023333333333333335 is not numeric's 0.00233….
+    const ip = '203.0.113.30';
+    await fx.snds({ ip, day: AS_OF, recipients: 3000 });
+    await fx.complaint({ ip, day: AS_OF, incidents: 7 });
+    await recomputeDays(db(), config, fx.takeTouched());
+    const rates = await db().query<{ same: boolean; flag: string; trend: string }>(
+      `select f.complaint_rate_7d = t.complaint_rate_7d as same, f.complaint_rate_7d::text as flag, t.complaint_rate_7d::text as trend
+       from analytics.ip_flag f join analytics.ip_trend t on t.ip = f.ip and t.day = f.as_of
+       where f.ip = $1 and f.as_of = $2`,
+      [ip, AS_OF],
+    );
+    expect(rates).toHaveLength(1);
+    expect(rates[0]!.trend).toMatch(/^0\.0023333333333333333/);
+    expect(rates[0]).toMatchObject({ same: true, flag: rates[0]!.trend });
+    // What the rules compared is still the rate: the decision and the draft read the same number.
+    const [decision] = (await computeDecisions(db(), config, AS_OF)).filter((d) => d.ip === ip);
+    expect(decision!.complaintRate7d).toBeCloseTo(7 / 3000, 15);
+  });
+
   it('keeps rolling trends per IP and totals per configured pool', async () => {
     await seedDataset(fx);
     await rebuildAll(db(), config);
