@@ -199,6 +199,7 @@ export async function loadWeeklyData(database: Database, config: Config, period:
     rejections,
     quarantined,
     delisting,
+    ownDomains: config.auth.domains.map((d) => d.toLowerCase()),
     notes,
   };
 }

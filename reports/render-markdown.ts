@@ -62,6 +62,12 @@ function defangWord(word: string): string {
   return `${word.slice(0, dot)}[.]${word.slice(dot + 1)}`;
 }
 
+/** One of the configured sending domains or a subdomain of one (`mail.example.com` of `example.com`). */
+function isOwnDomain(domain: string, own: readonly string[]): boolean {
+  const d = domain.toLowerCase();
+  return own.some((o) => d === o || d.endsWith(`.${o}`));
+}
+
 /** How values are written: escaped for Markdown, or as plain text for the e-mail's text/plain part. */
 interface Escapes {
   esc: (value: unknown) => string;
@@ -120,13 +126,14 @@ export function renderMarkdown(data: WeeklyReportData, style: 'markdown' | 'text
   for (const b of dl.blocklists.listings.slice(0, 20)) lines.push(`- ${x.esc(b.ip)} on ${x.esc(b.zone)}: ${x.esc(b.outcome)}${b.isNew ? ' (new)' : ''}${b.meaning ? ` — ${x.esc(b.meaning)}` : ''}`);
   const flagged = dl.auth.filter((a) => a.flagged);
   lines.push('', `## Bulk-sender authentication: ${flagged.length} domain(s) flagged`, '');
-  for (const a of flagged) lines.push(`- ${x.untrusted(a.domain)}: SPF ${x.esc(a.spf)}, DKIM ${x.esc(a.dkim)}, DMARC ${x.esc(a.dmarc)}${a.problems.length ? ` — ${x.esc(a.problems.join('; '))}` : ''}`);
+  const domain = (value: string | null, fallback: string) => (value !== null && isOwnDomain(value, data.ownDomains) ? x.esc(value) : x.untrusted(value ?? fallback));
+  for (const a of flagged) lines.push(`- ${domain(a.domain, '')}: SPF ${x.esc(a.spf)}, DKIM ${x.esc(a.dkim)}, DMARC ${x.esc(a.dmarc)}${a.problems.length ? ` — ${x.esc(a.problems.join('; '))}` : ''}`);
   lines.push('', `## Trap hits: ${fmtInt(data.trapHits.total)}`, '');
   for (const t of data.trapHits.ips.slice(0, 10)) lines.push(`- ${x.esc(t.ip)}: ${fmtInt(t.hits)} on ${t.days} day(s)`);
   lines.push('', '## Top campaigns by complaints', '');
   for (const c of data.topCampaigns) lines.push(`- ${x.untrusted(c.campaign ?? '(none)')}: ${fmtInt(c.complaints)}${c.exampleSubject ? ` — “${x.untrusted(c.exampleSubject)}”` : ''}`);
   lines.push('', '## Top From domains by complaints', '');
-  for (const f of data.topFromDomains) lines.push(`- ${x.untrusted(f.domain ?? '(unknown)')}: ${fmtInt(f.complaints)}`);
+  for (const f of data.topFromDomains) lines.push(`- ${domain(f.domain, '(unknown)')}: ${fmtInt(f.complaints)}`);
   lines.push('', '## Data health', '');
   for (const l of data.sndsLinks) lines.push(`- SNDS link ${x.esc(l.feed)}: ${l.daysLeft === null ? x.esc(l.state) : `${l.daysLeft} days left (${x.esc(l.state)})`}${l.advice ? ` — ${x.esc(l.advice)}` : ''}`);
   for (const s of data.freshness.sources) lines.push(`- ${x.esc(s.job)}: last success ${s.lastSuccess ?? 'never'}, last run ${x.esc(s.lastStatus)}`);

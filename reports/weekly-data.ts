@@ -103,6 +103,9 @@ export interface WeeklyReportData {
     blocklists: { checkedAt: string | null; cleanPairs: number; listings: { ip: string; zone: string; outcome: string; answer: string; meaning: string | null; listedSince: string | null; isNew: boolean }[] };
     auth: { domain: string; spf: string; dkim: string; dmarc: string; dmarcPolicy: string | null; dailyVolume: number | null; meetsRequirement: boolean; flagged: boolean; problems: string[] }[];
   };
+  /** The sending domains the configuration names (`auth.domains`): ours, so shown as they are where a
+   * domain from a complaint report is shown defanged. */
+  ownDomains: string[];
   notes: string[];
 }
 

@@ -3,6 +3,7 @@ import Papa from 'papaparse';
 import { describeEachBackend } from '../support/backends.js';
 import { configSchema } from '../../config/schema.js';
 import { buildWeeklyReport, type WeeklyReport } from '../../reports/weekly-report.js';
+import { renderMarkdown } from '../../reports/render-markdown.js';
 import { DECISION_RULES_VERSION } from '../../transform/decisions.js';
 import { AS_OF, HOSTILE, IPS, PREVIOUS_AS_OF, insertFixture } from './fixture.js';
 
@@ -284,6 +285,19 @@ describeEachBackend('weekly report of an empty warehouse', (db) => {
     expect(report.html).toContain('No IPs to chart.');
     expect(report.markdown).toContain('### Start delisting (0)');
     expect(report.csv.trim()).toBe('as_of,ip,status,reasons,recipients_7d,complaints_7d,complaint_rate_7d,trap_hits_7d,blocked,route');
+  });
+
+  it('shows the configured sending domains (and their subdomains) as they are, every other From domain defanged', async () => {
+    const own = configSchema.parse({ auth: { domains: ['Example.com'] } });
+    const { data } = await buildWeeklyReport(db(), own, AS_OF, new Date('2026-11-23T07:00:00Z'));
+    expect(data.ownDomains).toEqual(['example.com']);
+    data.topFromDomains = ['example.com', 'news.example.com', 'notexample.com', 'example.com.evil.test'].map((domain) => ({ domain, complaints: 1, ips: 1 }));
+    const markdown = renderMarkdown(data);
+    expect(markdown).toContain('- example.com: 1');
+    expect(markdown).toContain('- news.example.com: 1');
+    expect(markdown).toContain('- notexample\\[.\\]com: 1');
+    expect(markdown).toContain('- example.com.evil\\[.\\]test: 1');
+    expect(renderMarkdown(data, 'text')).toContain('- notexample[.]com: 1');
   });
 });
 
