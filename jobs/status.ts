@@ -108,6 +108,7 @@ export async function collectStatus(
   const warnings: string[] = [];
   const summaries = await jobSummaries(database);
   const staleAfterMs = config.schedule.staleAfterMinutes * 60_000;
+  const installedAt = await installedAtOf(database);
 
   const jobStatuses: JobStatus[] = [];
   for (const job of jobs) {
@@ -117,7 +118,10 @@ export async function collectStatus(
     const tick = job.schedule.previousTick(new Date(now.getTime() - staleAfterMs), STALE_LOOKBACK_MS);
     const expectedPeriod = tick ? job.periodOf(tick) : null;
     let stale = false;
-    if (tick && expectedPeriod) {
+    // A tick from before this database existed was owed by nobody: a new install (or the demo's home)
+    // is not late for last Monday's report. Once a job has run, every tick counts.
+    const owed = tick !== null && (summary !== undefined || installedAt === null || tick.getTime() >= installedAt.getTime());
+    if (tick && expectedPeriod && owed) {
       // A drain (catchUp 'latest') that succeeded after the tick caught up: it takes everything waiting.
       // A job of 'every' period (an SNDS day, a report week) caught up when that period or a later one
       // succeeded (periods sort as text: 2026-11-28, 2026-W48); a success of an older one after the
@@ -191,6 +195,12 @@ export async function collectStatus(
     schedulers: await schedulerStatuses(database, now),
     pendingRecompute,
   };
+}
+
+/** When the first migration ran here: the database's birth, as far as repwatch knows. */
+async function installedAtOf(database: Database): Promise<Date | null> {
+  const rows = await database.query<{ at: Date | null }>('select min(applied_at) as at from repwatch.schema_migration');
+  return rows[0]?.at ?? null;
 }
 
 async function feedStatuses(database: Database, config: Config, today: string, linkStates: (config: Config, today: string) => LinkState[]): Promise<FeedStatus[]> {

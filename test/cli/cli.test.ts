@@ -48,10 +48,19 @@ describe('repwatch CLI', () => {
       const markdown = readFileSync(join(home, 'reports', readdirSync(join(home, 'reports')).find((f) => f.endsWith('.md'))!), 'utf8').replace(/\\([()])/g, '$1');
       expect(markdown.match(/Outgoing IP addresses or ranges: 203\.0\.113\.12\/31/g)).toHaveLength(1);
       expect(markdown).toMatch(/\*\*203\.0\.113\.13\*\*[^\n]*\n[^\n]*\n  - The Outlook\.com request shown for 203\.0\.113\.12 covers this IP too \(203\.0\.113\.12\/31\): send that one request once\./);
+
+      // A new home owes no job a tick from before it existed: status after the demo is OK, not stale.
+      const status = await runCliCaptured(['status', '--format', 'json'], { env: { REPWATCH_HOME: home } });
+      expect(status.code, status.stdout).toBe(0);
+      expect(JSON.parse(status.stdout).jobs.map((j: { state: string }) => j.state)).toEqual(['not run yet', 'not run yet']);
+      // Again: every load finds its data stored, and the jobs step says why nothing ran (or shows the skip).
+      const again = await runCliCaptured(['demo'], { env: { REPWATCH_HOME: home } });
+      expect(again.code).toBe(0);
+      expect(again.stdout).toMatch(/two runs at once: (nothing due: an earlier run of the demo already did the current period|jmrp:demo-sample \S+ succeeded .*; jmrp:demo-sample \S+ skipped)/);
     } finally {
       await server.drop();
     }
-  }, 60_000);
+  }, 120_000);
 
   it('migrates the embedded database under REPWATCH_HOME', async () => {
     const home = tempHome();

@@ -37,6 +37,29 @@ describeEachBackend('status: staleness, links, days without data, backlog', (db)
     expect(early.jobs[0]).toMatchObject({ state: 'ok', stale: false, expectedPeriod: '2026-11-27' });
   });
 
+  it('a job that never ran is not late for ticks from before the database existed, and is for every tick after', async () => {
+    const at = (await db().query<{ at: Date }>('select min(applied_at) as at from repwatch.schema_migration'))[0]!.at;
+    await db().query(`update repwatch.schema_migration set applied_at = '2026-11-28T12:00:00Z' where applied_at = $1`, [at]);
+    try {
+      const job = dailyJob('st:new-install', async () => ({}));
+      const config = configSchema.parse({});
+      // Installed at 12:00: the 06:15 tick of that day was nobody's to run.
+      const first = await collectStatus(db(), config, [job], new Date('2026-11-28T20:00:00Z'), { linkStates: sndsLinkStates });
+      expect(first.jobs[0]).toMatchObject({ state: 'not run yet', stale: false, nextRunAt: new Date('2026-11-29T06:15:00Z') });
+      expect(first.ok).toBe(true);
+      // The next morning's tick came after the install and nothing ran it.
+      const next = await collectStatus(db(), config, [job], new Date('2026-11-29T07:20:00Z'), { linkStates: sndsLinkStates });
+      expect(next.jobs[0]).toMatchObject({ state: 'stale', stale: true, expectedPeriod: '2026-11-29' });
+      expect(next.problems).toEqual([expect.stringMatching(/^st:new-install: period 2026-11-29 .*the job has never succeeded/)]);
+      // A job that has run owes every tick, also one from before the install (a restored database).
+      await insertRun('st:new-install', '2026-11-26', 'succeeded', '2026-11-26T06:16:00Z');
+      const ran = await collectStatus(db(), config, [job], new Date('2026-11-28T20:00:00Z'), { linkStates: sndsLinkStates });
+      expect(ran.jobs[0]).toMatchObject({ state: 'stale', expectedPeriod: '2026-11-28' });
+    } finally {
+      await db().query(`update repwatch.schema_migration set applied_at = $1 where applied_at = '2026-11-28T12:00:00Z'`, [at]);
+    }
+  });
+
   it('a daily job is stale when its expected day failed, even if an older day succeeded after the tick (a catch-up)', async () => {
     const job = dailyJob('st:catchup', async () => ({}));
     await insertRun('st:catchup', '2026-11-26', 'succeeded', '2026-11-28T06:15:10Z');
