@@ -16,8 +16,9 @@ import { migration as decisionRulesVersion } from './0014-decision-rules-version
 import { migration as recomputeOldDecisions } from './0015-recompute-old-decisions.js';
 import { migration as decisionBasis } from './0016-decision-basis.js';
 import { migration as storedRatePrecision } from './0017-stored-rate-precision.js';
+import { migration as poolRateAndDecisionCoverage } from './0018-pool-rate-and-decision-coverage.js';
 
 export type { Migration };
 
 /** Every migration, in order. A new one gets the next number and a line here. */
-export const migrations: readonly Migration[] = [core, snds, jmrp, ipDayAndFlags, delisting, scheduling, sndsStorage, recomputePending, mailStorage, decisionThresholds, bodyKey, reportKey, reportContentKey, decisionRulesVersion, recomputeOldDecisions, decisionBasis, storedRatePrecision];
+export const migrations: readonly Migration[] = [core, snds, jmrp, ipDayAndFlags, delisting, scheduling, sndsStorage, recomputePending, mailStorage, decisionThresholds, bodyKey, reportKey, reportContentKey, decisionRulesVersion, recomputeOldDecisions, decisionBasis, storedRatePrecision, poolRateAndDecisionCoverage];

@@ -375,7 +375,8 @@ function fillDays(from: string, to: string, days: SeriesDay[]): SeriesDay[] {
 
 /**
  * Daily totals per pool: the configured CIDR lists (normalised as the transform does; "all" always),
- * summed from analytics.ip_day with each IP counted once per pool. The same sums as analytics.pool_day,
+ * summed from analytics.ip_day with each IP counted once per pool; the rate counts the complaints of
+ * IP-days with SNDS volume only (the headline's rule). The same sums as analytics.pool_day,
  * but filtered by day before grouping, which keeps it fast at 10,000 IPs.
  */
 async function poolTrends(database: Database, config: Config, to: string): Promise<PoolTrend[]> {
@@ -387,7 +388,8 @@ async function poolTrends(database: Database, config: Config, to: string): Promi
   for (const [pool, cidrs] of ordered) {
     const rows = await database.query<RawDay>(
       `select day, sum(message_recipients)::bigint as message_recipients, sum(complaints)::bigint as complaints,
-              case when sum(message_recipients) > 0 then sum(complaints)::numeric / sum(message_recipients) end as complaint_rate,
+              case when sum(message_recipients) > 0
+                   then coalesce(sum(complaints) filter (where message_recipients > 0), 0)::numeric / sum(message_recipients) end as complaint_rate,
               sum(trap_hits)::bigint as trap_hits, null::text as filter_result
          from analytics.ip_day
         where day between $1 and $2 and ip <<= any($3::cidr[])

@@ -69,17 +69,33 @@ export async function recompute(database: Database, config: Config, scope: { day
     if (all !== null && all.length === 0) return { days: all, factRows: 0, asOfDates: [], decisions: 0 };
     await refreshPools(session, config.pools);
     const factRows = await recomputeFacts(session, all);
-    const asOfDates = await asOfDatesToRecompute(session, all);
+    const asOfDates = await asOfDatesToRecompute(session, all, settings.windowDays);
     let decisions = 0;
     for (const asOf of asOfDates) decisions += (await computeDecisionsIn(session, settings, asOf)).length;
     return { days: all, factRows, asOfDates, decisions };
   });
 }
 
-async function asOfDatesToRecompute(session: Pick<Session, 'query'>, days: readonly string[] | null): Promise<string[]> {
+/**
+ * The as-of dates to decide again. They end at the decision frontier, the date `flags` decides as by
+ * default (decisionDates): the latest SNDS day, or a newer IP Status day while the SNDS data still
+ * reaches its window. Complaints and bounces arrive the same day while SNDS publishes a day or two
+ * later: a date past the frontier would be decided on a window whose last days count as clean, and
+ * BI's latest date would disagree with `flags`. With no SNDS data at all (JMRP only), the latest day
+ * with any data. A date already stored (an explicit `--as-of`) is kept up to date wherever it lies.
+ */
+async function asOfDatesToRecompute(session: Pick<Session, 'query'>, days: readonly string[] | null, windowDays: number): Promise<string[]> {
   const rows = await session.query<{ as_of: string }>(
-    `with known as (
-       select min(day) as first_day, max(day) as last_day
+    `with snds as (select max(day) as day from repwatch.ip_day_fact where has_snds),
+     status as (
+       select (max(fetched_at) at time zone 'UTC')::date as day
+       from repwatch.raw_download where kind = 'ip_status' and outcome in ('loaded', 'empty', 'duplicate')
+     ),
+     known as (
+       select min(day) as first_day,
+              coalesce(
+                (select greatest(snds.day, case when status.day > snds.day and status.day - snds.day < $2 then status.day end) from snds, status),
+                max(day)) as last_day
        from (select day from repwatch.ip_day_fact where has_snds or complaints > 0
              union all select day from repwatch.block_evidence) d
      ),
@@ -104,7 +120,7 @@ async function asOfDatesToRecompute(session: Pick<Session, 'query'>, days: reado
      where (c.as_of between known.first_day and known.last_day)
         or exists (select 1 from repwatch.ip_flag g where g.as_of = c.as_of)
      order by c.as_of`,
-    [days],
+    [days, windowDays],
   );
   return rows.map((r) => r.as_of);
 }

@@ -25,6 +25,7 @@ const FIXED_VIEWS: Record<string, [string, string][]> = {
     ['as_of', 'date'], ['ip', 'inet'], ['status', 'text'], ['reasons', 'ARRAY'], ['recipients_7d', 'bigint'], ['complaints_7d', 'integer'],
     ['complaint_rate_7d', 'numeric'], ['trap_hits_7d', 'integer'], ['blocked', 'boolean'], ['route', 'text'],
   ],
+  decision_coverage: [['as_of', 'date'], ['snds_through', 'date'], ['complete', 'boolean']],
   pipeline_run: [
     ['job', 'text'], ['period', 'text'], ['status', 'text'], ['started_at', 'timestamp with time zone'],
     ['finished_at', 'timestamp with time zone'], ['rows_in', 'integer'], ['rows_loaded', 'integer'], ['rows_rejected', 'integer'], ['detail', 'text'],

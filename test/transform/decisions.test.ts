@@ -34,7 +34,8 @@ describeEachBackend('decisions', (db) => {
     expect(stored.find((r) => r.ip === '198.51.100.15')!.complaint_rate_7d).toBeNull();
     // The rebuild stored every as-of date that has data, so the history is there for BI.
     const dates = await db().query<{ n: number }>(`select count(distinct as_of) as n from repwatch.ip_flag`);
-    expect(dates[0]!.n).toBe(29); // D-28 … D
+    // D-28 … D, and D+1: the day of the IP Status list downloaded after D, as `flags` decides by default.
+    expect(dates[0]!.n).toBe(30);
     expect(await latestSndsDay(db(), AS_OF)).toBe(AS_OF);
     // Never a day after the one given (today): a row dated in the future does not move the default.
     expect(await latestSndsDay(db(), '2026-11-19')).toBe('2026-11-19');
@@ -206,7 +207,8 @@ describeEachBackend('decisions', (db) => {
     expect(incremental.flags.length).toBeGreaterThan(100);
     const summary = await rebuildAll(db(), config);
     expect(summary.asOfDates[0]).toBe('2026-10-23');
-    expect(summary.asOfDates.at(-1)).toBe(AS_OF);
+    // The decision frontier: the IP Status list downloaded the day after the last SNDS day.
+    expect(summary.asOfDates.at(-1)).toBe('2026-11-21');
     expect(await snapshot()).toEqual(incremental);
     expect((await loadDecisions(db(), AS_OF)).find((d) => d.ip === '198.51.100.1')).toMatchObject({ status: 'at_risk', reasons: ['yellow_filter'], recipients7d: 6003 });
   });
@@ -239,6 +241,58 @@ describeEachBackend('decisions', (db) => {
     expect(summary.asOfDates[0]).toBe('2013-04-30');
     expect(summary.asOfDates[27]).toBe('2013-05-27');
     expect(summary.asOfDates[28]).toBe(AS_OF);
+  });
+
+  it('decides no date past the latest SNDS day because complaints or bounces for later days arrived first', async () => {
+    const ip = '203.0.113.40';
+    for (const day of ['2026-11-18', '2026-11-19', '2026-11-20']) await fx.snds({ ip, day, recipients: 1000 });
+    // JMRP and bounces arrive the same day; SNDS a day or two later.
+    await fx.complaint({ ip, day: '2026-11-21', incidents: 3 });
+    await fx.complaint({ ip, day: '2026-11-22', incidents: 2 });
+    await db().query(`insert into repwatch.block_evidence (ip, day, kind, route, source) values ($1, '2026-11-22', 'block', 'outlook_form', 'bounce')`, [ip]);
+    await recomputeDays(db(), config, fx.takeTouched());
+    const dates = async () => (await db().query<{ as_of: string }>('select distinct as_of from repwatch.ip_flag order by as_of')).map((r) => r.as_of);
+    expect((await dates()).at(-1)).toBe('2026-11-20');
+    // The SNDS day arrives: its date is decided, with the complaint in its window.
+    await fx.snds({ ip, day: '2026-11-21', recipients: 1000 });
+    await recomputeDays(db(), config, fx.takeTouched());
+    expect((await dates()).at(-1)).toBe('2026-11-21');
+    expect((await loadDecisions(db(), '2026-11-21')).find((d) => d.ip === ip)).toMatchObject({ complaints7d: 3, recipients7d: 4000 });
+    // A date asked for explicitly is stored and kept up to date, wherever it lies.
+    await computeDecisions(db(), config, '2026-11-22');
+    await fx.complaint({ ip, day: '2026-11-22', incidents: 1 });
+    await recomputeDays(db(), config, fx.takeTouched());
+    expect((await loadDecisions(db(), '2026-11-22')).find((d) => d.ip === ip)).toMatchObject({ complaints7d: 6 });
+  });
+
+  it('analytics.decision_coverage says up to which day every SNDS feed has data for each decided date', async () => {
+    const [a, b] = ['203.0.113.50', '203.0.113.51'];
+    for (const day of ['2026-11-18', '2026-11-19', '2026-11-20']) await fx.snds({ ip: a, day, recipients: 1000, feed: 'main' });
+    for (const day of ['2026-11-18', '2026-11-19']) await fx.snds({ ip: b, day, recipients: 1000, feed: 'second' });
+    await recomputeDays(db(), config, fx.takeTouched());
+    const coverage = await db().query(`select as_of, snds_through, complete from analytics.decision_coverage where as_of >= '2026-11-18' order by as_of`);
+    // Feed "second" has not reported 11-20 yet: that date's decisions count b's day as clean.
+    expect(coverage).toEqual([
+      { as_of: '2026-11-18', snds_through: '2026-11-18', complete: true },
+      { as_of: '2026-11-19', snds_through: '2026-11-19', complete: true },
+      { as_of: '2026-11-20', snds_through: '2026-11-19', complete: false },
+    ]);
+  });
+
+  it("rates a pool's day on the complaints of its IP-days with volume only, and still counts every complaint", async () => {
+    const [sender, silent] = ['198.51.100.1', '198.51.100.2']; // both in pool "dedicated"
+    await fx.snds({ ip: sender, day: AS_OF, recipients: 4000 });
+    await fx.complaint({ ip: sender, day: AS_OF, incidents: 2 });
+    await fx.complaint({ ip: silent, day: AS_OF, incidents: 5 }); // no SNDS volume: its rate is unknown
+    await recomputeDays(db(), config, fx.takeTouched());
+    const [pool] = await db().query(`select complaints, message_recipients, complaint_rate from analytics.pool_day where pool = 'dedicated' and day = $1`, [AS_OF]);
+    expect(pool).toEqual({ complaints: 7, message_recipients: 4000, complaint_rate: 2 / 4000 });
+  });
+
+  it('with no SNDS data at all (JMRP only), decides up to the latest day with complaints', async () => {
+    await fx.complaint({ ip: '203.0.113.41', day: '2026-11-21', incidents: 3 });
+    await recomputeDays(db(), config, fx.takeTouched());
+    expect((await loadDecisions(db(), '2026-11-21')).map((d) => [d.ip, d.status, d.reasons])).toEqual([['203.0.113.41', 'at_risk', ['complaints_without_volume']]]);
   });
 
   it('stores the same complaint rate as analytics.ip_trend, digit for digit, so BI tools can join on it', async () => {

@@ -14,7 +14,7 @@ describeEachBackend('demo step: decisions', (db) => {
     await seedDataset(new Fixture(db()));
     const ctx = { config: configSchema.parse({}), database: async () => db(), clock: fixedClock('2026-11-27T06:00:00Z') } as unknown as CommandContext;
     const out = await decisionsStep.run(ctx);
-    expect(out).toMatch(/^recomputed \d+ IP-days and the decisions of 29 as-of dates\n/);
+    expect(out).toMatch(/^recomputed \d+ IP-days and the decisions of 30 as-of dates\n/);
     expect(out).toMatch(/deciding as of 2026-11-21, the day of the IP Status download \(SNDS data ends 2026-11-20\)/);
     // On the 21st the newest list blocks only .14 (it replaced the one blocking .7–.9); .10 and .11 stay blocked by bounces.
     expect(out).toMatch(/198\.51\.100\.14 +start_delisting/);

@@ -37,7 +37,7 @@ for (const backend of backends()) {
       const rebuilt = await runCliCaptured(['transform', '--rebuild'], { env });
       expect(rebuilt.stderr).toBe('');
       expect(rebuilt.code).toBe(0);
-      expect(rebuilt.stdout).toMatch(/recomputed facts for all days \(\d+ IP-days\) and decisions for 29 as-of date\(s\) \(2026-10-23 … 2026-11-20\)/);
+      expect(rebuilt.stdout).toMatch(/recomputed facts for all days \(\d+ IP-days\) and decisions for 30 as-of date\(s\) \(2026-10-23 … 2026-11-21\)/);
     });
     afterAll(() => drop());
 
@@ -98,7 +98,7 @@ for (const backend of backends()) {
     it('recomputes chosen days with transform --day and --from/--to', async () => {
       const one = await runCliCaptured(['transform', '--day', '2026-11-19'], { env });
       expect(one.code).toBe(0);
-      expect(one.stdout).toMatch(/facts for 1 day\(s\) .* decisions for 2 as-of date\(s\) \(2026-11-19 … 2026-11-20\)/);
+      expect(one.stdout).toMatch(/facts for 1 day\(s\) .* decisions for 3 as-of date\(s\) \(2026-11-19 … 2026-11-21\)/);
       const range = await runCliCaptured(['transform', '--from', '2026-11-01', '--to', '2026-11-03'], { env });
       expect(range.code).toBe(0);
       expect(range.stdout).toMatch(/facts for 3 day\(s\)/);
