@@ -1,7 +1,7 @@
 import { canonicalIp } from '../checks/ip-address.js';
 import type { Config } from '../config/schema.js';
 import type { Database } from '../db/connection.js';
-import { defaultDecisionDate, ensureCurrentDecisions, loadDecisions, sndsWindowCoverage, type Decision } from '../transform/decisions.js';
+import { coverageForFeeds, defaultDecisionDate, ensureCurrentDecisions, feedGapText, loadDecisions, sndsWindowCoverage, type Decision } from '../transform/decisions.js';
 import { ROUTE_ORDER, type Route } from '../ingest/bounces/microsoft-codes.js';
 import { collapseToCidrs } from './collapse-cidr.js';
 import { listCases, type DelistCase } from './cases.js';
@@ -219,11 +219,16 @@ export async function storedNdr(database: Database, messageRef: number): Promise
  * draft decided as of today's block list usually has. Say so, with the date that has full data.
  */
 async function windowCoverageCaveats(database: Database, ip: string, asOf: string, windowDays: number): Promise<string[]> {
-  const coverage = await sndsWindowCoverage(database, asOf, windowDays);
+  const feeds = await database.query<{ feed: string }>(
+    `select distinct feed from repwatch.snds_row where ip = $1::inet and day > $2::date - 28 and day <= $2::date`,
+    [ip, asOf],
+  );
+  const coverage = coverageForFeeds(await sndsWindowCoverage(database, asOf, windowDays), windowDays, feeds.map((f) => f.feed));
   if (coverage.covered >= windowDays) return [];
   const { covered, from, latest } = coverage;
+  const gaps = coverage.feedGaps.length ? ` (${feedGapText(coverage.feedGaps)})` : '';
   return [
-    `SNDS data covers ${covered} of the ${windowDays} days of the window ${from} … ${asOf}${latest ? ` (the latest SNDS day is ${latest})` : ''}: ` +
+    `SNDS data covers ${covered} of the ${windowDays} days of the window ${from} … ${asOf}${gaps}${latest ? ` (the latest day with data from every feed is ${latest})` : ''}: ` +
       'days without data count as clean in this decision. Before sending, let SNDS report the missing days (repwatch status shows the feeds) and draft again' +
       (latest && latest < asOf ? `, or check the IP's complaints, trap hits and filter days on full data with repwatch flags --as-of ${latest} (the block list of ${asOf} does not count there).` : '.'),
   ];

@@ -1,7 +1,7 @@
 import { loadDelistingOverview } from '../delisting/report-data.js';
 import type { Database } from '../db/connection.js';
 import type { Config } from '../config/schema.js';
-import { addDays, utcDay } from '../lib/clock.js';
+import { addDays, daysBetween, utcDay } from '../lib/clock.js';
 import type { ReportPeriod } from './week.js';
 import {
   ACTION_STATUSES,
@@ -16,7 +16,7 @@ import {
   type WeeklyReportData,
 } from './weekly-data.js';
 import { draftedPlaybooks, linkStates, MAX_DRAFTS, staticPlaybook, toFixFor } from './integrations.js';
-import { ensureCurrentDecisions, latestStatusDownloadDay } from '../transform/decisions.js';
+import { ensureCurrentDecisions, latestStatusDownloadDay, sndsWindowCoverage } from '../transform/decisions.js';
 import { complaintBandBounds } from '../ingest/snds/parse-data-export.js';
 import { percentDigits } from '../lib/percent.js';
 import { ALL_POOL, poolRanges } from '../transform/pools.js';
@@ -474,6 +474,8 @@ async function freshnessOf(database: Database, period: ReportPeriod): Promise<We
   );
   const gaps: { day: string }[] = [];
   for (let day = period.from; day <= period.to; day = addDays(day, 1)) if (!withData.has(day)) gaps.push({ day });
+  // A feed (account) that has not delivered a day hides behind another feed that has: name it.
+  const coverage = await sndsWindowCoverage(database, period.to, daysBetween(period.from, period.to) + 1);
   return {
     sources: sources.map((s) => ({
       job: s.job,
@@ -483,6 +485,7 @@ async function freshnessOf(database: Database, period: ReportPeriod): Promise<We
       lastDetail: s.last_detail,
     })),
     daysWithoutData: gaps.map((g) => g.day),
+    feedGaps: coverage.feedGaps,
   };
 }
 

@@ -203,6 +203,7 @@ ${table(['feed', 'created', 'expires', 'days left', 'state', 'what to do'], data
 <h3>Freshness</h3>
 ${table(['job', 'last success', 'last run', 'last status', 'detail'], f.sources.map((s) => [s.job, s.lastSuccess ?? 'never', s.lastStarted, s.lastStatus, s.lastDetail ?? '']))}
 <p>Days of the period with no SNDS data: ${f.daysWithoutData.length ? e(f.daysWithoutData.join(', ')) : 'none'}.</p>
+${f.feedGaps.map((g) => `<p>SNDS feed ${e(g.feed)} has no data for ${e(g.days.join(', '))} (its IPs count those days as clean).</p>`).join('\n')}
 <h3>Rejected rows read during the week (${e(fmtInt(data.rejections.total))})</h3>
 ${table(['source', 'reason', 'count', 'last location'], data.rejections.groups.map((r) => [r.source, r.reason, fmtInt(r.count), r.lastLocation]), [2])}
 <h3>Quarantined messages read during the week (${e(fmtInt(data.quarantined.total))})</h3>

@@ -138,6 +138,7 @@ export function renderMarkdown(data: WeeklyReportData, style: 'markdown' | 'text
   for (const l of data.sndsLinks) lines.push(`- SNDS link ${x.esc(l.feed)}: ${l.daysLeft === null ? x.esc(l.state) : `${l.daysLeft} days left (${x.esc(l.state)})`}${l.advice ? ` — ${x.esc(l.advice)}` : ''}`);
   for (const s of data.freshness.sources) lines.push(`- ${x.esc(s.job)}: last success ${s.lastSuccess ?? 'never'}, last run ${x.esc(s.lastStatus)}`);
   lines.push(`- Days without SNDS data: ${data.freshness.daysWithoutData.join(', ') || 'none'}`);
+  for (const g of data.freshness.feedGaps) lines.push(`- SNDS feed ${x.esc(g.feed)} has no data for ${g.days.join(', ')} (its IPs count those days as clean)`);
   lines.push(`- Read during the week (${data.period.from} … ${data.period.to}): rejected rows ${fmtInt(data.rejections.total)}; quarantined messages ${fmtInt(data.quarantined.total)}`);
   lines.push('');
   return lines.join('\n');

@@ -94,6 +94,8 @@ export interface WeeklyReportData {
   freshness: {
     sources: { job: string; lastSuccess: string | null; lastStatus: string; lastStarted: string; lastDetail: string | null }[];
     daysWithoutData: string[];
+    /** Days of the period a reporting SNDS feed has no data for, though another feed may have them. */
+    feedGaps: { feed: string; days: string[] }[];
   };
   rejections: { total: number; groups: { source: string; reason: string; count: number; lastLocation: string }[] };
   quarantined: { total: number; groups: { mailbox: string; reason: string; count: number }[] };

@@ -354,18 +354,77 @@ export async function decisionDates(
   return { asOf: useStatus ? statusDay : sndsDay, sndsDay, statusDay };
 }
 
+/** How complete the SNDS data of a decision window is (sndsWindowCoverage). */
+export interface WindowCoverage {
+  /** Days of the window that have data from every feed that reports (and from at least one). */
+  covered: number;
+  /** The window's first day. */
+  from: string;
+  /** The latest day up to `asOf` that every reporting feed has reached: the date to decide on full data. */
+  latest: string | null;
+  /** Per feed, the window's days it has no data for while another feed has them (a reporting feed only). */
+  feedGaps: { feed: string; days: string[] }[];
+  /** The window's days with data from at least one feed. */
+  daysWithData: string[];
+}
+
 /**
- * How many days of the window ending `asOf` have SNDS IP Data loaded (any feed; snds_feed_day lists
- * them, so no scan of the rows), and the latest such day up to `asOf`. Decisions count a day without
- * data as a clean day: right for an IP that sent nothing, wrong for a day not reported or loaded yet.
+ * How complete the SNDS IP Data of the window ending `asOf` is, feed by feed (snds_feed_day lists the
+ * days each feed holds, so no scan of the rows). Decisions count a day without data as clean: right for
+ * an IP that sent nothing, wrong for a day not reported or loaded yet. With several feeds (accounts), a
+ * day one of them has not delivered is missing for that feed's IPs even when another feed has it. A
+ * feed reports when it has data in the 28 days up to `asOf`; its days before its first one are not
+ * missing (it did not exist yet).
  */
-export async function sndsWindowCoverage(database: Pick<Database, 'query'>, asOf: string, windowDays: number): Promise<{ covered: number; from: string; latest: string | null }> {
+export async function sndsWindowCoverage(database: Pick<Database, 'query'>, asOf: string, windowDays: number): Promise<WindowCoverage> {
   const { from } = decisionWindow(asOf, windowDays);
-  const [row] = await database.query<{ days: number }>(
-    'select count(distinct day)::int as days from repwatch.snds_feed_day where day between $1::date and $2::date',
+  const days = await database.query<{ feed: string; day: string; present: boolean }>(
+    `with reporting as (
+       select feed, min(day) as first_day from repwatch.snds_feed_day
+       where day <= $2::date group by feed having max(day) > $2::date - 28
+     )
+     select r.feed, d::date as day,
+            exists (select 1 from repwatch.snds_feed_day f where f.feed = r.feed and f.day = d::date) as present
+     from reporting r cross join generate_series($1::date, $2::date, interval '1 day') d
+     where d::date >= r.first_day
+     order by r.feed, d`,
     [from, asOf],
   );
-  return { covered: row?.days ?? 0, from, latest: await latestSndsDay(database, asOf) };
+  const [complete] = await database.query<{ day: string | null }>(
+    `select min(last_day) as day from (
+       select max(day) as last_day from repwatch.snds_feed_day where day <= $1::date group by feed having max(day) > $1::date - 28
+     ) f`,
+    [asOf],
+  );
+  const present = new Set(days.filter((d) => d.present).map((d) => d.day));
+  const gaps = new Map<string, string[]>();
+  // A day no feed has is missing for everyone and counted so; a gap worth naming is one another feed hides.
+  for (const d of days) if (!d.present && present.has(d.day)) gaps.set(d.feed, [...(gaps.get(d.feed) ?? []), d.day]);
+  const missing = new Set([...gaps.values()].flat());
+  const covered = [...present].filter((day) => !missing.has(day)).length;
+  return {
+    covered,
+    from,
+    latest: complete?.day ?? (await latestSndsDay(database, asOf)),
+    feedGaps: [...gaps].map(([feed, feedDays]) => ({ feed, days: feedDays })),
+    daysWithData: [...present].sort(),
+  };
+}
+
+/**
+ * The coverage as one IP's decision sees it: only the gaps of the feeds that report that IP (in the 28
+ * days up to the window's end) matter to it; an IP no feed reports sees every gap.
+ */
+export function coverageForFeeds(coverage: WindowCoverage, windowDays: number, feeds: readonly string[]): WindowCoverage {
+  const feedGaps = feeds.length === 0 ? coverage.feedGaps : coverage.feedGaps.filter((g) => feeds.includes(g.feed));
+  const missing = new Set(feedGaps.flatMap((g) => g.days));
+  const covered = coverage.daysWithData.filter((day) => !missing.has(day)).length;
+  return { ...coverage, covered: Math.min(covered, windowDays), feedGaps };
+}
+
+/** "feed second has no data for 2026-11-20", for notes that name what is missing. */
+export function feedGapText(gaps: WindowCoverage['feedGaps']): string {
+  return gaps.map((g) => `feed ${g.feed} has no data for ${g.days.length > 3 ? `${g.days.length} days (${g.days[0]} … ${g.days.at(-1)})` : g.days.join(', ')}`).join('; ');
 }
 
 /** The window W of an as-of date: its first and last day. */

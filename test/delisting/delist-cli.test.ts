@@ -106,7 +106,7 @@ for (const backend of backends()) {
       expect(result.code).toBe(0);
       expect(result.stdout).toMatch(/status start_delisting/);
       expect(result.stdout).toMatch(
-        /CHECK FIRST: SNDS data covers 5 of the 7 days of the window 2026-11-22 … 2026-11-28 \(the latest SNDS day is 2026-11-26\): days without data count as clean in this decision\. .*draft again, or check the IP's complaints, trap hits and filter days on full data with repwatch flags --as-of 2026-11-26 \(the block list of 2026-11-28 does not count there\)\./,
+        /CHECK FIRST: SNDS data covers 5 of the 7 days of the window 2026-11-22 … 2026-11-28 \(the latest day with data from every feed is 2026-11-26\): days without data count as clean in this decision\. .*draft again, or check the IP's complaints, trap hits and filter days on full data with repwatch flags --as-of 2026-11-26 \(the block list of 2026-11-28 does not count there\)\./,
       );
       const json = await runCliCaptured(['delist', 'draft', '--ip', '203.0.113.13', '--as-of', '2026-11-28', '--format', 'json'], { env, clock: later });
       expect(JSON.parse(json.stdout).caveats).toHaveLength(1);

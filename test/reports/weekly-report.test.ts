@@ -54,7 +54,7 @@ describeEachBackend('weekly report content', (db) => {
     expect(request['Error messages']).toContain(HOSTILE.details); // from the SNDS IP Status details
     expect(delist.playbooks![0]!.steps.length).toBeGreaterThan(3);
     // 17 November has no SNDS data at all: the request says to check first, as `delist draft` does.
-    expect(delist.draftNote).toMatch(/^Check first: SNDS data covers 6 of the 7 days of the window 2026-11-16 … 2026-11-22 \(the latest SNDS day is 2026-11-22\): days without data count as clean/);
+    expect(delist.draftNote).toMatch(/^Check first: SNDS data covers 6 of the 7 days of the window 2026-11-16 … 2026-11-22 \(the latest day with data from every feed is 2026-11-22\): days without data count as clean/);
     const fix = items[1]!;
     expect(fix.reasons).toEqual(['complaint_rate', 'trap_hits', 'red_filter']);
     expect(fix.toFix).toHaveLength(3);
@@ -189,6 +189,25 @@ describeEachBackend('weekly report of a week in progress', (db) => {
     // The week before: its comparison does not span unequal days (or has nothing to compare), no note.
     const whole = await buildWeeklyReport(db(), config, PREVIOUS_AS_OF, new Date('2026-11-16T07:00:00Z'));
     expect(whole.data.notes.join(' ')).not.toMatch(/compare unequal spans/);
+  });
+
+  it('names a feed that has not delivered a day another feed has, instead of calling the day covered', async () => {
+    // A second account reports every day of the week but 20 November, and also the 17th that "main" lacks.
+    const [download] = await db().query<{ id: number }>(
+      `insert into repwatch.raw_download (source, kind, feed, location, sha256, byte_size, outcome) values ('file', 'ip_data', 'second', 'fixture', 'second-days', 0, 'loaded') returning id`,
+    );
+    await db().query(
+      `insert into repwatch.snds_feed_day (feed, day, download_id, row_count)
+       select 'second', d::date, $1, 3 from generate_series('2026-10-26'::date, $2::date, interval '1 day') d where d::date <> '2026-11-20'`,
+      [download!.id, AS_OF],
+    );
+    const report = await buildWeeklyReport(db(), config, AS_OF, new Date('2026-11-23T07:00:00Z'));
+    expect(report.data.freshness.feedGaps).toEqual([
+      { feed: 'main', days: ['2026-11-17'] },
+      { feed: 'second', days: ['2026-11-20'] },
+    ]);
+    expect(report.markdown).toContain('- SNDS feed second has no data for 2026-11-20 (its IPs count those days as clean)');
+    expect(report.html).toContain('SNDS feed main has no data for 2026-11-17 (its IPs count those days as clean).');
   });
 });
 

@@ -1,7 +1,7 @@
 import { beforeEach, expect, it } from 'vitest';
 import { describeEachBackend } from '../support/backends.js';
 import { configSchema, type Config } from '../../config/schema.js';
-import { computeDecisions, loadDecisions, toFlagRecord, latestSndsDay } from '../../transform/decisions.js';
+import { computeDecisions, coverageForFeeds, feedGapText, loadDecisions, sndsWindowCoverage, toFlagRecord, latestSndsDay } from '../../transform/decisions.js';
 import { notePendingDays, pendingDays, rebuildAll, recompute, recomputeDays } from '../../transform/recompute.js';
 import { Fixture, clearTables } from './fixture.js';
 import { AS_OF, EXPECTED_FLAGS, seedDataset } from './dataset.js';
@@ -277,6 +277,20 @@ describeEachBackend('decisions', (db) => {
       { as_of: '2026-11-19', snds_through: '2026-11-19', complete: true },
       { as_of: '2026-11-20', snds_through: '2026-11-19', complete: false },
     ]);
+  });
+
+  it('window coverage is per feed: a day one feed lacks is missing for its IPs even when another feed has it', async () => {
+    const [a, b] = ['203.0.113.52', '203.0.113.53'];
+    for (const day of ['2026-11-14', '2026-11-15', '2026-11-16', '2026-11-17', '2026-11-18', '2026-11-19', '2026-11-20']) {
+      await fx.snds({ ip: a, day, recipients: 1000, feed: 'main' });
+      if (day !== '2026-11-18') await fx.snds({ ip: b, day, recipients: 1000, feed: 'second' });
+    }
+    const coverage = await sndsWindowCoverage(db(), AS_OF, 7);
+    expect(coverage).toMatchObject({ covered: 6, from: '2026-11-14', latest: AS_OF, feedGaps: [{ feed: 'second', days: ['2026-11-18'] }] });
+    expect(feedGapText(coverage.feedGaps)).toBe('feed second has no data for 2026-11-18');
+    // Each IP sees the gaps of its own feed.
+    expect(coverageForFeeds(coverage, 7, ['main'])).toMatchObject({ covered: 7, feedGaps: [] });
+    expect(coverageForFeeds(coverage, 7, ['second'])).toMatchObject({ covered: 6 });
   });
 
   it("rates a pool's day on the complaints of its IP-days with volume only, and still counts every complaint", async () => {

@@ -113,7 +113,7 @@ for (const backend of backends()) {
     it('a table whose window has days without SNDS data says so, naming the latest day that has data', async () => {
       const later = await runCliCaptured(['flags', '--format', 'table', '--as-of', '2026-11-21'], { env, clock: fixedClock('2026-11-22T06:00:00Z') });
       expect(later.code).toBe(0);
-      expect(later.stdout).toMatch(/note: SNDS data covers 6 of the window's 7 days; days without\n +data count as clean here \(start_delisting may be early\): the latest\n +SNDS day is 2026-11-20\.\n/);
+      expect(later.stdout).toMatch(/note: SNDS data covers 6 of the window's 7 days; days without\n +data count as clean here \(start_delisting may be early\): the latest\n +day with data from every feed is 2026-11-20\.\n/);
       for (const line of later.stdout.trimEnd().split('\n')) expect(line.length, line).toBeLessThanOrEqual(80);
     });
 
