@@ -1,7 +1,7 @@
 import { canonicalIp } from '../checks/ip-address.js';
 import type { Config } from '../config/schema.js';
 import type { Database } from '../db/connection.js';
-import { coverageForFeeds, defaultDecisionDate, ensureCurrentDecisions, feedGapText, loadDecisions, sndsWindowCoverage, type Decision } from '../transform/decisions.js';
+import { coverageForFeeds, defaultDecisionDate, ensureCurrentDecisions, feedGapText, latestStatusDownloadDay, loadDecisions, sndsWindowCoverage, type Decision } from '../transform/decisions.js';
 import { ROUTE_ORDER, type Route } from '../ingest/bounces/microsoft-codes.js';
 import { collapseToCidrs } from './collapse-cidr.js';
 import { listCases, type DelistCase } from './cases.js';
@@ -136,7 +136,27 @@ export async function buildDelistDrafts(database: Database, config: Config, ip: 
       });
     }
   }
-  return { ...base, drafts, refused: null, caveats: await windowCoverageCaveats(database, address, asOf, config.thresholds.windowDays) };
+  const caveats = [...(await newerStatusCaveats(database, address, asOf)), ...(await windowCoverageCaveats(database, address, asOf, config.thresholds.windowDays))];
+  return { ...base, drafts, refused: null, caveats };
+}
+
+/**
+ * A draft as of an earlier date (a past week's report, `--as-of`) decides with the block list of that
+ * date. When a newer IP Status list no longer shows the IP blocked, the block may have been lifted
+ * meanwhile: a request for an IP that is not blocked is wasted, and says nothing good about the sender.
+ */
+async function newerStatusCaveats(database: Database, ip: string, asOf: string): Promise<string[]> {
+  const newest = await latestStatusDownloadDay(database);
+  if (newest === null || newest <= asOf) return [];
+  const listed = await database.query<{ n: number }>(
+    'select count(*)::int as n from analytics.ip_status where blocked and $1::inet between first_ip and last_ip',
+    [ip],
+  );
+  if ((listed[0]?.n ?? 0) > 0) return [];
+  return [
+    `the IP Status list fetched on ${newest}, after ${asOf}, does not show ${ip} as blocked: the block may have been lifted since. ` +
+      `Check the IP on the SNDS portal (or run repwatch delist draft --ip ${ip} without --as-of) before sending this request.`,
+  ];
 }
 
 interface LatestBounce {

@@ -101,6 +101,21 @@ export async function loadWeeklyData(database: Database, config: Config, period:
         where s.blocked and not exists (select 1 from analytics.ip_flag f where f.as_of = $1 and f.blocked and f.ip between s.first_ip and s.last_ip)`,
       [period.to],
     );
+    const lifted = flagRows.filter((r) => r.status === 'start_delisting' && r.blocked).map((r) => r.ip);
+    if (lifted.length > 0) {
+      const notListed = await q<{ ip: string }>(
+        `select host(ip) as ip from unnest($1::inet[]) as t(ip)
+          where not exists (select 1 from analytics.ip_status s where s.blocked and t.ip between s.first_ip and s.last_ip)
+          order by ip`,
+        [lifted],
+      );
+      if (notListed.length > 0) {
+        notes.push(
+          `The IP Status list fetched on ${newestStatus}, after this week ended, no longer shows ${notListed.length} IP(s) this week's decisions want delisted as blocked ` +
+            `(${notListed.slice(0, 5).map((r) => r.ip).join(', ')}${notListed.length > 5 ? ', …' : ''}): their blocks may have been lifted since; check before sending their requests.`,
+        );
+      }
+    }
     if (unseen > 0) {
       notes.push(
         `The IP Status list fetched on ${newestStatus}, after this week ended, blocks ${unseen} range(s) that this week's decisions (as of ${period.to}) do not show as blocked: ` +

@@ -227,6 +227,11 @@ describeEachBackend('weekly report and a block list fetched after the week', (db
     const after = await buildWeeklyReport(db(), config, AS_OF, new Date('2026-11-25T07:00:00Z'));
     expect(after.data.notes.join(' ')).toMatch(/The IP Status list fetched on 2026-11-25, after this week ended, blocks 1 range\(s\) that this week's decisions \(as of 2026-11-22\) do not show as blocked/);
     expect(after.markdown).toMatch(/repwatch flags --as-of 2026-11-25/);
+    // The newer list no longer blocks the week's start_delisting IP: its request may be for a lifted block.
+    expect(after.data.notes.join(' ')).toMatch(/The IP Status list fetched on 2026-11-25, after this week ended, no longer shows 1 IP\(s\) this week's decisions want delisted as blocked \(203\.0\.113\.10\): their blocks may have been lifted since/);
+    const delist = after.data.decisions.items.find((i) => i.ip === IPS.delist)!;
+    expect(delist.draftNote).toMatch(/the IP Status list fetched on 2026-11-25, after 2026-11-22, does not show 203\.0\.113\.10 as blocked/);
+    expect(before.data.decisions.items.find((i) => i.ip === IPS.delist)!.draftNote ?? '').not.toMatch(/does not show/);
   });
 });
 
