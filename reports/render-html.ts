@@ -102,13 +102,14 @@ ${playbooks(d)}</article>`,
         `<tr><td>${e(d.ip)}</td><td>${e(fmtReasons(d.reasons))}</td><td class="num">${e(fmtInt(d.recipients7d))}</td><td class="num">${e(fmtInt(d.complaints7d))}</td><td class="num">${e(fmtRate(d.complaintRate7d))}</td><td class="num">${e(fmtInt(d.trapHits7d))}</td><td>${spark(d)}</td></tr>`,
     )
     .join('');
+  const w = data.thresholds.windowDays;
   return `<section id="decisions"><h2>Decisions</h2><p class="meta">From ${e(data.decisions.source)}; figures are the ${e(data.thresholds.windowDays)} days ending ${e(data.period.to)}.</p>
 <h3 class="st-start_delisting">Start delisting (${e(fmtInt(start.length))})</h3>
 ${start.length ? startHtml.join('\n') : '<p>None.</p>'}${more(start.length)}
 <h3 class="st-fix_first">Fix first (${e(fmtInt(fix.length))})</h3>
 ${fix.length ? fixHtml.join('\n') : '<p>None.</p>'}${more(fix.length)}
 <h3 class="st-at_risk">At risk (${e(fmtInt(risk.length))})</h3>
-${risk.length ? `<div class="scroll"><table><thead><tr><th>IP</th><th>reasons</th><th class="num">recipients 7d</th><th class="num">complaints 7d</th><th class="num">rate 7d</th><th class="num">trap hits 7d</th><th>rate 28d</th></tr></thead><tbody>${riskRows}</tbody></table></div>` : '<p>None.</p>'}${more(risk.length)}
+${risk.length ? `<div class="scroll"><table><thead><tr><th>IP</th><th>reasons</th><th class="num">recipients ${e(w)}d</th><th class="num">complaints ${e(w)}d</th><th class="num">rate ${e(w)}d</th><th class="num">trap hits ${e(w)}d</th><th>rate 28d</th></tr></thead><tbody>${riskRows}</tbody></table></div>` : '<p>None.</p>'}${more(risk.length)}
 ${routePlaybooks([...start, ...fix])}
 </section>`;
 }

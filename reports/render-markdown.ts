@@ -103,6 +103,7 @@ export function renderMarkdown(data: WeeklyReportData, style: 'markdown' | 'text
   lines.push(`| Complaints | ${fmtInt(c.complaints)} | ${fmtInt(prev.complaints)} | ${fmtChange(c.complaints, prev.complaints)} |`);
   lines.push(`| Complaint rate | ${fmtRate(c.complaintRate)} | ${fmtRate(prev.complaintRate)} | |`);
   lines.push(`| Trap hits | ${fmtInt(c.trapHits)} | ${fmtInt(prev.trapHits)} | ${fmtChange(c.trapHits, prev.trapHits)} |`);
+  lines.push(`| IPs with data | ${fmtInt(c.ips)} | ${fmtInt(prev.ips)} | ${fmtChange(c.ips, prev.ips)} |`);
   for (const s of ALL_STATUSES) {
     lines.push(`| IPs ${STATUS_LABELS[s]} | ${fmtInt(data.headline.statusCounts[s])} | ${fmtInt(data.headline.previousStatusCounts[s])} | |`);
   }
@@ -145,7 +146,7 @@ export function renderMarkdown(data: WeeklyReportData, style: 'markdown' | 'text
 }
 
 function decisionLine(d: DecisionItem, x: Escapes): string {
-  const figures = `${fmtInt(d.recipients7d)} rcpt, ${fmtInt(d.complaints7d)} complaints, rate ${fmtRate(d.complaintRate7d)}, ${fmtInt(d.trapHits7d)} trap hits`;
+  const figures = `${fmtInt(d.recipients7d)} recipients, ${fmtInt(d.complaints7d)} complaints, rate ${fmtRate(d.complaintRate7d)}, ${fmtInt(d.trapHits7d)} trap hits`;
   const reasons = d.reasons.length ? ` — ${x.esc(fmtReasons(d.reasons))}` : '';
   const shown = routesShown(d);
   const route = shown ? ` — route ${x.esc(shown)}` : '';

@@ -16,7 +16,8 @@ export function decisionsTable(decisions: readonly Decision[], asOf: string, win
     return `${out.join('\n')}\n`;
   }
   const columns: [string, number, 'l' | 'r'][] = [
-    ['IP', 15, 'l'], ['STATUS', 15, 'l'], ['RCPT 7D', 9, 'r'], ['COMPL', 6, 'r'], ['RATE %', 7, 'r'], ['TRAPS', 6, 'r'], ['RED', 3, 'r'], ['YEL', 3, 'r'],
+    // Message recipients (not RCPT commands) over the window, whatever its length.
+    ['IP', 15, 'l'], ['STATUS', 15, 'l'], [`RECIP ${windowDays}D`, 9, 'r'], ['COMPL', 6, 'r'], ['RATE %', 7, 'r'], ['TRAPS', 6, 'r'], ['RED', 3, 'r'], ['YEL', 3, 'r'],
   ];
   const line = (cells: string[]) =>
     cells.map((c, i) => (columns[i]![2] === 'r' ? c.padStart(columns[i]![1]) : c.padEnd(columns[i]![1]))).join('  ').trimEnd();

@@ -135,6 +135,7 @@ describeEachBackend('weekly report content', (db) => {
   it('writes Markdown with hostile values neutralised', () => {
     for (const value of Object.values(HOSTILE)) expect(report.markdown).not.toContain(value);
     expect(report.markdown).toMatch(/### Start delisting \(1\)/);
+    expect(report.markdown).toMatch(/\| IPs with data \| \d+ \| \d+ \|/);
     expect(report.markdown).toContain('&lt;script&gt;');
     expect(report.markdown).not.toMatch(/<[a-z]/i);
     // Apostrophes and quotes are plain text in Markdown: no entity (broken as &\#39; before) shows literally.

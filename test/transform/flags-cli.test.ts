@@ -66,6 +66,8 @@ for (const backend of backends()) {
       for (const line of lines) expect(line.length, line).toBeLessThanOrEqual(80);
       expect(lines[0]).toBe('Decisions as of 2026-11-20 (window 2026-11-14 … 2026-11-20, 7 days): 17 IPs');
       expect(lines[1]).toBe('2 start_delisting · 4 fix_first · 7 at_risk · 2 ok · 2 no_data');
+      // Message recipients over the window, not RCPT commands.
+      expect(lines[3]).toMatch(/^IP +STATUS +RECIP 7D +COMPL +RATE %/);
       const statusOrder = lines.map((l) => /^\d+\.\d+\.\d+\.\d+\s+(start_delisting|fix_first|at_risk|ok|no_data)\s/.exec(l)?.[1]).filter(Boolean);
       expect(statusOrder).toEqual(EXPECTED_FLAGS.map((f) => f.status));
       expect(result.stdout).toMatch(/198\.51\.100\.10 +start_delisting +7,000 +0 +0\.000 +0 +0 +0\n +why: reputation_deferral; route: office365_portal \(also\n +delist_email\)\n/);
