@@ -32,6 +32,19 @@ describe('repwatch CLI', () => {
     expect(result.stderr).toMatch(/unknown key snds\.feedz/);
   });
 
+  it('exits 2 naming the key when a schedule restricts both day fields, before opening the database', async () => {
+    const home = tempHome();
+    const path = join(home, 'days.yaml');
+    writeFileSync(path, 'schedule:\n  snds: "15 6 1 * 1"\n');
+    for (const verb of ['status', 'run']) {
+      const result = await runCliCaptured(['--config', path, verb], { env: { REPWATCH_HOME: home } });
+      expect(result.code, verb).toBe(2);
+      expect(result.stderr).toMatch(/schedule\.snds: "15 6 1 \* 1": it restricts both the day of the month and the day of the week/);
+      expect(result.stderr).not.toMatch(/ at /);
+    }
+    expect(readdirSync(home)).toEqual(['days.yaml']);
+  });
+
   const postgres = backends().find((b) => b.name === 'postgres')!;
   it.skipIf(!postgres.available)(`the demo runs on the embedded database even when DATABASE_URL names a server, which it leaves untouched${postgres.available ? '' : ` [SKIPPED: ${postgres.skipReason}]`}`, async () => {
     const home = tempHome();
