@@ -106,6 +106,26 @@ describe('configuration', () => {
     expect(() => parseConfig({ jmrp: { recipientSaltFile: '/nonexistent/salt' } })).toThrow(/jmrp\.recipientSaltFile: cannot read/);
   });
 
+  it('reads a leading ~/ in a path key as the home directory, not as a folder named ~ beside the file', () => {
+    const home = mkdtempSync(join(tmpdir(), 'repwatch-home-dir-'));
+    writeFileSync(join(home, 'salt'), 'salt-from-home-0123\n');
+    const { dir, path } = writeConfig(
+      [
+        'snds:',
+        '  api: { tokenFile: ~/.repwatch/snds-token }',
+        'jmrp:',
+        '  recipientSaltFile: ~/salt',
+        '  mailboxes: [{ name: a, mbox: ~/fbl.mbox }, { name: b, maildir: "~user/Maildir" }]',
+        'reports: { outDir: "~" }',
+      ].join('\n'),
+    );
+    const { config } = loadConfig({ path, env: { HOME: home } });
+    expect(config.jmrp.recipientSalt).toBe('salt-from-home-0123');
+    expect(config.snds.api!.tokenFile).toBe(join(home, '.repwatch', 'snds-token'));
+    expect(config.jmrp.mailboxes.map((m) => m.mbox ?? m.maildir)).toEqual([join(home, 'fbl.mbox'), join(dir, '~user', 'Maildir')]);
+    expect(config.reports.outDir).toBe(home);
+  });
+
   it('rejects YAML that does not parse, naming the file', () => {
     const { path } = writeConfig('snds: [unclosed');
     expect(() => loadConfig({ path })).toThrow(ConfigError);
