@@ -14,6 +14,8 @@ import { CliError, ExitCode } from './exit-codes.js';
 export interface CommandContext {
   config: Config;
   configPath: string | null;
+  /** ./repwatch.yaml when it exists and this command did not read it (the demo). */
+  unreadConfigPath: string | null;
   home: string;
   logger: Logger;
   clock: Clock;
@@ -32,6 +34,10 @@ export interface CommandContext {
 export interface GlobalOptions {
   config?: string;
   logLevel?: string;
+  /** false: read a configuration file only when --config or REPWATCH_CONFIG names one, never
+   * ./repwatch.yaml by itself. Set by the demo, not a flag: a real setup's file names secrets the
+   * bundled sample does not need (and fails to load without them). */
+  localConfig?: boolean;
 }
 
 export interface ContextOverrides {
@@ -49,7 +55,7 @@ export function createContext(options: GlobalOptions, overrides: ContextOverride
   const cwd = overrides.cwd ?? process.cwd();
   let loaded;
   try {
-    loaded = loadConfig({ path: options.config, env, cwd });
+    loaded = loadConfig({ path: options.config, env, cwd, localFile: options.localConfig ?? true });
   } catch (error) {
     if (error instanceof ConfigError) throw new CliError(error.message, ExitCode.usage);
     throw error;
@@ -68,6 +74,7 @@ export function createContext(options: GlobalOptions, overrides: ContextOverride
   return {
     config,
     configPath: loaded.path,
+    unreadConfigPath: loaded.unreadLocalPath,
     home,
     logger,
     clock: overrides.clock ?? systemClock,

@@ -17,24 +17,29 @@ export interface LoadedConfig {
   config: Config;
   /** The file it came from, or null when built-in defaults are used. */
   path: string | null;
+  /** ./repwatch.yaml when it exists but was not read (`localFile: false`). */
+  unreadLocalPath: string | null;
 }
 
 /**
- * Which file: --config, then REPWATCH_CONFIG, then ./repwatch.yaml when present. No file is fine:
- * every key has a default, and one-off commands (`ingest snds --file`) need none.
+ * Which file: --config, then REPWATCH_CONFIG, then ./repwatch.yaml when present (unless `localFile` is
+ * false). No file is fine: every key has a default, and one-off commands (`ingest snds --file`) need none.
  */
-export function findConfigPath(explicit: string | undefined, env: NodeJS.ProcessEnv, cwd: string): string | null {
+export function findConfigPath(explicit: string | undefined, env: NodeJS.ProcessEnv, cwd: string, localFile = true): string | null {
   if (explicit) return resolve(cwd, explicit);
   if (env.REPWATCH_CONFIG) return resolve(cwd, env.REPWATCH_CONFIG);
   const local = resolve(cwd, 'repwatch.yaml');
-  return existsSync(local) ? local : null;
+  return localFile && existsSync(local) ? local : null;
 }
 
-export function loadConfig(options: { path?: string; env?: NodeJS.ProcessEnv; cwd?: string } = {}): LoadedConfig {
+export function loadConfig(options: { path?: string; env?: NodeJS.ProcessEnv; cwd?: string; localFile?: boolean } = {}): LoadedConfig {
   const env = options.env ?? process.env;
   const cwd = options.cwd ?? process.cwd();
-  const path = findConfigPath(options.path, env, cwd);
-  if (!path) return { config: parseConfig({}, { env, baseDir: cwd }), path: null };
+  const path = findConfigPath(options.path, env, cwd, options.localFile ?? true);
+  if (!path) {
+    const local = resolve(cwd, 'repwatch.yaml');
+    return { config: parseConfig({}, { env, baseDir: cwd }), path: null, unreadLocalPath: options.localFile === false && existsSync(local) ? local : null };
+  }
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -47,7 +52,7 @@ export function loadConfig(options: { path?: string; env?: NodeJS.ProcessEnv; cw
   } catch (error) {
     throw new ConfigError(`config file ${path} is not valid YAML: ${(error as Error).message}`);
   }
-  return { config: parseConfig(raw, { env, baseDir: dirname(path), source: path }), path };
+  return { config: parseConfig(raw, { env, baseDir: dirname(path), source: path }), path, unreadLocalPath: null };
 }
 
 /** Validate a parsed document, expand ${ENV} references and resolve `*File` secrets. */

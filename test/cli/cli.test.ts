@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -73,6 +73,25 @@ describe('repwatch CLI', () => {
     } finally {
       await server.drop();
     }
+  }, 120_000);
+
+  it('the demo does not read ./repwatch.yaml (the copied example names secrets it does not need), and says so', async () => {
+    const home = tempHome();
+    const cwd = mkdtempSync(join(tmpdir(), 'repwatch-cwd-'));
+    copyFileSync(new URL('../../repwatch.example.yaml', import.meta.url), join(cwd, 'repwatch.yaml'));
+    // Any other verb reads it, and stops at its first unset ${ENV} secret.
+    const other = await runCliCaptured(['migrate'], { env: { REPWATCH_HOME: home }, cwd });
+    expect(other.code).toBe(2);
+    expect(other.stderr).toMatch(/environment variable SNDS_MAIN_DATA_URL is not set/);
+
+    const demo = await runCliCaptured(['demo'], { env: { REPWATCH_HOME: home }, cwd });
+    expect(demo.code, demo.stderr).toBe(0);
+    expect(demo.stderr).toMatch(/the demo does not read \.\/repwatch\.yaml \(give --config to use it\)/);
+    expect(demo.stdout).toMatch(/demo finished in/);
+    // Named explicitly, it is read (and here fails the same way).
+    const named = await runCliCaptured(['--config', 'repwatch.yaml', 'demo'], { env: { REPWATCH_HOME: home }, cwd });
+    expect(named.code).toBe(2);
+    expect(named.stderr).toMatch(/SNDS_MAIN_DATA_URL is not set/);
   }, 120_000);
 
   it('migrates the embedded database under REPWATCH_HOME', async () => {
