@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { loadConfig, ConfigError } from '../config/load-config.js';
 import { isPostgresUrl, type Config } from '../config/schema.js';
 import { openDatabase, defaultHome, type Database } from '../db/connection.js';
-import { migrate, SchemaTooNewError } from '../db/migrate.js';
+import { migrate, SchemaTooNewError, type MigrationResult } from '../db/migrate.js';
 import { createLogger, LOG_LEVELS, isLogLevel, type Logger } from '../lib/logger.js';
 import { systemClock, type Clock } from '../lib/clock.js';
 import { registerSecretUrl } from '../lib/redact.js';
@@ -14,6 +14,8 @@ import { CliError, ExitCode } from './exit-codes.js';
 export interface CommandContext {
   config: Config;
   configPath: string | null;
+  /** ./repwatch.yaml when it exists and this command did not read it (the demo). */
+  unreadConfigPath: string | null;
   home: string;
   logger: Logger;
   clock: Clock;
@@ -23,6 +25,8 @@ export interface CommandContext {
   stdin: NodeJS.ReadableStream;
   /** Opens the database and brings its schema up to date on first use. */
   database(): Promise<Database>;
+  /** What bringing the schema up to date did and found, once database() has resolved. */
+  migration?: MigrationResult;
   /** From now on database() is the embedded one whatever DATABASE_URL or database.url say (the demo's
    * sample data never goes to a server). Call before database(); true when a server was set aside. */
   useEmbeddedDatabase(): boolean;
@@ -32,6 +36,10 @@ export interface CommandContext {
 export interface GlobalOptions {
   config?: string;
   logLevel?: string;
+  /** false: read a configuration file only when --config or REPWATCH_CONFIG names one, never
+   * ./repwatch.yaml by itself. Set by the demo, not a flag: a real setup's file names secrets the
+   * bundled sample does not need (and fails to load without them). */
+  localConfig?: boolean;
 }
 
 export interface ContextOverrides {
@@ -49,7 +57,7 @@ export function createContext(options: GlobalOptions, overrides: ContextOverride
   const cwd = overrides.cwd ?? process.cwd();
   let loaded;
   try {
-    loaded = loadConfig({ path: options.config, env, cwd });
+    loaded = loadConfig({ path: options.config, env, cwd, localFile: options.localConfig ?? true });
   } catch (error) {
     if (error instanceof ConfigError) throw new CliError(error.message, ExitCode.usage);
     throw error;
@@ -65,9 +73,10 @@ export function createContext(options: GlobalOptions, overrides: ContextOverride
     checkUrlEncoding(config.database?.url, 'database.url');
   registerSecretUrl(databaseUrl);
 
-  return {
+  const context: CommandContext = {
     config,
     configPath: loaded.path,
+    unreadConfigPath: loaded.unreadLocalPath,
     home,
     logger,
     clock: overrides.clock ?? systemClock,
@@ -85,8 +94,11 @@ export function createContext(options: GlobalOptions, overrides: ContextOverride
         const db = await openDatabase({ url: databaseUrl, home });
         try {
           const result = await migrate(db);
+          context.migration = result;
           if (result.applied.length) {
             logger.info({ applied: result.applied.map((m) => `${m.id}-${m.name}`), database: db.description }, 'schema migrated');
+            // Said when the schema changes (an install, an upgrade) and by every `repwatch migrate`, not on every cron run.
+            for (const warning of result.warnings) logger.warn({ database: db.description }, warning);
           }
         } catch (error) {
           await db.close();
@@ -105,6 +117,7 @@ export function createContext(options: GlobalOptions, overrides: ContextOverride
       if (database) await (await database.catch(() => undefined))?.close();
     },
   };
+  return context;
 }
 
 /** --log-level, else REPWATCH_LOG_LEVEL (from this context's environment), else info: exit 2 if not a level. */

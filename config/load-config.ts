@@ -1,5 +1,6 @@
 import { readFileSync, existsSync } from 'node:fs';
-import { dirname, resolve, isAbsolute } from 'node:path';
+import { homedir } from 'node:os';
+import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { configSchema, isHttpUrl, isPostgresUrl, isSmtpUrl, SMTP_URL, type Config } from './schema.js';
@@ -16,24 +17,29 @@ export interface LoadedConfig {
   config: Config;
   /** The file it came from, or null when built-in defaults are used. */
   path: string | null;
+  /** ./repwatch.yaml when it exists but was not read (`localFile: false`). */
+  unreadLocalPath: string | null;
 }
 
 /**
- * Which file: --config, then REPWATCH_CONFIG, then ./repwatch.yaml when present. No file is fine:
- * every key has a default, and one-off commands (`ingest snds --file`) need none.
+ * Which file: --config, then REPWATCH_CONFIG, then ./repwatch.yaml when present (unless `localFile` is
+ * false). No file is fine: every key has a default, and one-off commands (`ingest snds --file`) need none.
  */
-export function findConfigPath(explicit: string | undefined, env: NodeJS.ProcessEnv, cwd: string): string | null {
+export function findConfigPath(explicit: string | undefined, env: NodeJS.ProcessEnv, cwd: string, localFile = true): string | null {
   if (explicit) return resolve(cwd, explicit);
   if (env.REPWATCH_CONFIG) return resolve(cwd, env.REPWATCH_CONFIG);
   const local = resolve(cwd, 'repwatch.yaml');
-  return existsSync(local) ? local : null;
+  return localFile && existsSync(local) ? local : null;
 }
 
-export function loadConfig(options: { path?: string; env?: NodeJS.ProcessEnv; cwd?: string } = {}): LoadedConfig {
+export function loadConfig(options: { path?: string; env?: NodeJS.ProcessEnv; cwd?: string; localFile?: boolean } = {}): LoadedConfig {
   const env = options.env ?? process.env;
   const cwd = options.cwd ?? process.cwd();
-  const path = findConfigPath(options.path, env, cwd);
-  if (!path) return { config: parseConfig({}, { env, baseDir: cwd }), path: null };
+  const path = findConfigPath(options.path, env, cwd, options.localFile ?? true);
+  if (!path) {
+    const local = resolve(cwd, 'repwatch.yaml');
+    return { config: parseConfig({}, { env, baseDir: cwd }), path: null, unreadLocalPath: options.localFile === false && existsSync(local) ? local : null };
+  }
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -46,7 +52,7 @@ export function loadConfig(options: { path?: string; env?: NodeJS.ProcessEnv; cw
   } catch (error) {
     throw new ConfigError(`config file ${path} is not valid YAML: ${(error as Error).message}`);
   }
-  return { config: parseConfig(raw, { env, baseDir: dirname(path), source: path }), path };
+  return { config: parseConfig(raw, { env, baseDir: dirname(path), source: path }), path, unreadLocalPath: null };
 }
 
 /** Validate a parsed document, expand ${ENV} references and resolve `*File` secrets. */
@@ -60,7 +66,7 @@ export function parseConfig(
   const result = configSchema.safeParse(expanded);
   if (!result.success) throw new ConfigError(formatIssues(result.error, options.source));
   const config = result.data;
-  resolveSecretFiles(config, baseDir);
+  resolveSecretFiles(config, (path) => resolveConfigPath(path, baseDir, env));
   registerConfigSecrets(config);
   return config;
 }
@@ -99,8 +105,20 @@ function expandEnv(value: unknown, env: NodeJS.ProcessEnv, path: (string | numbe
   return value;
 }
 
-function readSecretFile(file: string, baseDir: string, key: string): string {
-  const full = isAbsolute(file) ? file : resolve(baseDir, file);
+/**
+ * A path from the configuration: a leading `~` or `~/` is the home directory, as a shell would read it
+ * (the example file shows such paths, and resolving `~/x` against the config's folder made a directory
+ * named `~`); any other relative path is relative to the configuration file's folder.
+ */
+export function resolveConfigPath(path: string, baseDir: string, env: NodeJS.ProcessEnv = process.env): string {
+  if (path === '~' || path.startsWith('~/')) return resolve(env.HOME || homedir(), path.slice(2));
+  return resolve(baseDir, path);
+}
+
+type ResolvePath = (path: string) => string;
+
+function readSecretFile(file: string, resolvePath: ResolvePath, key: string): string {
+  const full = resolvePath(file);
   try {
     return readFileSync(full, 'utf8').trim();
   } catch (error) {
@@ -109,31 +127,31 @@ function readSecretFile(file: string, baseDir: string, key: string): string {
 }
 
 /** A secret read from a file gets the check its inline key has; the message never shows the value. */
-function readSecretUrlFile(file: string, baseDir: string, key: string, valid: (url: string) => boolean, rule: string): string {
-  const url = readSecretFile(file, baseDir, key);
+function readSecretUrlFile(file: string, resolvePath: ResolvePath, key: string, valid: (url: string) => boolean, rule: string): string {
+  const url = readSecretFile(file, resolvePath, key);
   if (!valid(url)) throw new ConfigError(`${key}: the file's content ${rule}`);
   return url;
 }
 
-function resolveSecretFiles(config: Config, baseDir: string): void {
+function resolveSecretFiles(config: Config, resolvePath: ResolvePath): void {
   config.snds.feeds.forEach((feed, i) => {
-    if (feed.dataUrlFile) feed.dataUrl = readSecretUrlFile(feed.dataUrlFile, baseDir, `snds.feeds[${i}].dataUrlFile`, isHttpUrl, 'must be an http:// or https:// URL');
-    if (feed.statusUrlFile) feed.statusUrl = readSecretUrlFile(feed.statusUrlFile, baseDir, `snds.feeds[${i}].statusUrlFile`, isHttpUrl, 'must be an http:// or https:// URL');
+    if (feed.dataUrlFile) feed.dataUrl = readSecretUrlFile(feed.dataUrlFile, resolvePath, `snds.feeds[${i}].dataUrlFile`, isHttpUrl, 'must be an http:// or https:// URL');
+    if (feed.statusUrlFile) feed.statusUrl = readSecretUrlFile(feed.statusUrlFile, resolvePath, `snds.feeds[${i}].statusUrlFile`, isHttpUrl, 'must be an http:// or https:// URL');
   });
   for (const [section, mailboxes] of [['jmrp', config.jmrp.mailboxes], ['bounces', config.bounces.mailboxes]] as const) {
     mailboxes.forEach((mailbox, i) => {
       if (mailbox.imap?.passwordFile) {
-        mailbox.imap.password = readSecretFile(mailbox.imap.passwordFile, baseDir, `${section}.mailboxes[${i}].imap.passwordFile`);
+        mailbox.imap.password = readSecretFile(mailbox.imap.passwordFile, resolvePath, `${section}.mailboxes[${i}].imap.passwordFile`);
       }
-      if (mailbox.maildir) mailbox.maildir = resolve(baseDir, mailbox.maildir);
-      if (mailbox.mbox) mailbox.mbox = resolve(baseDir, mailbox.mbox);
+      if (mailbox.maildir) mailbox.maildir = resolvePath(mailbox.maildir);
+      if (mailbox.mbox) mailbox.mbox = resolvePath(mailbox.mbox);
     });
   }
-  if (config.jmrp.recipientSaltFile) config.jmrp.recipientSalt = readSecretFile(config.jmrp.recipientSaltFile, baseDir, 'jmrp.recipientSaltFile');
-  if (config.reports.email?.smtpUrlFile) config.reports.email.smtpUrl = readSecretUrlFile(config.reports.email.smtpUrlFile, baseDir, 'reports.email.smtpUrlFile', isSmtpUrl, SMTP_URL);
-  if (config.database?.urlFile) config.database.url = readSecretUrlFile(config.database.urlFile, baseDir, 'database.urlFile', isPostgresUrl, 'must be a postgres:// URL');
-  if (config.snds.api?.tokenFile) config.snds.api.tokenFile = resolve(baseDir, config.snds.api.tokenFile);
-  if (config.reports.outDir) config.reports.outDir = resolve(baseDir, config.reports.outDir);
+  if (config.jmrp.recipientSaltFile) config.jmrp.recipientSalt = readSecretFile(config.jmrp.recipientSaltFile, resolvePath, 'jmrp.recipientSaltFile');
+  if (config.reports.email?.smtpUrlFile) config.reports.email.smtpUrl = readSecretUrlFile(config.reports.email.smtpUrlFile, resolvePath, 'reports.email.smtpUrlFile', isSmtpUrl, SMTP_URL);
+  if (config.database?.urlFile) config.database.url = readSecretUrlFile(config.database.urlFile, resolvePath, 'database.urlFile', isPostgresUrl, 'must be a postgres:// URL');
+  if (config.snds.api?.tokenFile) config.snds.api.tokenFile = resolvePath(config.snds.api.tokenFile);
+  if (config.reports.outDir) config.reports.outDir = resolvePath(config.reports.outDir);
 }
 
 function registerConfigSecrets(config: Config): void {

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { isDay } from '../lib/clock.js';
 import { validate as validateCron } from 'node-cron';
 import ipaddr from 'ipaddr.js';
+import { cronExpressionProblem } from '../jobs/cron.js';
 
 /**
  * The configuration file's shape. Every object is strict: an unknown key is an error naming its path,
@@ -18,8 +19,20 @@ const timezone = z.string().refine((tz) => {
     return false;
   }
 }, 'must be an IANA time zone such as UTC or America/Los_Angeles');
-/** Five fields (minute hour day-of-month month day-of-week), checked by node-cron, which runs them. */
-const cron = z.string().min(1).refine((expression) => validateCron(expression.trim()), 'must be a cron expression such as "15 6 * * *"');
+/** Five fields (minute hour day-of-month month day-of-week), parsed by node-cron, which matches them;
+ * then the scheduler's own rules (jobs/cron.ts), so an expression it would refuse is refused here, at
+ * load, with the key's path. */
+const cron = z
+  .string()
+  .min(1)
+  .superRefine((expression, ctx) => {
+    if (!validateCron(expression.trim())) {
+      ctx.addIssue({ code: 'custom', message: 'must be a cron expression such as "15 6 * * *"' });
+      return;
+    }
+    const problem = cronExpressionProblem(expression);
+    if (problem) ctx.addIssue({ code: 'custom', message: `"${expression.trim()}": ${problem}` });
+  });
 
 /** A dotted quad or an IPv6 address, strictly (ipaddr.js alone also takes inet_aton shorthands like "10.1"). */
 function isStrictIp(text: string): boolean {

@@ -20,6 +20,9 @@ export interface MigrationResult {
   applied: { id: number; name: string }[];
   /** The schema's version after the call. */
   version: number;
+  /** What is wrong but did not stop the migration, for a person to fix (the BI role missing or
+   * without its grants). PostgreSQL's notices from the migrations reach no one, so they are checked. */
+  warnings: string[];
 }
 
 const LEDGER_DDL = `
@@ -52,8 +55,8 @@ export async function migrate(database: Database, migrations: readonly Migration
         await applyOne(session, migration, lockWait);
         applied.push({ id: migration.id, name: migration.name });
       }
-      await grantToBiRole(session);
-      return { applied, version: Math.max(latest, newest?.id ?? 0) };
+      const warnings = await grantToBiRole(session);
+      return { applied, version: Math.max(latest, newest?.id ?? 0), warnings };
     } finally {
       await session.query('select pg_advisory_unlock($1, $2)', MIGRATION_LOCK).catch(() => undefined);
     }
@@ -64,14 +67,20 @@ export async function migrate(database: Database, migrations: readonly Migration
  * The read-only BI role's grants, on every migrate and not only in the migrations that created the
  * views: where repwatch could not create the role (no CREATEROLE), an administrator creates it after
  * the migrations ran, and docs/bi.md tells them to run `repwatch migrate` then. Granted only when
- * something is missing, so an ordinary start writes nothing to the catalog.
+ * something is missing, so an ordinary start writes nothing to the catalog. A role that does not exist,
+ * or grants this user may not give, come back as warnings: both are said only in a `raise notice`
+ * nobody reads, and BI logins then fail with "permission denied" far from the cause.
  */
-const BI_GRANTS_MISSING = `
-select exists (select 1 from pg_roles where rolname = 'repwatch_bi')
-   and to_regnamespace('analytics') is not null
-   and (not has_schema_privilege('repwatch_bi', 'analytics', 'USAGE')
-        or exists (select 1 from pg_class c where c.relnamespace = to_regnamespace('analytics') and c.relkind in ('r', 'v', 'm')
-                     and not has_table_privilege('repwatch_bi', c.oid, 'SELECT'))) as missing`;
+const BI_ROLE_STATE = `
+with role as (select exists (select 1 from pg_roles where rolname = 'repwatch_bi') as role_exists)
+select role_exists,
+       -- case: the privilege functions raise an error for a role that does not exist
+       case when role_exists and to_regnamespace('analytics') is not null
+            then not has_schema_privilege('repwatch_bi', 'analytics', 'USAGE')
+                 or exists (select 1 from pg_class c where c.relnamespace = to_regnamespace('analytics') and c.relkind in ('r', 'v', 'm')
+                              and not has_table_privilege('repwatch_bi', c.oid, 'SELECT'))
+            else false end as grants_missing
+from role`;
 
 const BI_GRANTS = `
 do $$
@@ -84,9 +93,22 @@ exception when insufficient_privilege then
 end
 $$`;
 
-async function grantToBiRole(session: Session): Promise<void> {
-  const [row] = await session.query<{ missing: boolean }>(BI_GRANTS_MISSING);
-  if (row?.missing) await session.exec(BI_GRANTS);
+async function grantToBiRole(session: Session): Promise<string[]> {
+  const state = async () => (await session.query<{ role_exists: boolean; grants_missing: boolean }>(BI_ROLE_STATE))[0]!;
+  const before = await state();
+  if (!before.role_exists) {
+    return [
+      'role repwatch_bi does not exist (this database user may not create roles), so BI tools have no read-only role: ' +
+        'an administrator runs `create role repwatch_bi nologin;`, then `repwatch migrate` grants it (docs/bi.md)',
+    ];
+  }
+  if (!before.grants_missing) return [];
+  await session.exec(BI_GRANTS);
+  if (!(await state()).grants_missing) return [];
+  return [
+    'role repwatch_bi cannot read every view in schema analytics, and this database user may not grant it: ' +
+      'run `repwatch migrate` as the owner of the analytics views, or have an administrator grant usage on schema analytics and select on all tables in schema analytics to repwatch_bi',
+  ];
 }
 
 /** How long a migration waits for each lock (a PostgreSQL interval), how often it tries, and the pause between. */

@@ -3,6 +3,24 @@ import { createTask, parse, validate, type ScheduledTask } from 'node-cron';
 const MINUTE = 60_000;
 
 /**
+ * Why an expression cannot be a schedule here, in words; null when it can. The configuration runs the
+ * same checks at load, so a bad `schedule.*` key is a configuration error naming the key (exit 2), not a
+ * failure of the first command that builds the jobs.
+ */
+export function cronExpressionProblem(expression: string): string | null {
+  const trimmed = expression.trim();
+  if (!validate(trimmed)) return 'not a valid cron expression';
+  const fields = parse(trimmed);
+  if (!fields.second.includes(0)) return 'schedules have minute resolution; a seconds field must include 0';
+  // Classic cron runs when either restricted day field matches ("the 1st, and Mondays"); node-cron
+  // only when both do, so "0 6 1 * 1" would run only on a Monday the 1st: months without one run.
+  if (fields.dayOfMonth.length < 31 && fields.dayOfWeek.length < 7) {
+    return 'it restricts both the day of the month and the day of the week; cron would run on either, this scheduler only on days that match both. Restrict one of them';
+  }
+  return null;
+}
+
+/**
  * A cron expression in a time zone, with the date arithmetic the scheduler needs and node-cron does not
  * expose: every tick between two instants (catch-up after downtime) and the tick before or after an
  * instant (due periods, status). node-cron parses the expression and decides whether an instant
@@ -22,16 +40,9 @@ export class CronSchedule {
 
   constructor(expression: string, timezone = 'UTC') {
     const trimmed = expression.trim();
-    if (!validate(trimmed)) throw new Error(`not a valid cron expression: "${expression}"`);
+    const problem = cronExpressionProblem(trimmed);
+    if (problem) throw new Error(`"${expression}": ${problem}`);
     const fields = parse(trimmed);
-    if (!fields.second.includes(0)) throw new Error(`"${expression}": schedules have minute resolution; a seconds field must include 0`);
-    // Classic cron runs when either restricted day field matches ("the 1st, and Mondays"); node-cron
-    // only when both do, so "0 6 1 * 1" would run only on a Monday the 1st: months without one run.
-    if (fields.dayOfMonth.length < 31 && fields.dayOfWeek.length < 7) {
-      throw new Error(
-        `"${expression}": it restricts both the day of the month and the day of the week; cron would run on either, this scheduler only on days that match both. Restrict one of them`,
-      );
-    }
     this.expression = trimmed;
     this.timezone = timezone;
     // createTask only builds the task; it is never started, so it keeps no timer.

@@ -11,6 +11,7 @@ export function registerMigrate(program: Command, run: CommandRunner): void {
         const database = await ctx.database();
         const version = await schemaVersion(database);
         ctx.stdout.write(`schema at migration ${version} on ${database.description}\n`);
+        for (const warning of ctx.migration?.warnings ?? []) ctx.stdout.write(`warning: ${warning}\n`);
       }),
     );
 }

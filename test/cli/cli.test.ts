@@ -1,9 +1,10 @@
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCliCaptured } from '../support/run-cli.js';
 import { backends } from '../support/backends.js';
+import { openDatabase } from '../../db/connection.js';
 
 function tempHome(): string {
   return mkdtempSync(join(tmpdir(), 'repwatch-home-'));
@@ -30,6 +31,19 @@ describe('repwatch CLI', () => {
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/thresholds\.complaintRateMax/);
     expect(result.stderr).toMatch(/unknown key snds\.feedz/);
+  });
+
+  it('exits 2 naming the key when a schedule restricts both day fields, before opening the database', async () => {
+    const home = tempHome();
+    const path = join(home, 'days.yaml');
+    writeFileSync(path, 'schedule:\n  snds: "15 6 1 * 1"\n');
+    for (const verb of ['status', 'run']) {
+      const result = await runCliCaptured(['--config', path, verb], { env: { REPWATCH_HOME: home } });
+      expect(result.code, verb).toBe(2);
+      expect(result.stderr).toMatch(/schedule\.snds: "15 6 1 \* 1": it restricts both the day of the month and the day of the week/);
+      expect(result.stderr).not.toMatch(/ at /);
+    }
+    expect(readdirSync(home)).toEqual(['days.yaml']);
   });
 
   const postgres = backends().find((b) => b.name === 'postgres')!;
@@ -62,11 +76,38 @@ describe('repwatch CLI', () => {
     }
   }, 120_000);
 
+  it('the demo does not read ./repwatch.yaml (the copied example names secrets it does not need), and says so', async () => {
+    const home = tempHome();
+    const cwd = mkdtempSync(join(tmpdir(), 'repwatch-cwd-'));
+    copyFileSync(new URL('../../repwatch.example.yaml', import.meta.url), join(cwd, 'repwatch.yaml'));
+    // Any other verb reads it, and stops at its first unset ${ENV} secret.
+    const other = await runCliCaptured(['migrate'], { env: { REPWATCH_HOME: home }, cwd });
+    expect(other.code).toBe(2);
+    expect(other.stderr).toMatch(/environment variable SNDS_MAIN_DATA_URL is not set/);
+
+    const demo = await runCliCaptured(['demo'], { env: { REPWATCH_HOME: home }, cwd });
+    expect(demo.code, demo.stderr).toBe(0);
+    expect(demo.stderr).toMatch(/the demo does not read \.\/repwatch\.yaml \(give --config to use it\)/);
+    expect(demo.stdout).toMatch(/demo finished in/);
+    // Named explicitly, it is read (and here fails the same way).
+    const named = await runCliCaptured(['--config', 'repwatch.yaml', 'demo'], { env: { REPWATCH_HOME: home }, cwd });
+    expect(named.code).toBe(2);
+    expect(named.stderr).toMatch(/SNDS_MAIN_DATA_URL is not set/);
+  }, 120_000);
+
   it('migrates the embedded database under REPWATCH_HOME', async () => {
     const home = tempHome();
     const result = await runCliCaptured(['migrate'], { env: { REPWATCH_HOME: home } });
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/schema at migration \d+ on embedded PGlite at .*repwatch-home-/);
+    expect(result.stdout).not.toMatch(/warning/);
+
+    // The role missing (a user without CREATEROLE) is said by migrate, not left in a notice no one reads.
+    const db = await openDatabase({ home });
+    await db.withSession((s) => s.exec('drop owned by repwatch_bi; drop role repwatch_bi;')).finally(() => db.close());
+    const again = await runCliCaptured(['migrate'], { env: { REPWATCH_HOME: home } });
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(/\nwarning: role repwatch_bi does not exist \(this database user may not create roles\), so BI tools have no read-only role: an administrator runs `create role repwatch_bi nologin;`, then `repwatch migrate` grants it/);
   });
 });
 

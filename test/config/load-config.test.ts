@@ -6,6 +6,7 @@ import { parse as parseYaml } from 'yaml';
 import { readFileSync } from 'node:fs';
 import { ConfigError, loadConfig, parseConfig } from '../../config/load-config.js';
 import { redact } from '../../lib/redact.js';
+import { DEFAULT_ZONES } from '../../checks/dnsbl/zones.js';
 
 function writeConfig(text: string): { dir: string; path: string } {
   const dir = mkdtempSync(join(tmpdir(), 'repwatch-config-'));
@@ -106,6 +107,26 @@ describe('configuration', () => {
     expect(() => parseConfig({ jmrp: { recipientSaltFile: '/nonexistent/salt' } })).toThrow(/jmrp\.recipientSaltFile: cannot read/);
   });
 
+  it('reads a leading ~/ in a path key as the home directory, not as a folder named ~ beside the file', () => {
+    const home = mkdtempSync(join(tmpdir(), 'repwatch-home-dir-'));
+    writeFileSync(join(home, 'salt'), 'salt-from-home-0123\n');
+    const { dir, path } = writeConfig(
+      [
+        'snds:',
+        '  api: { tokenFile: ~/.repwatch/snds-token }',
+        'jmrp:',
+        '  recipientSaltFile: ~/salt',
+        '  mailboxes: [{ name: a, mbox: ~/fbl.mbox }, { name: b, maildir: "~user/Maildir" }]',
+        'reports: { outDir: "~" }',
+      ].join('\n'),
+    );
+    const { config } = loadConfig({ path, env: { HOME: home } });
+    expect(config.jmrp.recipientSalt).toBe('salt-from-home-0123');
+    expect(config.snds.api!.tokenFile).toBe(join(home, '.repwatch', 'snds-token'));
+    expect(config.jmrp.mailboxes.map((m) => m.mbox ?? m.maildir)).toEqual([join(home, 'fbl.mbox'), join(dir, '~user', 'Maildir')]);
+    expect(config.reports.outDir).toBe(home);
+  });
+
   it('rejects YAML that does not parse, naming the file', () => {
     const { path } = writeConfig('snds: [unclosed');
     expect(() => loadConfig({ path })).toThrow(ConfigError);
@@ -123,5 +144,14 @@ describe('configuration', () => {
     expect(Object.keys(raw).sort()).toEqual(['auth', 'blocklists', 'bounces', 'jmrp', 'pools', 'reports', 'schedule', 'snds', 'thresholds']);
     const config = parseConfig(raw, { env: { SNDS_MAIN_DATA_URL: 'https://example.invalid/d?key=abcdefgh', SNDS_MAIN_STATUS_URL: 'https://example.invalid/s?key=abcdefgh', FBL_IMAP_PASSWORD: 'pw-example-1' } });
     expect(config.snds.feeds.length).toBeGreaterThan(0);
+    // The commented-out lists are the defaults they stand for.
+    const zones = /^ {2}# zones: (\[.*\])$/m.exec(text);
+    expect(zones, 'blocklists.zones shown in the example').not.toBeNull();
+    expect(parseYaml(zones![1]!)).toEqual(DEFAULT_ZONES.map((z) => z.zone));
+  });
+
+  it('takes blocklists.zones: [] (the daily blocklist job then looks nothing up)', () => {
+    expect(parseConfig({ blocklists: { zones: [] } }).blocklists.zones).toEqual([]);
+    expect(parseConfig({}).blocklists.zones).toBeUndefined();
   });
 });

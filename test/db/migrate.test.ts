@@ -1,5 +1,8 @@
-import { describe, expect, it } from 'vitest';
-import { backends } from '../support/backends.js';
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { describe, expect, inject, it } from 'vitest';
+import { backends, type Backend, type TestDatabase } from '../support/backends.js';
+import { openDatabase, type Database } from '../../db/connection.js';
 import { migrate, schemaVersion, SchemaTooNewError } from '../../db/migrate.js';
 import { migrations } from '../../migrations/index.js';
 import { configSchema } from '../../config/schema.js';
@@ -191,6 +194,78 @@ for (const backend of backends()) {
     });
   });
 }
+
+/**
+ * The database as a user who may run repwatch's statements on it but owns nothing in `analytics`, so
+ * may not grant on it (a managed database's application user). PostgreSQL: a login role of its own
+ * (roles belong to the server: named per test and dropped after); PGlite: one session, so `set role`.
+ */
+async function asUserWhoCannotGrant(backend: Backend, handle: TestDatabase): Promise<{ database: Database; close(): Promise<void>; dropRole(): Promise<void> }> {
+  const role = `repwatch_test_nogrant_${process.pid}_${randomBytes(4).toString('hex')}`;
+  const databaseName = backend.name === 'postgres' ? new URL(handle.url!).pathname.slice(1) : 'postgres';
+  await handle.database.withSession((s) =>
+    s.exec(`create role ${role} ${backend.name === 'postgres' ? 'login' : 'nologin'};
+      grant create on database ${databaseName} to ${role};
+      grant usage, create on schema repwatch to ${role};
+      grant select, insert on repwatch.schema_migration to ${role};`),
+  );
+  if (backend.name === 'pglite') {
+    await handle.database.query(`set role ${role}`);
+    return { database: handle.database, close: async () => undefined, dropRole: async () => undefined };
+  }
+  const url = new URL(handle.url!);
+  url.username = role;
+  url.password = '';
+  const database = await openDatabase({ url: url.toString(), poolSize: 1 });
+  return {
+    database,
+    close: () => database.close(),
+    async dropRole() {
+      const admin = new pg.Client({ connectionString: inject('postgresUrl') });
+      await admin.connect();
+      await admin.query(`drop role if exists ${role}`);
+      await admin.end();
+    },
+  };
+}
+
+describe('the BI role\'s state after a migrate', () => {
+  for (const backend of backends()) {
+    it.skipIf(!backend.available)(`is a warning when its grants are missing and this user may not give them [${backend.name}]`, async () => {
+      const handle = await backend.create();
+      let user: Awaited<ReturnType<typeof asUserWhoCannotGrant>> | undefined;
+      try {
+        expect((await migrate(handle.database)).warnings).toEqual([]);
+        await handle.database.query('revoke select on all tables in schema analytics from repwatch_bi');
+        user = await asUserWhoCannotGrant(backend, handle);
+        const result = await migrate(user.database);
+        expect(result.applied).toEqual([]);
+        expect(result.warnings).toEqual([
+          'role repwatch_bi cannot read every view in schema analytics, and this database user may not grant it: run `repwatch migrate` as the owner of the analytics views, or have an administrator grant usage on schema analytics and select on all tables in schema analytics to repwatch_bi',
+        ]);
+      } finally {
+        await user?.close();
+        await handle.drop();
+        await user?.dropRole();
+      }
+    });
+  }
+
+  // Dropping the role is possible only where the server is the test's own: on a shared PostgreSQL
+  // server every other test database's repwatch_bi is the same role.
+  it('is a warning naming what to run when the role does not exist (no CREATEROLE) [pglite]', async () => {
+    const pglite = backends().find((b) => b.name === 'pglite')!;
+    const { database, drop } = await pglite.create();
+    try {
+      await database.withSession((s) => s.exec('drop owned by repwatch_bi; drop role repwatch_bi;'));
+      expect((await migrate(database)).warnings).toEqual([
+        'role repwatch_bi does not exist (this database user may not create roles), so BI tools have no read-only role: an administrator runs `create role repwatch_bi nologin;`, then `repwatch migrate` grants it (docs/bi.md)',
+      ]);
+    } finally {
+      await drop();
+    }
+  });
+});
 
 describe.skipIf(!backends()[0]!.available)('the BI role\'s grants [postgres]', () => {
   it('are given again by any migrate when missing (a role created, or grants revoked, after the migrations ran)', async () => {

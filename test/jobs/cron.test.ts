@@ -92,4 +92,21 @@ describe('schedule configuration', () => {
     expect(result.error?.issues.map((i) => [i.path.join('.'), i.message])).toEqual([['schedule.snds', 'must be a cron expression such as "15 6 * * *"']]);
     expect(configSchema.parse({}).schedule).toMatchObject({ retryBaseSeconds: 60, retryMaxSeconds: 3600, staleAfterMinutes: 60 });
   });
+
+  it('refuses at load, naming the key, what the scheduler would refuse when it builds the jobs', async () => {
+    const { configSchema } = await import('../../config/schema.js');
+    const issues = (schedule: Record<string, string>) => {
+      const result = configSchema.safeParse({ schedule });
+      return result.success ? [] : result.error.issues.map((i) => [i.path.join('.'), i.message]);
+    };
+    expect(issues({ report: '0 7 1 * 1' })).toEqual([
+      ['schedule.report', '"0 7 1 * 1": it restricts both the day of the month and the day of the week; cron would run on either, this scheduler only on days that match both. Restrict one of them'],
+    ]);
+    expect(issues({ jmrp: '30 */10 * * * *' })).toEqual([['schedule.jmrp', '"30 */10 * * * *": schedules have minute resolution; a seconds field must include 0']]);
+    // What the schema accepts, the scheduler builds.
+    for (const accepted of ['0 7 1 * *', '0 7 * * 1-5', '0 */10 * * * *', '*/5 * * * * *']) {
+      expect(issues({ snds: accepted }), accepted).toEqual([]);
+      expect(() => new CronSchedule(accepted)).not.toThrow();
+    }
+  });
 });
