@@ -226,7 +226,10 @@ async function checkBlocklists(context: JobContext): Promise<JobResult> {
     rowsIn: r.results.length,
     rowsLoaded: r.results.length - errors,
     rowsRejected: errors,
-    detail: `${r.results.length} lookups in ${r.zones.length} zones: ${listed} listed (${r.newListings} new), ${errors} lookup errors`,
+    detail:
+      r.zones.length === 0
+        ? 'no zones configured (blocklists.zones: []): nothing looked up'
+        : `${r.results.length} lookups in ${r.zones.length} zones: ${listed} listed (${r.newListings} new), ${errors} lookup errors`,
   };
 }
 

@@ -37,6 +37,14 @@ for (const backend of backends()) {
       expect(result.stderr).toMatch(/no configured job matches --job nope; configured: jmrp:inbox, blocklists, report:weekly/);
     });
 
+    it('the blocklists job with blocklists.zones: [] looks nothing up, succeeds, and says why', async () => {
+      const result = await cli(['run', '--job', 'blocklists', '--format', 'json'], '2026-11-28T06:00:00Z');
+      expect(result.code, result.stderr).toBe(0);
+      expect(JSON.parse(result.stdout).outcomes).toEqual([
+        expect.objectContaining({ job: 'blocklists', status: 'succeeded', rowsLoaded: 0, detail: 'no zones configured (blocklists.zones: []): nothing looked up' }),
+      ]);
+    });
+
     it('a failing job (its mbox is missing: exit 3, a person must fix the path) is recorded; next run defers it (exit 0); --ignore-backoff retries it now', async () => {
       expect(existsSync(mbox)).toBe(false);
       const first = await cli(['run', '--job', 'jmrp', '--format', 'json'], '2026-11-28T06:12:00Z');
