@@ -76,6 +76,23 @@ describeEachBackend('ingestJmrpMailbox', (db) => {
     const generated = [...generateReports({ count: 1, shapes: ['arf'] })][0]!;
     const original = generated.eml.replace(/\r\n/g, '\n').split(generated.spec.recipient).join(hashRecipient(generated.spec.recipient, 'test-salt-123456'));
     expect(Buffer.from(first!.raw).toString()).toBe(original.endsWith('\n') ? original : `${original}\n`);
+    // No kept message shows a complainer's address, quarantined ones included (an out-of-office reply
+    // is not a report: its own From is its sender, not a complainer).
+    const raws = await db().query<{ classification: string; raw: Uint8Array | null }>(`select classification, raw from repwatch.mail_message where classification <> 'not_a_report'`);
+    expect(raws).toHaveLength(60);
+    const recipients = [...generateReports({ count: 70, shapes: ['arf', 'arf2026', 'legacy', 'forwarded', 'auth_failure', 'not_a_report', 'malformed'] })]
+      .filter((r) => r.spec.shape !== 'not_a_report')
+      .map((r) => r.spec.recipient.toLowerCase());
+    expect(recipients).toHaveLength(60);
+    for (const { classification, raw } of raws) {
+      const text = Buffer.from(raw ?? []).toString('latin1').toLowerCase();
+      expect(text.length, classification).toBeGreaterThan(0);
+      for (const recipient of recipients) expect(text.includes(recipient), `${classification} keeps ${recipient}`).toBe(false);
+    }
+    // Each quarantined message says why, as read at ingest.
+    const reasons = await db().query<{ reason: string | null }>(`select reason from repwatch.mail_message where quarantined`);
+    expect(reasons).toHaveLength(10);
+    for (const { reason } of reasons) expect(reason).toMatch(/Feedback-Type/);
 
     const again = await ingestJmrpMailbox({ database: db(), config: config(), mailbox: mboxSource({ path, name: 'test-box' }) });
     expect(again).toMatchObject({ seen: 70, stored: 0, duplicates: 70, complaints: 0 });
