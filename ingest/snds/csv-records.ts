@@ -89,6 +89,19 @@ function withoutTrailingCr(text: string): string {
   return text.charCodeAt(text.length - 1) === 13 ? text.slice(0, -1) : text;
 }
 
+/**
+ * Lines ended by a lone CR (old Mac Excel saves): with no LF anywhere the whole text would be one line,
+ * every row after the first read as extra columns of the first. Such text gets LF for every CR.
+ */
+export function withLineFeeds(text: string): string {
+  return text.includes('\r') && !text.includes('\n') ? text.replace(/\r/g, '\n') : text;
+}
+
+/** Whether streamed bytes end their lines with a lone CR: CRs and no LF within the first bytes. */
+export function endsLinesWithCr(firstBytes: Buffer): boolean {
+  return firstBytes.includes(0x0d) && !firstBytes.includes(0x0a);
+}
+
 /** The text without a leading UTF-8 byte-order mark. */
 export function stripBom(text: string): string {
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;

@@ -1,4 +1,5 @@
 import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -36,6 +37,12 @@ export interface FetchOptions {
   maxRetryAfterMs?: number;
   /** Largest body accepted, counted after any content-encoding is undone (default MAX_BODY_BYTES). */
   maxBytes?: number;
+  /**
+   * Why a 2xx body looks cut off (given its first and last bytes), or null. Such a body is a failed
+   * attempt, retried: fetch undoes gzip leniently, so a compressed body cut short arrives as a clean
+   * end, and only its last line shows it.
+   */
+  cutOff?: (head: Buffer, tail: Buffer) => string | null;
 }
 
 /**
@@ -139,7 +146,9 @@ async function fetchOnce(url: string, options: FetchOptions): Promise<{ status: 
         response = await options.fetch(current, {
           method: 'GET',
           redirect: 'manual',
-          headers: { 'user-agent': 'repwatch', accept: 'text/csv, application/octet-stream, */*', ...headers },
+          // identity: an uncompressed body has a Content-Length to check, where fetch would decode a
+          // gzip body cut short without complaint (it decodes leniently, as browsers do).
+          headers: { 'user-agent': 'repwatch', accept: 'text/csv, application/octet-stream, */*', 'accept-encoding': 'identity', ...headers },
           signal: AbortSignal.any([total.signal, start.signal]),
         });
       } finally {
@@ -162,6 +171,11 @@ async function fetchOnce(url: string, options: FetchOptions): Promise<{ status: 
         }
       }
       const body = await spool(response, total.signal, options.maxBytes ?? MAX_BODY_BYTES);
+      const cutOff = response.status >= 200 && response.status < 300 && options.cutOff ? await cutOffProblem(body, options.cutOff) : null;
+      if (cutOff) {
+        body.dispose();
+        throw new Error(`body truncated: ${cutOff}`);
+      }
       return {
         status: response.status,
         retryAfter: response.headers.get('retry-after'),
@@ -170,6 +184,20 @@ async function fetchOnce(url: string, options: FetchOptions): Promise<{ status: 
     }
   } finally {
     clearTimeout(totalTimer);
+  }
+}
+
+async function cutOffProblem(body: Pick<FetchedBody, 'file' | 'byteSize'>, cutOff: NonNullable<FetchOptions['cutOff']>): Promise<string | null> {
+  if (body.byteSize === 0) return null;
+  const handle = await open(body.file, 'r');
+  try {
+    const head = Buffer.alloc(Math.min(HEAD_BYTES, body.byteSize));
+    await handle.read(head, 0, head.length, 0);
+    const tail = Buffer.alloc(Math.min(64 * 1024, body.byteSize));
+    await handle.read(tail, 0, tail.length, body.byteSize - tail.length);
+    return cutOff(head, tail);
+  } finally {
+    await handle.close();
   }
 }
 

@@ -10,7 +10,9 @@ import { recomputeDays } from '../../transform/recompute.js';
 import { fetchExport, FetchFailedError, realSleep, type FetchLike, type Sleep, type FetchedBody } from './fetch-export.js';
 import { classifyResponse, NEW_LAYOUT_HINT } from './classify-response.js';
 import { emptyResult, ingestLocalInput, redactedCopy, type InputResult } from './ingest-input.js';
-import { finishDownload, storeRawDownload, type RawDownloadInfo } from './raw-store.js';
+import { finishDownload, storeRawDownload, type RawDownloadInfo, type SndsKind } from './raw-store.js';
+import { cutOffLastLine } from './load-data-export.js';
+import { normaliseIp } from './row-checks.js';
 import { describeLinkExpiry, linkExpiry, linkFixAdvice, type LinkExpiry } from './link-expiry.js';
 import { emptyDaysWarning } from './empty-days.js';
 import { daysAffectedByStatus } from './load-status-export.js';
@@ -170,6 +172,7 @@ export function addInput(result: SndsFeedResult, input: InputResult): void {
   } else if (input.rowsRejected > 0) {
     result.warnings.push(`${input.location}: ${input.detail}`);
   }
+  result.warnings.push(...(input.warnings ?? []));
 }
 
 /**
@@ -216,9 +219,25 @@ export async function recompute(context: Pick<SndsJobContext, 'database' | 'conf
   }
 }
 
-/** The "mostly bad" outcome of a load: rows were rejected and none loaded (over half were bad). */
+/** The "mostly bad" outcome of a load (over half the lines were not SNDS rows), not an input failed
+ * for another reason (a bad IP Status line, a cut-off body, a changed header). */
 function isNotAnExport(input: InputResult): boolean {
-  return input.outcome === 'failed' && input.rowsRejected > 0 && input.rowsLoaded === 0 && input.downloadId !== null;
+  return input.outcome === 'failed' && input.notAnExport === true && input.downloadId !== null;
+}
+
+/**
+ * Why a body that starts like an export (its first field is an IP address) ends inside a line, or
+ * null: then it is a download cut short, retried, rather than an export with one bad last row. A
+ * body that does not start like an export (an error page) is left to classifyResponse.
+ */
+export function cutOffBody(kind: SndsKind, head: Buffer, tail: Buffer): string | null {
+  const first = head.toString('utf8').replace(/^\uFEFF/, '').split(/[,\r\n]/, 1)[0] ?? '';
+  if (normaliseIp(first.replace(/^"|"$/g, '')) === null) return null;
+  if (kind === 'ip_data') return cutOffLastLine(tail);
+  if (tail.length === 0 || tail[tail.length - 1] === 0x0a || tail[tail.length - 1] === 0x0d) return null;
+  const last = tail.subarray(tail.lastIndexOf(0x0a) + 1).toString('utf8');
+  // First IP, last IP, blocked: a status line without its third field stopped early.
+  return last.trim() !== '' && last.split(',').length < 3 ? `the body ends inside a line (${JSON.stringify(last.slice(0, 60))}, no line break after it)` : null;
 }
 
 /**
@@ -244,6 +263,7 @@ export async function fetchAndIngest(
       connectTimeoutMs: config.snds.connectTimeoutMs,
       timeoutMs: config.snds.timeoutMs,
       retries: config.snds.retries,
+      cutOff: (head, tail) => cutOffBody(info.kind, head, tail),
       ...(headers ? { headers } : {}),
     });
   } catch (error) {

@@ -43,6 +43,10 @@ export interface InputResult {
   days: string[];
   detail: string | null;
   sampleErrors: SndsRowError[];
+  /** Loaded, but worth a look (rows merged into a day rather than replacing it, extra columns). */
+  warnings: string[];
+  /** Failed because most lines are not SNDS rows: from a link, a broken link (an error page). */
+  notAnExport?: boolean;
 }
 
 export function emptyResult(info: Pick<RawDownloadInfo, 'kind' | 'feed' | 'source' | 'location' | 'requestedDay'>, outcome: InputResult['outcome'], detail: string | null, downloadId: number | null = null): InputResult {
@@ -60,6 +64,7 @@ export function emptyResult(info: Pick<RawDownloadInfo, 'kind' | 'feed' | 'sourc
     days: [],
     detail: detail === null ? null : redact(detail),
     sampleErrors: [],
+    warnings: [],
   };
 }
 
@@ -206,6 +211,7 @@ async function parseAndLoad(
       rowsLoaded: result.rangesLoaded,
       rowsRejected: result.rowsRejected,
       sampleErrors: redactSamples(result.sampleErrors),
+      ...(result.notAnExport ? { notAnExport: true } : {}),
     };
   }
   const result = await loadDataExport(database, createReadStream(path, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>, {
@@ -214,6 +220,9 @@ async function parseAndLoad(
     downloadId,
     location,
     beforeCommit: stored,
+    // A per-day API request must answer with that day; a link's date parameter may be ignored (then
+    // it answers with the latest day, which is data all the same).
+    requestedDay: info.source === 'api' ? (info.requestedDay ?? null) : null,
   });
   return {
     ...emptyResult(info, result.outcome, result.detail, downloadId),
@@ -222,6 +231,9 @@ async function parseAndLoad(
     rowsRejected: result.rowsRejected,
     days: result.days,
     sampleErrors: redactSamples(result.sampleErrors),
+    // They name the stored (redacted) location and the input's days, never its text.
+    warnings: result.warnings,
+    ...(result.notAnExport ? { notAnExport: true } : {}),
   };
 }
 

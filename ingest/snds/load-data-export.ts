@@ -1,12 +1,13 @@
 import { isAscii } from 'node:buffer';
 import type { Database, Session } from '../../db/connection.js';
-import { RecordCutter, forEachCsvRecord, type CsvRecord } from './csv-records.js';
+import { RecordCutter, endsLinesWithCr, forEachCsvRecord, type CsvRecord } from './csv-records.js';
 import { csvNumber, csvText, csvTextArray } from './copy-csv.js';
-import { cleanDataLine, complaintBandBounds, dataRecordParser, isMostlyBad, type SndsDataRow, type SndsRowError } from './parse-data-export.js';
+import { cleanDataLine, complaintBandBounds, DATA_COLUMNS, DATA_MIN_COLUMNS, dataRecordParser, isMostlyBad, type SndsDataRow, type SndsRowError } from './parse-data-export.js';
 import { detach, timestampParser } from './parse-timestamp.js';
 import { RejectionSpool } from './rejection-spool.js';
 import { SeenRows } from './seen-rows.js';
 import { notePendingDays } from '../../transform/recompute.js';
+import { addDays } from '../../lib/clock.js';
 import { redact } from '../../lib/redact.js';
 
 /**
@@ -28,6 +29,9 @@ export interface DataLoadOptions {
   location: string;
   /** Awaited before the rows commit (the raw bytes, stored meanwhile on another connection). */
   beforeCommit?: () => Promise<void>;
+  /** The day a per-day request asked for (the REST API): rows of a day further than one day from it
+   * fail the input (an answer for another day would be filed under that day). */
+  requestedDay?: string | null;
 }
 
 export interface DataLoadResult {
@@ -40,6 +44,10 @@ export interface DataLoadResult {
   /** A few rejected rows, for messages. */
   sampleErrors: SndsRowError[];
   detail: string | null;
+  /** Loaded, but worth a look: rows merged into a day instead of replacing it, extra columns. */
+  warnings: string[];
+  /** Failed because over half the lines are no IP Data rows: probably not an export at all. */
+  notAnExport?: boolean;
 }
 
 /**
@@ -57,12 +65,32 @@ export const SNDS_ROW_COLUMNS = [
 /** How much CSV to hand to COPY at a time: large enough to amortise, small enough to stay lean. */
 const COPY_CHUNK_BYTES = 256 * 1024;
 
-class MostlyBad extends Error {}
+/** Line rejections kept for an input that fails as a whole (its rows are rolled back). */
+export const FAILED_INPUT_KEPT_REJECTIONS = 100;
+
+/** Nothing of the input loads; the message says why. */
+class InputFailed extends Error {
+  constructor(message: string, readonly notAnExport = false) {
+    super(message);
+  }
+}
+
+/** What the parse pass learnt about the input as a whole. */
+interface InputFacts {
+  repeatedLines: number;
+  /** Rows loaded with more than DATA_COLUMNS fields, and the first one's line. */
+  extraColumnLines: number;
+  firstExtraColumnLine: number;
+  /** The first line that puts the whole input in doubt (failsInput). */
+  failure: string | null;
+  /** Set when the input ends inside a line: a cut-off download. */
+  cutOff: string | null;
+}
 
 export async function loadDataExport(database: Database, bytes: AsyncIterable<Buffer>, options: DataLoadOptions): Promise<DataLoadResult> {
-  const spool = new RejectionSpool('snds_data', options.downloadId, options.location);
+  const spool = new RejectionSpool('snds_data', options.downloadId, options.location, undefined, FAILED_INPUT_KEPT_REJECTIONS);
   const dayCounts = new Map<string, number>();
-  const repeats = { lines: 0 };
+  const facts: InputFacts = { repeatedLines: 0, extraColumnLines: 0, firstExtraColumnLine: 0, failure: null, cutOff: null };
   let rowsLoaded = 0;
   try {
     return await database.transaction(async (session) => {
@@ -70,57 +98,170 @@ export async function loadDataExport(database: Database, bytes: AsyncIterable<Bu
       // reads the days held before the other commits, neither deletes the other's rows, and every row
       // of the days both hold counts twice. The lock ends with the transaction.
       await session.query(`select pg_advisory_xact_lock(hashtext('repwatch.snds_load'), hashtext($1))`, [options.feed]);
-      const held = new Set(
-        (await session.query<{ day: string }>('select day from repwatch.snds_feed_day where feed = $1', [options.feed])).map((r) => r.day),
+      const held = new Map(
+        (await session.query<{ day: string; download_id: number; row_count: number }>(
+          `select to_char(day, 'YYYY-MM-DD') as day, download_id::int as download_id, row_count from repwatch.snds_feed_day where feed = $1`,
+          [options.feed],
+        )).map((r) => [r.day, { downloadId: r.download_id, rowCount: r.row_count }]),
       );
-      const rows = rowsAsCopyCsv(bytes, options, dayCounts, spool, repeats);
+      const rows = rowsAsCopyCsv(bytes, options, dayCounts, spool, facts);
       rowsLoaded = await session.copyCsv('repwatch.snds_row', SNDS_ROW_COLUMNS, rows);
       const days = [...dayCounts.keys()].sort();
 
       await options.beforeCommit?.();
+      if (facts.cutOff) throw new InputFailed(facts.cutOff);
+      if (facts.failure) throw new InputFailed(`${facts.failure}. Nothing of this input loaded`);
       // Repeated lines are SNDS rows, rejected only so as not to count them twice.
-      if (isMostlyBad(rowsLoaded, spool.count - repeats.lines)) throw new MostlyBad();
+      if (isMostlyBad(rowsLoaded, spool.count - facts.repeatedLines)) throw new InputFailed(mostlyBadDetail(spool, rowsLoaded), true);
+      if (facts.extraColumnLines * 2 > rowsLoaded) {
+        throw new InputFailed(
+          `${facts.extraColumnLines} of ${rowsLoaded} rows have more than ${DATA_COLUMNS} fields (first: line ${facts.firstExtraColumnLine}): ` +
+            'the layout has changed (Microsoft announced new columns), so the columns cannot be trusted by position; nothing of this input loaded',
+        );
+      }
       if (rowsLoaded === 0 && spool.count === 0) {
         await markDownload(session, options.downloadId, 'empty', { rowsLoaded: 0, daysLoaded: 0, rowsReplaced: 0, rowsRejected: 0, detail: 'no data lines' });
-        return { outcome: 'empty' as const, rowsLoaded: 0, rowsReplaced: 0, rowsRejected: 0, days: [], sampleErrors: [], detail: 'no data lines' };
+        return { outcome: 'empty' as const, rowsLoaded: 0, rowsReplaced: 0, rowsRejected: 0, days: [], sampleErrors: [], detail: 'no data lines', warnings: [] };
+      }
+      if (options.requestedDay) {
+        const [from, to] = [addDays(options.requestedDay, -1), addDays(options.requestedDay, 1)];
+        const elsewhere = days.filter((day) => day < from || day > to);
+        if (elsewhere.length) {
+          throw new InputFailed(
+            `the answer for ${options.requestedDay} holds rows of ${elsewhere.length} other day(s) (${elsewhere.slice(0, 3).join(', ')}${elsewhere.length > 3 ? ', …' : ''}): ` +
+              'not the day asked for (its activity periods start on it or the day before); nothing of it loaded',
+          );
+        }
+      }
+      const warnings: string[] = [];
+      if (facts.extraColumnLines) {
+        warnings.push(
+          `${options.location}: ${facts.extraColumnLines} line(s) have more than ${DATA_COLUMNS} fields (first: line ${facts.firstExtraColumnLine}); ` +
+            'the extra fields are kept in extra_columns: an unquoted comma in a comment, or a column Microsoft added',
+        );
       }
 
-      const replacing = days.filter((day) => held.has(day));
-      let rowsReplaced = 0;
-      if (replacing.length) {
-        const [deleted] = await session.query<{ n: number }>(
-          `with gone as (delete from repwatch.snds_row where feed = $1 and day = any($2::date[]) and download_id <> $3 returning 1)
-           select count(*)::int as n from gone`,
-          [options.feed, replacing, options.downloadId],
+      const { whole, merged } = wholeAndMergedDays(dayCounts, held);
+      const replaced = await replaceDays(session, options, held, days, whole);
+      const rowsReplaced = replaced.reduce((n, r) => n + r.n, 0);
+      for (const day of merged) {
+        const holder = held.get(day);
+        if (!holder || holder.downloadId === options.downloadId) continue;
+        warnings.push(
+          `${options.location}: holds ${dayCounts.get(day)} row(s) of ${day}, a small share of that day (download ${holder.downloadId} holds ${holder.rowCount}): ` +
+            'merged by IP and activity start instead of replacing the day (rows of a neighbouring export, or part of a day)',
         );
-        rowsReplaced = deleted?.n ?? 0;
       }
+      // Days taken whole now belong to this download; a day it only merged rows into keeps its holder
+      // (with fewer rows when this input's rows replaced some of them), or gets this one when it had none.
+      const lostByHolder = new Map(replaced.filter((r) => held.get(r.day)?.downloadId === r.download_id).map((r) => [r.day, r.n]));
+      const owned = [...whole, ...merged.filter((day) => !held.has(day))];
+      const kept = merged.filter((day) => held.has(day) && lostByHolder.has(day));
       await session.query(
         `insert into repwatch.snds_feed_day (feed, day, download_id, row_count, loaded_at)
          select $1, d.day, $2, d.n, now() from unnest($3::date[], $4::int[]) as d(day, n)
          on conflict (feed, day) do update set download_id = excluded.download_id, row_count = excluded.row_count, loaded_at = excluded.loaded_at`,
-        [options.feed, options.downloadId, days, days.map((d) => dayCounts.get(d)!)],
+        [options.feed, options.downloadId, owned, owned.map((d) => dayCounts.get(d)!)],
       );
+      if (kept.length) {
+        await session.query(
+          `update repwatch.snds_feed_day f set row_count = greatest(0, f.row_count - d.n)
+             from unnest($2::date[], $3::int[]) as d(day, n) where f.feed = $1 and f.day = d.day`,
+          [options.feed, kept, kept.map((d) => lostByHolder.get(d)!)],
+        );
+      }
       await notePendingDays(session, days);
       if (spool.count) await session.copyCsv('repwatch.rejection', RejectionSpool.columns, spool.csv());
       const detail = spool.count ? `${spool.count} line(s) rejected, e.g. line ${spool.sample[0]!.line}: ${spool.sample[0]!.reason}` : null;
-      await markDownload(session, options.downloadId, 'loaded', { rowsLoaded, daysLoaded: days.length, rowsReplaced, rowsRejected: spool.count, detail });
-      return { outcome: 'loaded' as const, rowsLoaded, rowsReplaced, rowsRejected: spool.count, days, sampleErrors: spool.sample, detail };
+      await markDownload(session, options.downloadId, 'loaded', { rowsLoaded, daysLoaded: owned.length, rowsReplaced, rowsRejected: spool.count, detail });
+      return { outcome: 'loaded' as const, rowsLoaded, rowsReplaced, rowsRejected: spool.count, days, sampleErrors: spool.sample, detail, warnings };
     });
   } catch (error) {
-    if (!(error instanceof MostlyBad)) throw error;
-    const detail =
-      `${spool.count} of ${rowsLoaded + spool.count} lines are not IP Data rows (over half): probably not an SNDS IP Data export; nothing loaded. ` +
-      `First: line ${spool.sample[0]?.line}: ${spool.sample[0]?.reason}`;
-    await markFailed(database, options, detail, spool.count);
-    return { outcome: 'failed', rowsLoaded: 0, rowsReplaced: 0, rowsRejected: spool.count, days: [], sampleErrors: spool.sample, detail };
+    if (!(error instanceof InputFailed)) throw error;
+    const detail = error.message;
+    await markFailed(database, options, detail, spool.count, 'snds_data', spool.kept);
+    return { outcome: 'failed', rowsLoaded: 0, rowsReplaced: 0, rowsRejected: spool.count, days: [], sampleErrors: spool.sample, detail, warnings: [], notAnExport: error.notAnExport };
   } finally {
     spool.dispose();
   }
 }
 
-/** A failed input keeps its raw bytes and one rejection that says why (its rows were rolled back). */
-export async function markFailed(database: Database, options: { downloadId: number; location: string }, detail: string, rejected: number, source = 'snds_data'): Promise<void> {
+function mostlyBadDetail(spool: RejectionSpool, rowsLoaded: number): string {
+  return (
+    `${spool.count} of ${rowsLoaded + spool.count} lines are not IP Data rows (over half): probably not an SNDS IP Data export; nothing loaded. ` +
+    `First: line ${spool.sample[0]?.line}: ${spool.sample[0]?.reason}`
+  );
+}
+
+/**
+ * Which days of an input replace the feed's day, and which are merged into it. An SNDS export is one
+ * day's data, but a row's day is the date of its activity start, so an export also holds a few rows of
+ * the day before (periods that began the evening before). Such stray rows must not take that day from
+ * the export that holds it. A day is taken whole when the input holds more than half as many rows of
+ * it as of its fullest day (a backfill file holds each of its days whole) and at least a tenth of the
+ * rows the feed holds for it (no revision drops nine rows in ten; a hand-made file with part of a day
+ * does). Other days are merged: their rows replace only rows of the same IP and activity start.
+ */
+export function wholeAndMergedDays(dayCounts: ReadonlyMap<string, number>, held: ReadonlyMap<string, { rowCount: number }>): { whole: string[]; merged: string[] } {
+  const fullest = Math.max(0, ...dayCounts.values());
+  const whole: string[] = [];
+  const merged: string[] = [];
+  for (const day of [...dayCounts.keys()].sort()) {
+    const n = dayCounts.get(day)!;
+    const holder = held.get(day);
+    if (n * 2 > fullest && (!holder || n * 10 >= holder.rowCount)) whole.push(day);
+    else merged.push(day);
+  }
+  return { whole, merged };
+}
+
+/**
+ * Delete the feed's older rows that this input's rows replace: on a day taken whole, the rows of the
+ * download that held it whole (not rows other exports merged into it); on every day, rows of the same IP
+ * and activity start (compared as wall-clock instants, so spellings of one time match). Only days the
+ * feed already holds are looked at: a first load costs nothing here.
+ */
+async function replaceDays(
+  session: Session,
+  options: DataLoadOptions,
+  held: ReadonlyMap<string, unknown>,
+  days: readonly string[],
+  whole: readonly string[],
+): Promise<{ day: string; download_id: number; n: number }[]> {
+  const heldDays = days.filter((day) => held.has(day));
+  if (heldDays.length === 0) return [];
+  return session.query<{ day: string; download_id: number; n: number }>(
+    `with holder as (
+       select f.day, f.download_id,
+              f.day = any($4::date[])
+              and f.row_count * 2 > (select max(o.row_count) from repwatch.snds_feed_day o where o.feed = f.feed and o.download_id = f.download_id) as replaced_whole
+         from repwatch.snds_feed_day f
+        where f.feed = $1 and f.day = any($2::date[])
+     ),
+     gone as (
+       delete from repwatch.snds_row r using holder h
+        where r.feed = $1 and r.day = h.day and r.download_id <> $3
+          and ((h.replaced_whole and r.download_id = h.download_id)
+               or (r.day, r.ip, repwatch.snds_time(r.activity_start_raw, 'UTC')) in (
+                    select x.day, x.ip, repwatch.snds_time(x.activity_start_raw, 'UTC') from repwatch.snds_row x
+                     where x.feed = $1 and x.download_id = $3 and x.day = any($2::date[])))
+        returning r.day, r.download_id
+     )
+     select to_char(day, 'YYYY-MM-DD') as day, download_id::int as download_id, count(*)::int as n from gone group by 1, 2`,
+    [options.feed, heldDays, options.downloadId, whole],
+  );
+}
+
+/** A failed input keeps its raw bytes, one rejection that says why (no line number), and the first
+ * FAILED_INPUT_KEPT_REJECTIONS line rejections (its rows were rolled back). */
+export async function markFailed(
+  database: Database,
+  options: { downloadId: number; location: string },
+  detail: string,
+  rejected: number,
+  source = 'snds_data',
+  lines: readonly SndsRowError[] = [],
+): Promise<void> {
   // The detail quotes input text, which may hold a secret (a body echoing the link's key).
   const reason = redact(detail);
   await database.transaction(async (session) => {
@@ -131,6 +272,14 @@ export async function markFailed(database: Database, options: { downloadId: numb
       options.location,
       reason,
     ]);
+    const kept = lines.slice(0, FAILED_INPUT_KEPT_REJECTIONS);
+    if (kept.length) {
+      await session.query(
+        `insert into repwatch.rejection (source, input_id, location, line_no, reason, raw)
+         select $1, $2, $3, e.line_no, e.reason, e.raw from unnest($4::int[], $5::text[], $6::text[]) as e(line_no, reason, raw)`,
+        [source, options.downloadId, options.location, kept.map((e) => e.line), kept.map((e) => redact(e.reason)), kept.map((e) => redact(e.raw))],
+      );
+    }
   });
 }
 
@@ -147,6 +296,27 @@ export async function markDownload(
 }
 
 const UTF8_BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+const EMPTY_BYTES = Buffer.alloc(0);
+
+/**
+ * Why the input looks cut off, or null: its last line has no line break and fewer fields than any
+ * IP Data row (a download that stopped mid-line, e.g. a gzip stream decoded without its end). Such a
+ * line is not one bad row among good ones: the rest of the day is missing, so nothing may replace it.
+ */
+export function cutOffLastLine(tail: Buffer): string | null {
+  if (tail.length === 0 || tail[tail.length - 1] === 0x0a) return null;
+  const text = tail.subarray(tail.lastIndexOf(0x0a) + 1).toString('utf8');
+  if (text.trim() === '') return null;
+  let fields = 0;
+  forEachCsvRecord(text, 1, (record) => {
+    fields = record.fields.length;
+  });
+  if (fields >= DATA_MIN_COLUMNS) return null;
+  return (
+    `the input ends inside a line (no line break after its last line, which has ${fields} of ${DATA_COLUMNS} fields: ${JSON.stringify(text.length > 60 ? `${text.slice(0, 57)}...` : text)}): ` +
+    'a cut-off download or file; nothing of it loaded'
+  );
+}
 
 /** Parse streamed bytes into COPY CSV for snds_row, counting rows per day and spooling rejections. */
 async function* rowsAsCopyCsv(
@@ -154,15 +324,15 @@ async function* rowsAsCopyCsv(
   options: DataLoadOptions,
   dayCounts: Map<string, number>,
   spool: RejectionSpool,
-  repeats: { lines: number },
+  facts: InputFacts,
 ): AsyncGenerator<Buffer> {
   const parse = dataRecordParser({ timezone: options.timezone });
   const seen = new SeenRows();
-  /** True when the line repeats the IP and activity start of an earlier line: rejected, saying which. */
-  const repeated = (key: string, end: number, line: number, raw: string): boolean => {
-    const first = seen.firstLine(key, end, line);
+  /** True when the line repeats the IP and activity start (as an instant) of an earlier line: rejected, saying which. */
+  const repeated = (ip: string, ipEnd: number, start: string, line: number, raw: string): boolean => {
+    const first = seen.firstLineOf(ip, ipEnd, start, line);
     if (first === null) return false;
-    repeats.lines++;
+    facts.repeatedLines++;
     spool.add({ line, reason: `the same IP and activity start as line ${first} (a repeated line, or overlapping exports joined): not counted twice`, raw });
     return true;
   };
@@ -207,8 +377,9 @@ async function* rowsAsCopyCsv(
   const clean = (raw: string, lineNo: number): boolean => {
     const fast = cleanDataLine(raw, timestamps);
     if (!fast) return false;
-    // The key is the line's first two fields, "ip,activity start", hashed in place (no slice kept).
-    if (repeated(raw, raw.indexOf(',', raw.indexOf(',') + 1), lineNo, raw)) return true;
+    // The key is the line's IP (the regular expression allows only its canonical spelling), hashed in
+    // place (no slice kept), and the activity start as an instant.
+    if (repeated(raw, raw.indexOf(','), fast.start, lineNo, raw)) return true;
     count(fast.day);
     out.write(`${feed},${fast.day},${boundsCsv(fast.complaintBand)},${downloadId},${lineNo},${raw}${fast.short ? ',,' : ','}\n`);
     return true;
@@ -219,27 +390,50 @@ async function* rowsAsCopyCsv(
     if (row === null) return;
     if ('reason' in row) {
       spool.add(row);
+      if (row.failsInput && facts.failure === null) facts.failure = `line ${row.line}: ${row.reason}`;
       return;
     }
-    const key = `${row.ip},${row.activityStartRaw}`;
-    if (repeated(key, key.length, row.line, record.raw)) return;
+    if (repeated(row.ip, row.ip.length, row.activityStart, row.line, record.raw)) return;
+    if (row.extraColumns && facts.extraColumnLines++ === 0) facts.firstExtraColumnLine = row.line;
     count(row.day);
     out.write(`${feed},${row.day},${csvNumber(row.complaintRateLow)},${csvNumber(row.complaintRateHigh)},${downloadId},${row.line},${exportColumnsCsv(row)}`);
   };
+  /** The last bytes handed to the parser, to tell whether the input ends inside a line. */
+  let lastPortion: Buffer = EMPTY_BYTES;
   const take = (portion: Buffer) => {
     if (first && portion.subarray(0, 3).equals(UTF8_BOM)) portion = portion.subarray(3);
     if (portion.length) first = false;
+    lastPortion = portion;
     const ascii = isAscii(portion);
     const text = ascii ? portion.toString('latin1') : utf8.decode(portion);
     out.encoding = ascii && feedIsAscii ? 'latin1' : 'utf8';
     line += forEachCsvRecord(text, line, parsed, clean);
     out.settle();
   };
+  // Lines ended by a lone CR (old Mac Excel) are told from the first bytes, which the cutter holds
+  // until it sees a line feed anyway; such an input gets a line feed for every CR.
+  let loneCr: boolean | null = null;
+  const undecided: Buffer[] = [];
+  let undecidedBytes = 0;
+  const lineFeeds = (piece: Buffer): Buffer => (loneCr ? Buffer.from(piece.map((b) => (b === 0x0d ? 0x0a : b))) : piece);
   for await (const piece of bytes) {
-    take(cutter.push(piece));
+    if (loneCr === null) {
+      undecided.push(piece);
+      undecidedBytes += piece.length;
+      if (!piece.includes(0x0a) && undecidedBytes < 64 * 1024) continue;
+      loneCr = endsLinesWithCr(Buffer.concat(undecided));
+      for (const held of undecided.splice(0)) take(cutter.push(lineFeeds(held)));
+    } else {
+      take(cutter.push(lineFeeds(piece)));
+    }
     yield* out.full();
   }
+  if (loneCr === null) {
+    loneCr = endsLinesWithCr(Buffer.concat(undecided));
+    for (const held of undecided.splice(0)) take(cutter.push(lineFeeds(held)));
+  }
   take(cutter.end());
+  facts.cutOff = cutOffLastLine(lastPortion);
   settle();
   yield* out.full();
   const rest = out.rest();

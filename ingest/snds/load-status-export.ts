@@ -2,7 +2,6 @@ import type { Database, Session } from '../../db/connection.js';
 import { isMostlyBad, type SndsRowError } from './parse-data-export.js';
 import { parseStatusExport } from './parse-status-export.js';
 import { markDownload, markFailed } from './load-data-export.js';
-import { redact } from '../../lib/redact.js';
 import { notePendingDays } from '../../transform/recompute.js';
 
 /**
@@ -24,6 +23,8 @@ export interface StatusLoadResult {
   detail: string | null;
   /** As-of dates whose decisions the new list changes (noted as pending), sorted. */
   days: string[];
+  /** Failed because over half the lines are no IP Status rows: probably not an export at all. */
+  notAnExport?: boolean;
 }
 
 export async function loadStatusExport(
@@ -32,15 +33,21 @@ export async function loadStatusExport(
   options: { feed: string; downloadId: number; location: string },
 ): Promise<StatusLoadResult> {
   const { rows, errors } = parseStatusExport(text);
-  if (isMostlyBad(rows.length, errors.length)) {
-    const detail =
-      `${errors.length} of ${rows.length + errors.length} lines are not IP Status rows (over half): probably not an SNDS IP Status export; nothing loaded. ` +
-      `First: line ${errors[0]!.line}: ${errors[0]!.reason}`;
-    await markFailed(database, options, detail, errors.length, 'snds_status');
-    return { outcome: 'failed', rangesLoaded: 0, rowsRejected: errors.length, sampleErrors: errors.slice(0, 5), detail, days: [] };
+  if (errors.length) {
+    // A block list is taken whole or not at all: loaded without a bad line's range, that range would
+    // count as unblocked. The previous list stays current (a failed download is never the current
+    // one) and the run reports a failure, with every bad line recorded.
+    const notAnExport = isMostlyBad(rows.length, errors.length);
+    const detail = notAnExport
+      ? `${errors.length} of ${rows.length + errors.length} lines are not IP Status rows (over half): probably not an SNDS IP Status export; nothing loaded. ` +
+        `First: line ${errors[0]!.line}: ${errors[0]!.reason}`
+      : `${errors.length} of ${rows.length + errors.length} lines are not IP Status rows, e.g. line ${errors[0]!.line}: ${errors[0]!.reason}; ` +
+        'the list is taken whole or not at all (a range left out would count as unblocked): nothing loaded, the previous list stays current';
+    await markFailed(database, options, detail, errors.length, 'snds_status', errors);
+    return { outcome: 'failed', rangesLoaded: 0, rowsRejected: errors.length, sampleErrors: errors.slice(0, 5), detail, days: [], ...(notAnExport ? { notAnExport } : {}) };
   }
-  const outcome = rows.length === 0 && errors.length === 0 ? 'empty' : 'loaded';
-  const detail = errors.length ? `${errors.length} line(s) rejected, e.g. line ${errors[0]!.line}: ${errors[0]!.reason}` : outcome === 'empty' ? 'empty export: nothing blocked' : null;
+  const outcome = rows.length === 0 ? 'empty' : 'loaded';
+  const detail = outcome === 'empty' ? 'empty export: nothing blocked' : null;
   const days = await database.transaction(async (session) => {
     if (rows.length) {
       await session.query(
@@ -50,19 +57,12 @@ export async function loadStatusExport(
         [options.downloadId, options.feed, rows.map((r) => r.line), rows.map((r) => r.firstIp), rows.map((r) => r.lastIp), rows.map((r) => r.blocked), rows.map((r) => r.details)],
       );
     }
-    if (errors.length) {
-      await session.query(
-        `insert into repwatch.rejection (source, input_id, location, line_no, reason, raw)
-         select 'snds_status', $1, $2, e.line_no, e.reason, e.raw from unnest($3::int[], $4::text[], $5::text[]) as e(line_no, reason, raw)`,
-        [options.downloadId, options.location, errors.map((e) => e.line), errors.map((e) => redact(e.reason)), errors.map((e) => redact(e.raw))],
-      );
-    }
-    await markDownload(session, options.downloadId, outcome, { rowsLoaded: rows.length, rowsRejected: errors.length, detail });
+    await markDownload(session, options.downloadId, outcome, { rowsLoaded: rows.length, rowsRejected: 0, detail });
     const affected = await daysAffectedByStatus(session, options.downloadId);
     await notePendingDays(session, affected);
     return affected;
   });
-  return { outcome, rangesLoaded: rows.length, rowsRejected: errors.length, sampleErrors: errors.slice(0, 5), detail, days };
+  return { outcome, rangesLoaded: rows.length, rowsRejected: 0, sampleErrors: [], detail, days };
 }
 
 /**

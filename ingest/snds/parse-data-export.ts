@@ -1,4 +1,4 @@
-import { forEachCsvRecord, stripBom, type CsvRecord } from './csv-records.js';
+import { forEachCsvRecord, stripBom, withLineFeeds, type CsvRecord } from './csv-records.js';
 import { normaliseIp, parseCount, textOrNull } from './row-checks.js';
 import { timestampParser, type SndsTimestamp } from './parse-timestamp.js';
 
@@ -42,11 +42,16 @@ export interface SndsRowError {
   line: number;
   reason: string;
   raw: string;
+  /** The line puts the whole input in doubt (a header naming other columns, a day-first date): it is
+   * recorded like any bad line, and nothing of the input loads. */
+  failsInput?: true;
 }
 
 export interface ParseResult<Row> {
   rows: Row[];
   errors: SndsRowError[];
+  /** Why nothing of the input may load (the first line with failsInput), or null. */
+  failure?: string | null;
 }
 
 export interface DataParseOptions {
@@ -62,13 +67,16 @@ export function parseDataExport(text: string, options: DataParseOptions): ParseR
   const rows: SndsDataRow[] = [];
   const errors: SndsRowError[] = [];
   const parseRecord = dataRecordParser(options);
-  forEachCsvRecord(stripBom(text), 1, (record) => {
+  let failure: string | null = null;
+  forEachCsvRecord(withLineFeeds(stripBom(text)), 1, (record) => {
     const result = parseRecord(record);
     if (result === null) return;
-    if ('reason' in result) errors.push(result);
-    else rows.push(result);
+    if ('reason' in result) {
+      errors.push(result);
+      if (result.failsInput && failure === null) failure = `line ${result.line}: ${result.reason}`;
+    } else rows.push(result);
   });
-  return { rows, errors };
+  return { rows, errors, failure };
 }
 
 /**
@@ -90,19 +98,41 @@ export function dataRecordParser(options: DataParseOptions): (record: CsvRecord)
 function parseDataRecord(record: CsvRecord, timestamp: (raw: string) => SndsTimestamp | null): SndsDataRow | SndsRowError | null {
   const { fields, line, raw } = record;
   const fail = (reason: string): SndsRowError => ({ line, reason, raw });
-  if (line === 1 && looksLikeHeader(fields)) return null;
+  if (line === 1 && looksLikeHeader(fields)) {
+    const differences = headerDifferences(fields);
+    if (differences.length === 0) return null;
+    return {
+      line,
+      reason:
+        `a header row whose columns differ from the IP Data layout: ${differences.join('; ')}. ` +
+        'Microsoft announced column changes: the rows cannot be read by position until the layout is checked; nothing of this input loads',
+      raw,
+      failsInput: true,
+    };
+  }
   if (fields.length < DATA_MIN_COLUMNS) {
     return fail(`${fields.length} field${fields.length === 1 ? '' : 's'}; an IP Data line has ${DATA_COLUMNS} (at least ${DATA_MIN_COLUMNS})`);
   }
   const ip = normaliseIp(fields[0]!);
   if (!ip) return fail(`column 1 (IP address): not an IP address: ${quote(fields[0]!)}`);
 
+  const badTime = (column: string, text: string): SndsRowError =>
+    dayFirstOnly(text)
+      ? {
+          line,
+          reason:
+            `${column}: ${quote(text)} can only be read day first (D/M/YYYY), but SNDS writes M/D/YYYY: ` +
+            'every date of this input is in doubt (3/2 would be read as March 2), so nothing of it loads',
+          raw,
+          failsInput: true,
+        }
+      : fail(`${column}: not a date and time M/D/YYYY h:mm AM: ${quote(text)}`);
   const startRaw = fields[1]!.trim();
   const start = timestamp(startRaw);
-  if (!start) return fail(`column 2 (activity start): not a date and time M/D/YYYY h:mm AM: ${quote(startRaw)}`);
+  if (!start) return badTime('column 2 (activity start)', startRaw);
   const endRaw = textOrNull(fields[2]);
   const end = endRaw === null ? null : timestamp(endRaw);
-  if (endRaw !== null && !end) return fail(`column 3 (activity end): not a date and time M/D/YYYY h:mm AM: ${quote(endRaw)}`);
+  if (endRaw !== null && !end) return badTime('column 3 (activity end)', endRaw);
 
   const rcpt = parseCount(fields[3]);
   if (rcpt === undefined) return fail(`column 4 (RCPT commands): not a whole number: ${quote(fields[3]!)}`);
@@ -121,13 +151,18 @@ function parseDataRecord(record: CsvRecord, timestamp: (raw: string) => SndsTime
 
   const trapStartRaw = textOrNull(fields[8]);
   const trapStart = trapStartRaw === null ? null : timestamp(trapStartRaw);
-  if (trapStartRaw !== null && !trapStart) return fail(`column 9 (trap period start): not a date and time: ${quote(trapStartRaw)}`);
+  if (trapStartRaw !== null && !trapStart) return badTime('column 9 (trap period start)', trapStartRaw);
   const trapEndRaw = textOrNull(fields[9]);
   const trapEnd = trapEndRaw === null ? null : timestamp(trapEndRaw);
-  if (trapEndRaw !== null && !trapEnd) return fail(`column 10 (trap period end): not a date and time: ${quote(trapEndRaw)}`);
+  if (trapEndRaw !== null && !trapEnd) return badTime('column 10 (trap period end)', trapEndRaw);
   const trapHits = parseCount(fields[10]);
   if (trapHits === undefined || (trapHits !== null && trapHits > 2_147_483_647)) {
     return fail(`column 11 (trap hits): not a whole number: ${quote(fields[10]!)}`);
+  }
+  if (rcpt === null && data === null && recipients === null && colour === null && band === null && trapHits === null) {
+    // SNDS lists an IP only for a period it has data for: such a line would count as an IP-day with
+    // SNDS data and nothing in it.
+    return fail('no data: RCPT commands, DATA commands, message recipients, filter result, complaint rate and trap hits are all empty');
   }
 
   return {
@@ -176,11 +211,13 @@ const TEXT = '(?:[^,"\\s](?:[^,"\\r\\n]*[^,"\\s])?)?';
  * COPY reads such a field exactly as papaparse does. */
 const QUOTED = '"(?:[^"\\s]|"")(?:(?:[^"\\r\\n]|"")*(?:[^"\\s]|""))?"';
 const CLEAN_LINE = new RegExp(
-  `^${OCTET}\\.${OCTET}\\.${OCTET}\\.${OCTET},(${STAMP}),(${STAMP})?,\\d{0,15},\\d{0,15},\\d{0,15},(?:GREEN|YELLOW|RED)?,(${TEXT}),(${STAMP})?,(${STAMP})?,\\d{0,9},${TEXT},${TEXT}(,(?:${QUOTED}|${TEXT}))?$`,
+  `^${OCTET}\\.${OCTET}\\.${OCTET}\\.${OCTET},(${STAMP}),(${STAMP})?,\\d{0,15},\\d{0,15},\\d{0,15},(GREEN|YELLOW|RED)?,(${TEXT}),(${STAMP})?,(${STAMP})?,\\d{0,9},${TEXT},${TEXT}(,(?:${QUOTED}|${TEXT}))?$`,
 );
 
 export interface CleanDataLine {
   day: string;
+  /** The activity start as an instant (ISO, UTC): with the IP, what makes a line a repeat. */
+  start: string;
   /** The complaint band as text (null when empty). */
   complaintBand: string | null;
   /** 13 fields rather than 14. */
@@ -203,11 +240,13 @@ export function cleanDataLine(raw: string, timestamps: readonly [TimestampOf, Ti
   const start = timestamps[0](m[1]!);
   if (!start) return null;
   if (m[2] !== undefined && !timestamps[1](m[2])) return null;
-  if (m[4] !== undefined && !timestamps[2](m[4])) return null;
-  if (m[5] !== undefined && !timestamps[3](m[5])) return null;
-  const band = m[3] || null;
+  if (m[5] !== undefined && !timestamps[2](m[5])) return null;
+  if (m[6] !== undefined && !timestamps[3](m[6])) return null;
+  const band = m[4] || null;
+  // No colour and no band: the full parser checks whether the line holds any data at all.
+  if (band === null && m[3] === undefined) return null;
   if (band !== null && !complaintBandBounds(band)) return null;
-  return { day: start.localDay, complaintBand: band, short: m[6] === undefined };
+  return { day: start.localDay, start: start.iso, complaintBand: band, short: m[7] === undefined };
 }
 
 const BAND_BELOW = /^<\s*(\d+(?:\.\d+)?)\s*%$/;
@@ -241,9 +280,59 @@ function percent(text: string): number {
   return Number(`${digits}e-${fraction.length + 2}`);
 }
 
+/**
+ * The export's columns in order, each with the names headers have been seen to give it (compared
+ * lower case, letters and digits only): Microsoft's own wording first, then the shorter ones of
+ * public clients.
+ */
+const HEADER_NAMES: readonly (readonly string[])[] = [
+  ['IP Address', 'ip', 'ipaddress'],
+  ['Activity start', 'start', 'activitystartdate', 'activityperiodstart', 'periodstart'],
+  ['Activity end', 'end', 'activityenddate', 'activityperiodend', 'periodend'],
+  ['RCPT commands', 'rcpt', 'rcptcommand'],
+  ['DATA commands', 'data', 'datacommand'],
+  ['Message recipients', 'recipients', 'messagerecipient'],
+  ['Filter result', 'filter', 'filterresults', 'spamfilterresult'],
+  ['Complaint rate', 'complaint', 'complaints', 'complaintrates'],
+  ['Trap message period start', 'trapstart', 'trapmessagestart', 'trapperiodstart'],
+  ['Trap message period end', 'trapend', 'trapmessageend', 'trapperiodend'],
+  ['Trap hits', 'traps', 'traphit', 'trapmessagehits'],
+  ['Sample HELO', 'helo', 'samplehelo'],
+  ['JMR P1 Sender', 'jmr', 'jmrp1', 'jmrsender', 'p1sender'],
+  ['Comments', 'comment'],
+];
+
+const headerKey = (text: string) => text.toLowerCase().replace(/[^a-z0-9]/g, '');
+const HEADER_KEYS = HEADER_NAMES.map((names) => new Set(names.map(headerKey)));
+const ANY_HEADER_KEY = new Set(HEADER_KEYS.flatMap((keys) => [...keys]));
+
+/** Line 1 names columns (rather than being a row, or text that is no export at all). */
 function looksLikeHeader(fields: string[]): boolean {
   const first = (fields[0] ?? '').trim().toLowerCase();
-  return /^[a-z][a-z _]*$/.test(first) && first.includes('ip');
+  if (/\d/.test(first) || first === '') return false;
+  return first.includes('ip') || fields.filter((field) => ANY_HEADER_KEY.has(headerKey(field))).length >= 3;
+}
+
+/** How a header row differs from the layout, column by column (empty: it is the layout). */
+export function headerDifferences(fields: readonly string[]): string[] {
+  const differences: string[] = [];
+  fields.forEach((field, i) => {
+    const expected = HEADER_NAMES[i];
+    if (!expected) differences.push(`column ${i + 1} ${quote(field.trim())} is not in the layout (${DATA_COLUMNS} columns)`);
+    else if (!HEADER_KEYS[i]!.has(headerKey(field))) differences.push(`column ${i + 1} is ${quote(field.trim())}, expected ${quote(expected[0]!)}`);
+  });
+  if (fields.length < DATA_MIN_COLUMNS) differences.push(`${fields.length} columns named, the layout has ${DATA_COLUMNS}`);
+  return differences;
+}
+
+const TIME_SHAPE = /^\s*(\d{1,2})\/(\d{1,2})\/(\d{4})\s/;
+
+/** A timestamp that is no date read month first but is one read day first (13/2/2026). */
+function dayFirstOnly(text: string): boolean {
+  const m = TIME_SHAPE.exec(text);
+  if (!m) return false;
+  const [first, second] = [Number(m[1]), Number(m[2])];
+  return first > 12 && first <= 31 && second >= 1 && second <= 12;
 }
 
 function quote(text: string): string {

@@ -1,4 +1,4 @@
-import { forEachCsvRecord, stripBom, type CsvRecord } from './csv-records.js';
+import { forEachCsvRecord, stripBom, withLineFeeds, type CsvRecord } from './csv-records.js';
 import { ipOrder, normaliseIp, textOrNull } from './row-checks.js';
 import type { ParseResult, SndsRowError } from './parse-data-export.js';
 
@@ -18,7 +18,7 @@ export interface SndsStatusRow {
 export function parseStatusExport(text: string): ParseResult<SndsStatusRow> {
   const rows: SndsStatusRow[] = [];
   const errors: SndsRowError[] = [];
-  forEachCsvRecord(stripBom(text), 1, (record) => {
+  forEachCsvRecord(withLineFeeds(stripBom(text)), 1, (record) => {
     const result = parseStatusRecord(record);
     if (result === null) return;
     if ('reason' in result) errors.push(result);

@@ -44,18 +44,21 @@ function zoneOffsetMinutes(utcMs: number, timeZone: string): number {
   return Math.round((asUtc - utcMs) / 60_000);
 }
 
-/** The instant at which the wall clock in `timeZone` shows the given local time. In a DST gap the
- * wall time does not exist: the earlier offset is used (the usual convention); in an overlap, the
- * first occurrence. */
+/**
+ * The instant at which the wall clock in `timeZone` shows the given local time, as PostgreSQL's
+ * `timestamp AT TIME ZONE` places it (repwatch.snds_time must agree): in an autumn overlap the later
+ * occurrence (standard time), in a spring gap the offset in force before the change. The offsets a day
+ * before and a day after are the two a change can be between (zones never change twice in a day).
+ */
 function localToUtcMs(localMs: number, timeZone: string): number {
   if (timeZone === 'UTC' || timeZone === 'Etc/UTC') return localMs;
-  const first = zoneOffsetMinutes(localMs, timeZone);
-  const guess = localMs - first * 60_000;
-  const second = zoneOffsetMinutes(guess, timeZone);
-  if (second === first) return guess;
-  const retry = localMs - second * 60_000;
-  return zoneOffsetMinutes(retry, timeZone) === second ? Math.min(guess, retry) : guess;
+  const before = zoneOffsetMinutes(localMs - DAY_MS, timeZone);
+  const after = zoneOffsetMinutes(localMs + DAY_MS, timeZone);
+  const fits = [before, after].filter((offset) => zoneOffsetMinutes(localMs - offset * 60_000, timeZone) === offset).map((offset) => localMs - offset * 60_000);
+  return fits.length ? Math.max(...fits) : localMs - before * 60_000;
 }
+
+const DAY_MS = 86_400_000;
 
 /** Parse one SNDS timestamp; null when it is not one (the caller says which column and line). */
 export function parseSndsTimestamp(raw: string, timeZone: string): SndsTimestamp | null {

@@ -19,17 +19,24 @@ export class RejectionSpool {
   count = 0;
   /** The first few, for messages and summaries. */
   readonly sample: SndsRowError[] = [];
+  /** The first `keep`, recorded even when the input fails as a whole and the spool is not written. */
+  readonly kept: SndsRowError[] = [];
 
   constructor(
     private readonly source: string,
     private readonly downloadId: number,
     private readonly location: string,
     private readonly memoryLimit = 8 * 1024 * 1024,
+    private readonly keep = 0,
   ) {}
 
   add(error: SndsRowError): void {
     this.count++;
-    if (this.sample.length < 5) this.sample.push({ line: error.line, reason: detach(error.reason), raw: detach(error.raw) });
+    if (this.sample.length < 5 || this.kept.length < this.keep) {
+      const copy = { line: error.line, reason: detach(error.reason), raw: detach(error.raw.length > 10_000 ? `${error.raw.slice(0, 10_000)}…` : error.raw) };
+      if (this.sample.length < 5) this.sample.push(copy);
+      if (this.kept.length < this.keep) this.kept.push(copy);
+    }
     const line = [
       csvText(this.source),
       csvNumber(this.downloadId),

@@ -20,6 +20,15 @@ export class SeenRows {
   /** The line the key (`text` up to `end`) was first seen on, or null when this is its first line (then
    * it is remembered). Hashing up to `end` lets a whole CSV line be passed without slicing it. */
   firstLine(text: string, end: number, line: number): number | null {
+    return this.firstLineOf(text, end, '', line);
+  }
+
+  /**
+   * The same for the key `text` up to `end`, a comma, then `suffix` (hashed in place, no string made):
+   * the loader's key is the IP as the line has it and the activity start as an instant, so that
+   * "2/13/2026 12:00 AM", "02/13/2026 12:00 AM" and "2/13/2026 0:00" are one key.
+   */
+  firstLineOf(text: string, end: number, suffix: string, line: number): number | null {
     let a = 0x811c9dc5;
     let b = 0x01000193 ^ 0x5bd1e995;
     for (let i = 0; i < end; i++) {
@@ -27,6 +36,17 @@ export class SeenRows {
       a = Math.imul(a ^ c, 0x01000193);
       b = Math.imul(b ^ c, 0x5bd1e995);
       b ^= b >>> 15;
+    }
+    if (suffix !== '') {
+      a = Math.imul(a ^ 44, 0x01000193);
+      b = Math.imul(b ^ 44, 0x5bd1e995);
+      b ^= b >>> 15;
+      for (let i = 0; i < suffix.length; i++) {
+        const c = suffix.charCodeAt(i);
+        a = Math.imul(a ^ c, 0x01000193);
+        b = Math.imul(b ^ c, 0x5bd1e995);
+        b ^= b >>> 15;
+      }
     }
     a >>>= 0;
     b >>>= 0;

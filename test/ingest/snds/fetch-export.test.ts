@@ -10,7 +10,9 @@ import { fetchExport, FetchFailedError, type FetchOptions } from '../../../inges
 import { fixedClock } from '../../../lib/clock.js';
 import { silentLogger } from '../../../lib/logger.js';
 import { startServer, type TestServer } from './snds-server.js';
+import { cutOffBody } from '../../../ingest/snds/ingest-feed.js';
 
+const EXPORT = Array.from({ length: 400 }, (_, i) => `10.0.${i >> 8}.${i & 255},2/10/2026 4:00 PM,2/11/2026 3:00 PM,1000,1000,1000,GREEN,< 0.1%,,,0,,,\r\n`).join('');
 const TOKEN = 'Bearer eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.secret-access-token';
 
 const options = (extra: Partial<FetchOptions> = {}): FetchOptions => ({
@@ -63,6 +65,43 @@ describe('fetchExport: redirects and body size', () => {
       expect((error as FetchFailedError).attempts).toBe(1);
       expect(api.requests.filter((r) => r.url === path)).toHaveLength(1);
     }
+  });
+});
+
+describe('fetchExport: a body cut short', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startServer({
+      '/gzip-cut': (_req, res, _body, count) => {
+        const full = gzipSync(Buffer.from(EXPORT));
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-encoding': 'gzip' }).end(count === 1 ? full.subarray(0, Math.floor(full.length * 0.6)) : full);
+      },
+      '/status-cut': (_req, res, _body, count) => res.writeHead(200).end(count === 1 ? '1.1.1.0,1.1.1.1,Yes,x\n1.1.1.254,1.1.2' : '1.1.1.0,1.1.1.1,Yes,x\n1.1.1.254,1.1.2.1,Yes,x\n'),
+      '/error-text': (_req, res) => res.writeHead(200).end('{"error":"key expired"}'),
+      '/always-cut': (_req, res) => res.writeHead(200).end(EXPORT.slice(0, -30)),
+    });
+  });
+  afterAll(async () => {
+    await server.close();
+  });
+  const cutOff = (kind: 'ip_data' | 'ip_status') => ({ cutOff: (head: Buffer, tail: Buffer) => cutOffBody(kind, head, tail) });
+
+  it('asks for no compression, and retries a gzip body that ends inside a line (fetch decodes it without complaint)', async () => {
+    const body = await fetchExport(`${server.url}/gzip-cut`, options(cutOff('ip_data')));
+    expect(readFileSync(body.file, 'utf8')).toBe(EXPORT);
+    body.dispose();
+    expect(server.requests.filter((r) => r.url === '/gzip-cut').map((r) => r.headers['accept-encoding'])).toEqual(['identity', 'identity']);
+  });
+
+  it('retries an IP Status body cut inside a line; fails after the retries; leaves a body that is no export to the classifier', async () => {
+    const body = await fetchExport(`${server.url}/status-cut`, options(cutOff('ip_status')));
+    expect(readFileSync(body.file, 'utf8')).toBe('1.1.1.0,1.1.1.1,Yes,x\n1.1.1.254,1.1.2.1,Yes,x\n');
+    body.dispose();
+    const error = await fetchExport(`${server.url}/always-cut`, options({ ...cutOff('ip_data'), retries: 1 })).catch((e: unknown) => e);
+    expect((error as FetchFailedError).message).toMatch(/^download failed after 2 attempt\(s\): body truncated: the input ends inside a line/);
+    const page = await fetchExport(`${server.url}/error-text`, options(cutOff('ip_data')));
+    expect(readFileSync(page.file, 'utf8')).toBe('{"error":"key expired"}');
+    page.dispose();
   });
 });
 

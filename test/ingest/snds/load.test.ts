@@ -160,6 +160,21 @@ describeEachBackend('SNDS loading', (db) => {
     // Another activity period of the same IP on the same day is not a repeat.
     const other = write('two-periods.csv', '10.3.0.9,11/7/2026 12:00 AM,11/7/2026 11:59 AM,1,1,1,GREEN,< 0.1%,,,0,,,\r\n10.3.0.9,11/7/2026 12:00 PM,11/7/2026 11:59 PM,1,1,1,GREEN,< 0.1%,,,0,,,\r\n');
     expect((await load('periods', [{ kind: 'ip_data', path: other }])).rowsLoaded).toBe(2);
+    // One instant written three ways (padding and a leading zero take the full parser, 24-hour time
+    // the fast one's shape test fails too): one row, two repeats.
+    const spellings = write(
+      'spellings.csv',
+      '10.3.0.22,2/13/2026 12:00 AM,2/13/2026 11:59 PM,1000,1000,1000,GREEN,< 0.1%,,,0,,,\r\n' +
+        ' 10.3.0.22 ,02/13/2026 12:00 AM,2/13/2026 11:59 PM,1000,1000,1000,GREEN,< 0.1%,,,0,,,\r\n' +
+        '10.3.0.22,2/13/2026 0:00,2/13/2026 23:59,1000,1000,1000,GREEN,< 0.1%,,,0,,,\r\n' +
+        '10.3.0.22,2/13/2026 12:00 PM,2/13/2026 11:59 PM,1000,1000,1000,GREEN,< 0.1%,,,0,,,\r\n',
+    );
+    const spelt = await load('spellings', [{ kind: 'ip_data', path: spellings }]);
+    expect([spelt.rowsLoaded, spelt.rowsRejected]).toEqual([2, 2]);
+    expect(await db().query(`select line_no, reason from repwatch.rejection where location = $1 order by line_no`, [spellings])).toEqual([
+      { line_no: 2, reason: expect.stringMatching(/^the same IP and activity start as line 1 /) },
+      { line_no: 3, reason: expect.stringMatching(/^the same IP and activity start as line 1 /) },
+    ]);
   });
 
   it('fails an input whose lines are mostly bad, keeping its bytes and saying why', async () => {
@@ -235,15 +250,122 @@ describeEachBackend('SNDS loading', (db) => {
   });
 
   it('reads timestamps in the feed zone: the stored instants match the parser', async () => {
-    const text = '10.3.0.1,7/1/2026 11:30 PM,7/2/2026 3:00 PM,5,5,5,GREEN,< 0.1%,7/1/2026 12:15 AM,7/2/2026 12:45 PM,1,,,\n';
+    // The second line starts in the autumn overlap (1:30 AM happens twice): both read it as PostgreSQL does.
+    const text = '10.3.0.1,7/1/2026 11:30 PM,7/2/2026 3:00 PM,5,5,5,GREEN,< 0.1%,7/1/2026 12:15 AM,7/2/2026 12:45 PM,1,,,\n10.3.0.2,11/1/2026 1:30 AM,3/8/2026 2:30 AM,5,5,5,GREEN,< 0.1%,,,0,,,\n';
     const path = write('la.csv', text);
     await load('la', [{ kind: 'ip_data', path }], 'America/Los_Angeles');
     const parsed = parseDataExport(text, { timezone: 'America/Los_Angeles' }).rows[0]!;
-    const [row] = await db().query<{ day: string; activity_start: Date; trap_start: Date; timezone: string }>(`select day, activity_start, trap_start, timezone from repwatch.snds_row_timed where feed = 'la'`);
+    const [row] = await db().query<{ day: string; activity_start: Date; trap_start: Date; timezone: string }>(`select day, activity_start, trap_start, timezone from repwatch.snds_row_timed where feed = 'la' and line_no = 1`);
     expect(row!.day).toBe('2026-07-01');
     expect(row!.timezone).toBe('America/Los_Angeles');
     expect(row!.activity_start.toISOString()).toBe(parsed.activityStart);
     expect(row!.trap_start.toISOString()).toBe(parsed.trapStart);
+    const overlap = parseDataExport(text, { timezone: 'America/Los_Angeles' }).rows[1]!;
+    expect([overlap.activityStart, overlap.activityEnd]).toEqual(['2026-11-01T09:30:00.000Z', '2026-03-08T10:30:00.000Z']);
+    const [stored] = await db().query<{ activity_start: Date; activity_end: Date }>(`select activity_start, activity_end from repwatch.snds_row_timed where feed = 'la' and line_no = 2`);
+    expect([stored!.activity_start.toISOString(), stored!.activity_end.toISOString()]).toEqual([overlap.activityStart, overlap.activityEnd]);
+  });
+
+  it('a later export\'s few rows of a day (periods that began the evening before) are merged into that day, never replace it', async () => {
+    const line = (ip: string, start: string, end: string, n: number) => `${ip},${start},${end},${n},${n},${n},GREEN,< 0.1%,,,0,,,\r\n`;
+    const day10 = write('day10.csv', line('10.0.0.1', '2/10/2026 12:00 AM', '2/10/2026 11:59 PM', 1000) + line('10.0.0.2', '2/10/2026 12:00 AM', '2/10/2026 11:59 PM', 2000) + line('10.0.0.3', '2/10/2026 4:00 PM', '2/11/2026 3:00 PM', 3000));
+    const day11 = write('day11.csv', line('10.0.0.1', '2/11/2026 12:00 AM', '2/11/2026 11:59 PM', 1100) + line('10.0.0.2', '2/11/2026 12:00 AM', '2/11/2026 11:59 PM', 2100) + line('10.0.0.4', '2/10/2026 10:00 PM', '2/11/2026 9:00 PM', 500));
+    const perDay = () => db().query<{ day: string; ips: string[] }>(`select day::text, array_agg(host(ip) order by ip) as ips from repwatch.snds_row where feed = 'stray' group by day order by day`);
+    const expected = [
+      { day: '2026-02-10', ips: ['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.4'] },
+      { day: '2026-02-11', ips: ['10.0.0.1', '10.0.0.2'] },
+    ];
+    await load('stray', [{ kind: 'ip_data', path: day10 }]);
+    const second = await load('stray', [{ kind: 'ip_data', path: day11 }]);
+    expect(second.rowsReplaced).toBe(0);
+    expect(second.warnings).toEqual([expect.stringMatching(/^\S+day11\.csv: holds 1 row\(s\) of 2026-02-10, a small share of that day \(download \d+ holds 3\): merged by IP and activity start instead of replacing the day/)]);
+    expect(await perDay()).toEqual(expected);
+    // The other order ends the same: the day's own export takes it whole and keeps the merged row.
+    await db().query(`delete from repwatch.snds_row where feed = 'stray'`);
+    await db().query(`delete from repwatch.snds_feed_day where feed = 'stray'`);
+    await load('stray', [{ kind: 'ip_data', path: write('day11b.csv', readFileSync(day11, 'utf8') + '\r\n') }]);
+    await load('stray', [{ kind: 'ip_data', path: write('day10b.csv', readFileSync(day10, 'utf8') + '\r\n') }]);
+    expect(await perDay()).toEqual(expected);
+    // A re-fetch of day 10 replaces day 10's own rows, and a neighbour's row of the same IP and start
+    // (written another way) is replaced, not kept beside it.
+    const revised = write('day10c.csv', line('10.0.0.1', '2/10/2026 12:00 AM', '2/10/2026 11:59 PM', 7) + line('10.0.0.4', '02/10/2026 22:00', '2/11/2026 9:00 PM', 9));
+    await load('stray', [{ kind: 'ip_data', path: revised }]);
+    const rows = await db().query<{ ip: string; n: number }>(`select host(ip) as ip, message_recipients as n from repwatch.snds_row where feed = 'stray' and day = '2026-02-10' order by ip`);
+    expect(rows).toEqual([{ ip: '10.0.0.1', n: 7 }, { ip: '10.0.0.4', n: 9 }]);
+  });
+
+  it('a file with a small part of a day the feed holds is merged into it, not taken for the whole day', async () => {
+    const ips = Array.from({ length: 20 }, (_, i) => `10.5.0.${i + 1}`);
+    await load('partial', [{ kind: 'ip_data', path: write('full.csv', dataExport('2026-11-09', ips)) }]);
+    const part = await load('partial', [{ kind: 'ip_data', path: write('part.csv', dataExport('2026-11-09', ['10.5.0.1'], { recipients: 7 })) }]);
+    expect(part.rowsReplaced).toBe(1);
+    expect(part.warnings).toHaveLength(1);
+    const rows = await db().query<{ n: number; recipients: number }>(`select count(*)::int as n, sum(message_recipients)::int as recipients from repwatch.snds_row where feed = 'partial'`);
+    expect(rows[0]).toEqual({ n: 20, recipients: 19 * 1000 + 7 });
+  });
+
+  it('fails an input that ends inside a line (a cut-off download) and keeps the day it would have replaced', async () => {
+    const good = dataExport('2026-11-12', ['10.9.0.1', '10.9.0.2', '10.9.0.3']);
+    await load('cut', [{ kind: 'ip_data', path: write('cut-good.csv', good) }]);
+    const cut = (dataExport('2026-11-12', ['10.9.0.1', '10.9.0.2'], { recipients: 5 }) + good.split('\r\n')[2]!).slice(0, -40);
+    const result = await load('cut', [{ kind: 'ip_data', path: write('cut.csv', cut) }]);
+    expect(result.inputs[0]!.outcome).toBe('failed');
+    expect(result.failures[0]).toMatch(/the input ends inside a line \(no line break after its last line, which has \d+ of 14 fields: "10\.9\.0\.3,[^"]*"\): a cut-off download or file; nothing of it loaded/);
+    expect(await count(`select sum(message_recipients)::int as n from repwatch.snds_row where feed = 'cut'`)).toBe(3000);
+    // A complete last line without a line break is fine.
+    expect((await load('cut2', [{ kind: 'ip_data', path: write('no-eol.csv', good.trimEnd()) }])).rowsLoaded).toBe(3);
+  });
+
+  it('a failed input keeps its first line rejections beside the summary, and a header naming other columns fails it', async () => {
+    const header = 'IP Address,Activity start,Activity end,DATA commands,RCPT commands,Message recipients,Filter result,Complaint rate,Trap message start,Trap message end,Trap hits,Sample HELO,JMR P1 Sender,Comments\r\n';
+    const path = write('reordered.csv', header + '10.1.0.1,2/12/2026 12:00 AM,2/12/2026 11:59 PM,900,1000,880,GREEN,< 0.1%,,,0,,,\r\n');
+    const result = await load('hdr', [{ kind: 'ip_data', path }]);
+    expect(result.inputs[0]!.outcome).toBe('failed');
+    expect(result.failures[0]).toMatch(/column 4 is "DATA commands", expected "RCPT commands"; column 5 is "RCPT commands", expected "DATA commands"/);
+    expect(await count(`select count(*)::int as n from repwatch.snds_row where feed = 'hdr'`)).toBe(0);
+    const rejections = await db().query<{ line_no: number | null }>(`select line_no from repwatch.rejection where location = $1 order by line_no nulls first`, [path]);
+    expect(rejections.map((r) => r.line_no)).toEqual([null, 1]);
+    // Mostly bad: the lines' reasons are kept too (the first 100).
+    const junk = write('junk-lines.csv', Array.from({ length: 150 }, (_, i) => `row ${i}`).join('\n') + '\n');
+    await load('junk2', [{ kind: 'ip_data', path: junk }]);
+    expect(await count(`select count(*)::int as n from repwatch.rejection where location = $1 and line_no is not null`, [junk])).toBe(100);
+  });
+
+  it('fails an input with a day-first date; warns on extra columns, and fails when most rows have them', async () => {
+    const dmy = write('dmy.csv', '10.1.0.8,3/2/2026 12:00 AM,3/2/2026 11:59 PM,1000,1000,1000,GREEN,< 0.1%,,,0,,,\r\n10.1.0.8,13/2/2026 12:00 AM,13/2/2026 11:59 PM,1000,1000,1000,GREEN,< 0.1%,,,0,,,\r\n');
+    const failed = await load('dmy', [{ kind: 'ip_data', path: dmy }]);
+    expect(failed.inputs[0]!.outcome).toBe('failed');
+    expect(failed.failures[0]).toMatch(/line 2: column 2 \(activity start\): "13\/2\/2026 12:00 AM" can only be read day first/);
+    expect(await count(`select count(*)::int as n from repwatch.snds_row where feed = 'dmy'`)).toBe(0);
+    const row = (ip: string, extra: string) => `${ip},2/13/2026 12:00 AM,2/13/2026 11:59 PM,1000,1000,1000,GREEN,< 0.1%,,,0,,,Abuse reported for: a@b.net${extra}\r\n`;
+    const some = write('extra.csv', row('10.4.0.1', ', c@d.net') + row('10.4.0.2', '') + row('10.4.0.3', ''));
+    const warned = await load('extra', [{ kind: 'ip_data', path: some }]);
+    expect(warned.rowsLoaded).toBe(3);
+    expect(warned.warnings).toEqual([`${some}: 1 line(s) have more than 14 fields (first: line 1); the extra fields are kept in extra_columns: an unquoted comma in a comment, or a column Microsoft added`]);
+    const most = write('extra-most.csv', row('10.4.0.1', ',x') + row('10.4.0.2', ',y') + row('10.4.0.3', ''));
+    const layout = await load('extra2', [{ kind: 'ip_data', path: most }]);
+    expect(layout.inputs[0]!.outcome).toBe('failed');
+    expect(layout.failures[0]).toMatch(/2 of 3 rows have more than 14 fields \(first: line 1\): the layout has changed/);
+  });
+
+  it('loads lines ended by a lone CR as rows', async () => {
+    const text = ['10.4.1.1', '10.4.1.2', '10.4.1.3'].map((ip) => `${ip},2/13/2026 12:00 AM,2/13/2026 11:59 PM,1000,1000,1000,GREEN,< 0.1%,,,0,,,`).join('\r') + '\r';
+    const bytes = Buffer.from(text);
+    const stored = await registerDownload(db(), { source: 'file', kind: 'ip_data', feed: 'mac', location: 'mac', fetchedAt: new Date() }, { sha256: '', byteSize: bytes.length });
+    const pieces = Array.from({ length: Math.ceil(bytes.length / 9) }, (_, i) => bytes.subarray(i * 9, i * 9 + 9));
+    const result = await loadDataExport(db(), Readable.from(pieces), { feed: 'mac', timezone: 'UTC', downloadId: stored.id, location: 'mac' });
+    expect(result).toMatchObject({ outcome: 'loaded', rowsLoaded: 3, rowsRejected: 0, warnings: [] });
+    expect(await count(`select count(*)::int as n from repwatch.snds_row where feed = 'mac' and extra_columns is null`)).toBe(3);
+  });
+
+  it('an answer for a requested day holding rows of other days fails (not filed under those days)', async () => {
+    const bytes = Buffer.from(dataExport('2026-01-05', ['10.2.1.1']));
+    const stored = await registerDownload(db(), { source: 'api', kind: 'ip_data', feed: 'api-day', location: 'api', requestedDay: '2026-11-25', fetchedAt: new Date() }, { sha256: '', byteSize: bytes.length });
+    const result = await loadDataExport(db(), Readable.from([bytes]), { feed: 'api-day', timezone: 'UTC', downloadId: stored.id, location: 'api', requestedDay: '2026-11-25' });
+    expect(result.outcome).toBe('failed');
+    expect(result.detail).toBe('the answer for 2026-11-25 holds rows of 1 other day(s) (2026-01-05): not the day asked for (its activity periods start on it or the day before); nothing of it loaded');
+    const dayBefore = await loadDataExport(db(), Readable.from([Buffer.from(dataExport('2026-11-24', ['10.2.1.1']))]), { feed: 'api-day', timezone: 'UTC', downloadId: stored.id, location: 'api', requestedDay: '2026-11-25' });
+    expect(dayBefore.outcome).toBe('loaded');
   });
 
   it('keeps every IP Status download as history and shows the latest in analytics.ip_status', async () => {
@@ -260,6 +382,19 @@ describeEachBackend('SNDS loading', (db) => {
     expect((await load('st', [{ kind: 'ip_status', path: empty }])).inputs[0]!.outcome).toBe('empty');
     expect(await count(`select count(*)::int as n from analytics.ip_status s join repwatch.raw_download d on d.fetched_at = s.fetched_at where d.feed = 'st'`)).toBe(0);
     expect(await count(`select count(*)::int as n from repwatch.snds_status_range where feed = 'st'`)).toBe(3);
+  });
+  it('an IP Status list with a bad line fails whole: the previous list stays current, every bad line recorded', async () => {
+    const full = write('st-full.csv', '10.9.9.1,10.9.9.1,Yes,x\n10.9.9.2,10.9.9.2,Yes,x\n10.9.9.3,10.9.9.3,Yes,x\n');
+    const partial = write('st-partial.csv', '10.9.9.1,10.9.9.1,Yes,x\n10.9.9.2,10.9.9.2,Yes,x\n10.9.9.3,10.9.9.3,Yess,x\n');
+    expect((await load('stp', [{ kind: 'ip_status', path: full }])).inputs[0]!.outcome).toBe('loaded');
+    const result = await load('stp', [{ kind: 'ip_status', path: partial }]);
+    expect(result.inputs[0]).toMatchObject({ outcome: 'failed', rowsLoaded: 0, rowsRejected: 1 });
+    expect(result.failures[0]).toMatch(/1 of 3 lines are not IP Status rows, e\.g\. line 3: column 3 \(blocked\).*nothing loaded, the previous list stays current/);
+    const current = await db().query<{ ip: string }>(
+      `select host(s.first_ip) as ip from analytics.ip_status s where s.first_ip << '10.9.9.0/24'::inet order by 1`,
+    );
+    expect(current.map((r) => r.ip)).toEqual(['10.9.9.1', '10.9.9.2', '10.9.9.3']);
+    expect(await db().query(`select line_no from repwatch.rejection where location = $1 order by line_no nulls first`, [partial])).toEqual([{ line_no: null }, { line_no: 3 }]);
   });
 });
 
