@@ -127,6 +127,12 @@ export class Scheduler {
     return { finished, interrupted };
   }
 
+  /** Resolves once every run in hand has returned, also runs stop() gave up on (a late finish writes
+   * nothing over their interrupted rows; this is when that can be checked). */
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.inFlight]);
+  }
+
   /** Evaluate one job now: run its due periods, unless this process is already at it. */
   trigger(job: JobDefinition, why: Trigger): void {
     if (this.stopping) return;

@@ -1,3 +1,5 @@
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { backends, type TestDatabase } from '../support/backends.js';
 import { addDays, daysBetween, utcDay } from '../../lib/clock.js';
@@ -150,18 +152,26 @@ describe.skipIf(!postgres.available)(title, () => {
     expect(await t.count(`select count(*)::int as n from repwatch.feedback_report`)).toBe(4000);
   });
 
-  it('Ctrl-C in a one-off command says what it means (what was committed stays, a rerun recognises it) and exits 130', async () => {
+  it('Ctrl-C while a one-off command reads its input exits 130 saying what it means, and nothing of the unfinished input loads', async () => {
     handle = await postgres.create();
     const dir = tempDir();
-    // Reading an export from stdin that never ends: the command is busy when the signal comes.
-    const ingest = spawnRepwatch(['ingest', 'snds', '--file', '-', '--feed', 'manual'], { DATABASE_URL: handle.url!, REPWATCH_HOME: dir }, { stdin: 'pipe' });
+    // Reading an export from stdin that never ends: the command is busy when the signal comes. It
+    // spools stdin to a file under TMPDIR first: once our line is there, it is reading.
+    const ingest = spawnRepwatch(['ingest', 'snds', '--file', '-', '--feed', 'manual'], { DATABASE_URL: handle.url!, REPWATCH_HOME: dir, TMPDIR: dir }, { stdin: 'pipe' });
     children.push(ingest);
-    ingest.child.stdin!.write('192.0.2.1,11/20/2026 12:00 AM,11/20/2026 11:59 PM,1,1,1,GREEN,< 0.1%,,,0,,,\r\n');
-    await new Promise((r) => setTimeout(r, 1500));
+    const line = '192.0.2.1,11/20/2026 12:00 AM,11/20/2026 11:59 PM,1,1,1,GREEN,< 0.1%,,,0,,,\r\n';
+    ingest.child.stdin!.write(line);
+    await waitFor('stdin spooled', async () => {
+      const spool = readdirSync(dir).find((name) => name.startsWith('repwatch-stdin-'));
+      const file = spool ? join(dir, spool, 'stdin') : null;
+      return file !== null && existsSync(file) && statSync(file).size === line.length;
+    });
     ingest.child.kill('SIGINT');
     const exit = await ingest.exited;
     expect(exit.code, ingest.stderr()).toBe(130);
     expect(ingest.stderr()).toContain('repwatch: interrupted (SIGINT). The database rolls back the transaction in progress; what was committed before stays');
+    const database = handle.database;
+    expect((await database.query<{ n: number }>('select count(*)::int as n from repwatch.snds_row'))[0]!.n).toBe(0);
   });
 
   it('SIGTERM mid-job: the scheduler takes no new work, ends the job in hand and exits 0; nothing is left running', async () => {

@@ -78,7 +78,7 @@ describeEachBackend('scheduler: catch-up on start, one run per job, stop, metric
     expect(await statuses('s:stuck')).toEqual([{ status: 'failed', detail: INTERRUPTED }]);
     // The stuck job finishing later does not turn the interrupted row into a success.
     never.open();
-    await new Promise((r) => setTimeout(r, 50));
+    await s.settled(); // its run has returned and tried to record its end
     expect((await statuses('s:stuck')).map((r) => r.status)).toEqual(['failed']);
     // The next start runs it again at once: an interruption is not a failure to back off from.
     const again = await runDuePeriods(job, testEnv(db(), movableClock('2026-11-28T07:00:30Z')), { recordSkip: true });

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { openDatabase } from '../../db/connection.js';
 import { migrate } from '../../db/migrate.js';
+import { dovecotAvailable } from '../../bench/local-dovecot.js';
 
 /**
  * Once per test run: a migrated PGlite snapshot that every test file starts from (a new PGlite takes
@@ -51,6 +52,7 @@ export default async function setup(project: TestProject) {
   }
   project.provide('postgresUrl', postgresUrl);
   project.provide('postgresSkipReason', why);
+  requireServices(Boolean(postgresUrl));
 
   return async () => {
     await stopContainer?.();
@@ -63,5 +65,26 @@ declare module 'vitest' {
     pgliteSnapshot: string;
     postgresUrl: string;
     postgresSkipReason: string;
+  }
+}
+
+/**
+ * REPWATCH_TEST_REQUIRE=postgres,dovecot,chromium (what .ci/run sets): a service the suite would skip
+ * for being absent fails the run instead. A skip is right on a laptop without Dovecot; in CI it would
+ * hide the IMAP and browser tests behind a green run.
+ */
+function requireServices(postgres: boolean): void {
+  const required = (process.env.REPWATCH_TEST_REQUIRE ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const present: Record<string, boolean> = {
+    postgres,
+    dovecot: dovecotAvailable,
+    chromium: existsSync('/usr/bin/chromium'),
+  };
+  const unknown = required.filter((name) => !(name in present));
+  const missing = required.filter((name) => present[name] === false);
+  if (unknown.length || missing.length) {
+    throw new Error(
+      `REPWATCH_TEST_REQUIRE names ${[...missing.map((m) => `${m} (missing: its tests would be skipped)`), ...unknown.map((u) => `${u} (unknown; known: ${Object.keys(present).join(', ')})`)].join(', ')}`,
+    );
   }
 }

@@ -378,34 +378,36 @@ describeEachBackend('ingestJmrpMailbox', (db) => {
   });
 });
 
-const postgres = backends()[0]!;
-describe.skipIf(!postgres.available)(`repwatch ingest jmrp (CLI)${postgres.available ? '' : ` [SKIPPED: ${postgres.skipReason}]`}`, () => {
-  it('--mbox and --eml print a summary; a rerun counts nothing twice; usage errors exit 2', async () => {
-    const handle = await postgres.create();
-    try {
-      const env = { DATABASE_URL: handle.url! };
-      const path = await writeMbox(['arf', 'arf2026', 'legacy', 'malformed'], 20);
-      const first = await runCliCaptured(['ingest', 'jmrp', '--mbox', path, '--format', 'json'], { env });
-      expect(first.code).toBe(0);
-      const [summary] = JSON.parse(first.stdout) as [{ stored: number; complaints: number; quarantined: number }];
-      expect(summary).toMatchObject({ stored: 20, complaints: 15, quarantined: 5 });
-      const table = await runCliCaptured(['ingest', 'jmrp', '--mbox', path, '--format', 'table'], { env });
-      expect(table.code).toBe(0);
-      expect(table.stdout).toMatch(/duplicates/);
-      expect(table.stdout).toMatch(/mbox:complaints\.mbox\s+20\s+0\s+20/);
-      const eml = await runCliCaptured(['ingest', 'jmrp', '--eml', join(fixtures, 'yahoo-fbl-abuse.eml'), join(fixtures, 'microsoft-jmrp-legacy-hotmail.eml')], { env });
-      expect(eml.code).toBe(0);
-      // Not on a terminal and no --format: JSON, as every other verb prints to a pipe.
-      expect(JSON.parse(eml.stdout)).toEqual([expect.objectContaining({ seen: 2, stored: 2 })]);
-      expect(readdirSync(fixtures)).toContain('yahoo-fbl-abuse.eml');
-      expect((await runCliCaptured(['ingest', 'jmrp', '--mbox', path, '--eml', path], { env })).code).toBe(2);
-      expect((await runCliCaptured(['ingest', 'jmrp'], { env })).code).toBe(2);
-      expect((await runCliCaptured(['ingest', 'jmrp', '--mailbox', 'nope'], { env })).code).toBe(2);
-      const missing = await runCliCaptured(['ingest', 'jmrp', '--mbox', '/nonexistent/x.mbox'], { env });
-      expect(missing.code).toBe(2);
-      expect(missing.stderr).toMatch(/--mbox \/nonexistent\/x\.mbox: no such file or folder/);
-    } finally {
-      await handle.drop();
-    }
+// Through the CLI on both backends: the embedded default is what a laptop runs.
+for (const backend of backends()) {
+  describe.skipIf(!backend.available)(`repwatch ingest jmrp (CLI) [${backend.name}${backend.available ? '' : `: SKIPPED, ${backend.skipReason}`}]`, () => {
+    it('--mbox and --eml print a summary; a rerun counts nothing twice; usage errors exit 2', async () => {
+      const handle = backend.name === 'postgres' ? await backend.create() : null;
+      try {
+        const env: NodeJS.ProcessEnv = handle ? { DATABASE_URL: handle.url! } : { REPWATCH_HOME: await mkdtemp(join(tmpdir(), 'repwatch-jmrp-home-')) };
+        const path = await writeMbox(['arf', 'arf2026', 'legacy', 'malformed'], 20);
+        const first = await runCliCaptured(['ingest', 'jmrp', '--mbox', path, '--format', 'json'], { env });
+        expect(first.code).toBe(0);
+        const [summary] = JSON.parse(first.stdout) as [{ stored: number; complaints: number; quarantined: number }];
+        expect(summary).toMatchObject({ stored: 20, complaints: 15, quarantined: 5 });
+        const table = await runCliCaptured(['ingest', 'jmrp', '--mbox', path, '--format', 'table'], { env });
+        expect(table.code).toBe(0);
+        expect(table.stdout).toMatch(/duplicates/);
+        expect(table.stdout).toMatch(/mbox:complaints\.mbox\s+20\s+0\s+20/);
+        const eml = await runCliCaptured(['ingest', 'jmrp', '--eml', join(fixtures, 'yahoo-fbl-abuse.eml'), join(fixtures, 'microsoft-jmrp-legacy-hotmail.eml')], { env });
+        expect(eml.code).toBe(0);
+        // Not on a terminal and no --format: JSON, as every other verb prints to a pipe.
+        expect(JSON.parse(eml.stdout)).toEqual([expect.objectContaining({ seen: 2, stored: 2 })]);
+        expect(readdirSync(fixtures)).toContain('yahoo-fbl-abuse.eml');
+        expect((await runCliCaptured(['ingest', 'jmrp', '--mbox', path, '--eml', path], { env })).code).toBe(2);
+        expect((await runCliCaptured(['ingest', 'jmrp'], { env })).code).toBe(2);
+        expect((await runCliCaptured(['ingest', 'jmrp', '--mailbox', 'nope'], { env })).code).toBe(2);
+        const missing = await runCliCaptured(['ingest', 'jmrp', '--mbox', '/nonexistent/x.mbox'], { env });
+        expect(missing.code).toBe(2);
+        expect(missing.stderr).toMatch(/--mbox \/nonexistent\/x\.mbox: no such file or folder/);
+      } finally {
+        await handle?.drop();
+      }
+    }, 120_000);
   });
-});
+}

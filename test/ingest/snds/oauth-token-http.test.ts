@@ -60,11 +60,11 @@ function expectNoSecrets(error: unknown): void {
 }
 
 describe('OAuth token request: deadlines and retries', () => {
+  // Which deadline fired is in the message (each names its own limit); no wall-clock bound, which a
+  // busy machine would break.
   it('a stalled token endpoint times out (headers never come), retried a bounded number of times', async () => {
     const before = requests('/stall');
-    const started = Date.now();
     const error = await refreshTokens(fetch, settings('/stall'), REFRESH, { connectTimeoutMs: 300, timeoutMs: 5_000, retries: 1, sleep }).catch((e: unknown) => e);
-    expect(Date.now() - started).toBeLessThan(4_000);
     expect(error).toBeInstanceOf(OAuthError);
     expect((error as OAuthError).needsLogin).toBe(false);
     expect((error as Error).message).toMatch(/after 2 attempt\(s\): no response within 300 ms/);
@@ -73,9 +73,7 @@ describe('OAuth token request: deadlines and retries', () => {
   });
 
   it('a body that never finishes hits the total deadline', async () => {
-    const started = Date.now();
     const error = await refreshTokens(fetch, settings('/stall-body'), REFRESH, { connectTimeoutMs: 2_000, timeoutMs: 400, retries: 0, sleep }).catch((e: unknown) => e);
-    expect(Date.now() - started).toBeLessThan(3_000);
     expect((error as Error).message).toMatch(/no complete answer within 400 ms/);
     expectNoSecrets(error);
   });
