@@ -1,6 +1,6 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { backends, type TestDatabase } from '../support/backends.js';
 import { addDays, daysBetween, utcDay } from '../../lib/clock.js';
 import { INTERRUPTED } from '../../jobs/ledger.js';
@@ -20,8 +20,20 @@ const title = postgres.available
   ? 'repwatch run / schedule as processes [postgres]'
   : `repwatch run / schedule as processes [postgres: SKIPPED, ${postgres.skipReason} — set DATABASE_URL to run them]`;
 
+/** The processes run on the real clock: a test that spans midnight UTC would see two todays. Close to
+ * midnight, wait for it to pass (at most the margin), so each test sees one day throughout. */
+async function awayFromMidnight(marginMs: number): Promise<void> {
+  const now = Date.now();
+  const untilMidnight = 86_400_000 - (now % 86_400_000);
+  if (untilMidnight < marginMs) await new Promise((r) => setTimeout(r, untilMidnight + 1_000));
+}
+
 describe.skipIf(!postgres.available)(title, () => {
-  const today = utcDay(new Date());
+  let today = utcDay(new Date());
+  beforeEach(async () => {
+    await awayFromMidnight(3 * 60_000);
+    today = utcDay(new Date());
+  }, 4 * 60_000);
   const children: Child[] = [];
   let handle: TestDatabase | undefined;
   let snds: SndsServer | undefined;
