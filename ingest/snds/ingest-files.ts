@@ -63,13 +63,14 @@ export async function ingestSndsFiles(options: IngestSndsFilesOptions): Promise<
         path,
         options.timezone,
       );
-      // A day comes whole from one export: a later input of this run holding a day an earlier one
-      // loaded replaces it. Legitimate for a corrected export, a surprise for parts of one: say so.
+      // Rows of one IP and activity start come from the last input holding them: a later input of this
+      // run repeating rows an earlier one loaded replaces them. Legitimate for a corrected export, a
+      // surprise for two overlapping files: say so.
       const again = input.rowsReplaced > 0 ? input.days.filter((day) => loadedDays.has(day)) : [];
       if (again.length > 0) {
         result.warnings.push(
-          `${input.location} replaced ${again.length} day(s) that ${[...new Set(again.map((d) => loadedDays.get(d)))].join(', ')} loaded earlier in this run (${again.slice(0, 3).join(', ')}${again.length > 3 ? ', …' : ''}): ` +
-            'each day is taken whole from the last export holding it; to load parts of one day, join them into one file',
+          `${input.location} replaced ${input.rowsReplaced} row(s) (same IP and activity start) that ${[...new Set(again.map((d) => loadedDays.get(d)))].join(', ')} loaded earlier in this run, on ${again.length} day(s) (${again.slice(0, 3).join(', ')}${again.length > 3 ? ', …' : ''}): ` +
+            'the later input\'s values are kept',
         );
       }
       for (const day of input.days) loadedDays.set(day, input.location);

@@ -16,9 +16,10 @@ import { redact } from '../../lib/redact.js';
  * writing in PostgreSQL overlap and memory stays flat. Exports are ASCII nearly always: an ASCII
  * stretch is read as latin1 and written back as latin1 (both plain byte copies, no UTF-8 decoding or
  * encoding); a stretch with other bytes is decoded as UTF-8 (invalid sequences become U+FFFD, which
- * COPY accepts) and written back as UTF-8. Replacing a re-fetched day needs no merge:
- * the rows go in first, then the feed's older rows for the days this input holds are deleted, and
- * snds_feed_day records which download now holds each day. Loads of the same feed are serialised.
+ * COPY accepts) and written back as UTF-8. The rows go in first, then the feed's older rows they
+ * replace are deleted (replacedRows: the same IP and activity start, or an earlier API answer for the
+ * same day), and snds_feed_day records the days with their row counts. Loads of the same feed are
+ * serialised.
  */
 
 export interface DataLoadOptions {
@@ -98,11 +99,10 @@ export async function loadDataExport(database: Database, bytes: AsyncIterable<Bu
       // reads the days held before the other commits, neither deletes the other's rows, and every row
       // of the days both hold counts twice. The lock ends with the transaction.
       await session.query(`select pg_advisory_xact_lock(hashtext('repwatch.snds_load'), hashtext($1))`, [options.feed]);
-      const held = new Map(
-        (await session.query<{ day: string; download_id: number; row_count: number }>(
-          `select to_char(day, 'YYYY-MM-DD') as day, download_id::int as download_id, row_count from repwatch.snds_feed_day where feed = $1`,
-          [options.feed],
-        )).map((r) => [r.day, { downloadId: r.download_id, rowCount: r.row_count }]),
+      const held = new Set(
+        (await session.query<{ day: string }>(`select to_char(day, 'YYYY-MM-DD') as day from repwatch.snds_feed_day where feed = $1`, [options.feed])).map(
+          (r) => r.day,
+        ),
       );
       const rows = rowsAsCopyCsv(bytes, options, dayCounts, spool, facts);
       rowsLoaded = await session.copyCsv('repwatch.snds_row', SNDS_ROW_COLUMNS, rows);
@@ -141,39 +141,40 @@ export async function loadDataExport(database: Database, bytes: AsyncIterable<Bu
         );
       }
 
-      const { whole, merged } = wholeAndMergedDays(dayCounts, held);
-      const replaced = await replaceDays(session, options, held, days, whole);
+      const replaced = await replaceRows(session, options, days.filter((day) => held.has(day)));
       const rowsReplaced = replaced.reduce((n, r) => n + r.n, 0);
-      for (const day of merged) {
-        const holder = held.get(day);
-        if (!holder || holder.downloadId === options.downloadId) continue;
-        warnings.push(
-          `${options.location}: holds ${dayCounts.get(day)} row(s) of ${day}, a small share of that day (download ${holder.downloadId} holds ${holder.rowCount}): ` +
-            'merged by IP and activity start instead of replacing the day (rows of a neighbouring export, or part of a day)',
-        );
-      }
-      // Days taken whole now belong to this download; a day it only merged rows into keeps its holder
-      // (with fewer rows when this input's rows replaced some of them), or gets this one when it had none.
-      const lostByHolder = new Map(replaced.filter((r) => held.get(r.day)?.downloadId === r.download_id).map((r) => [r.day, r.n]));
-      const owned = [...whole, ...merged.filter((day) => !held.has(day))];
-      const kept = merged.filter((day) => held.has(day) && lostByHolder.has(day));
+      // The days this input holds are now this download's latest word on them; their row counts are
+      // exact (other downloads' rows merged into a day count too). Days an earlier API answer lost rows
+      // from are counted again, and dropped when nothing is left of them.
+      const touched = [...new Set([...days, ...replaced.map((r) => r.day)])].sort();
+      const recount = touched.filter((day) => held.has(day));
+      const counted = new Map(
+        recount.length === 0
+          ? []
+          : (await session.query<{ day: string; n: number }>(
+              `select to_char(day, 'YYYY-MM-DD') as day, count(*)::int as n from repwatch.snds_row where feed = $1 and day = any($2::date[]) group by day`,
+              [options.feed, recount],
+            )).map((r) => [r.day, r.n]),
+      );
+      const rowCount = (day: string) => (held.has(day) ? (counted.get(day) ?? 0) : dayCounts.get(day)!);
       await session.query(
         `insert into repwatch.snds_feed_day (feed, day, download_id, row_count, loaded_at)
          select $1, d.day, $2, d.n, now() from unnest($3::date[], $4::int[]) as d(day, n)
          on conflict (feed, day) do update set download_id = excluded.download_id, row_count = excluded.row_count, loaded_at = excluded.loaded_at`,
-        [options.feed, options.downloadId, owned, owned.map((d) => dayCounts.get(d)!)],
+        [options.feed, options.downloadId, days, days.map(rowCount)],
       );
-      if (kept.length) {
+      const elsewhere = touched.filter((day) => !dayCounts.has(day));
+      if (elsewhere.length) {
         await session.query(
-          `update repwatch.snds_feed_day f set row_count = greatest(0, f.row_count - d.n)
-             from unnest($2::date[], $3::int[]) as d(day, n) where f.feed = $1 and f.day = d.day`,
-          [options.feed, kept, kept.map((d) => lostByHolder.get(d)!)],
+          `update repwatch.snds_feed_day f set row_count = d.n from unnest($2::date[], $3::int[]) as d(day, n) where f.feed = $1 and f.day = d.day`,
+          [options.feed, elsewhere, elsewhere.map(rowCount)],
         );
+        await session.query(`delete from repwatch.snds_feed_day where feed = $1 and day = any($2::date[]) and row_count = 0`, [options.feed, elsewhere]);
       }
-      await notePendingDays(session, days);
+      await notePendingDays(session, touched);
       if (spool.count) await session.copyCsv('repwatch.rejection', RejectionSpool.columns, spool.csv());
       const detail = spool.count ? `${spool.count} line(s) rejected, e.g. line ${spool.sample[0]!.line}: ${spool.sample[0]!.reason}` : null;
-      await markDownload(session, options.downloadId, 'loaded', { rowsLoaded, daysLoaded: owned.length, rowsReplaced, rowsRejected: spool.count, detail });
+      await markDownload(session, options.downloadId, 'loaded', { rowsLoaded, daysLoaded: days.length, rowsReplaced, rowsRejected: spool.count, detail });
       return { outcome: 'loaded' as const, rowsLoaded, rowsReplaced, rowsRejected: spool.count, days, sampleErrors: spool.sample, detail, warnings };
     });
   } catch (error) {
@@ -194,62 +195,54 @@ function mostlyBadDetail(spool: RejectionSpool, rowsLoaded: number): string {
 }
 
 /**
- * Which days of an input replace the feed's day, and which are merged into it. An SNDS export is one
- * day's data, but a row's day is the date of its activity start, so an export also holds a few rows of
- * the day before (periods that began the evening before). Such stray rows must not take that day from
- * the export that holds it. A day is taken whole when the input holds more than half as many rows of
- * it as of its fullest day (a backfill file holds each of its days whole) and at least a tenth of the
- * rows the feed holds for it (no revision drops nine rows in ten; a hand-made file with part of a day
- * does). Other days are merged: their rows replace only rows of the same IP and activity start.
+ * Delete the feed's older rows that this input's rows replace, and say how many per day and download.
+ *
+ * A row's day is the date its activity period starts, and periods are often not calendar days: a day's
+ * export also holds rows that began the evening before, so two exports share days, in any proportion.
+ * No input may therefore take a day away from another: a row replaces only the feed's rows of the same
+ * IP and activity start (compared as written, else as instants, so spellings of one time match). The one
+ * exception is a newer answer of the SNDS API for the same requested day (checked to hold that day's
+ * rows): it supersedes the earlier answer whole, so a period a revision dropped goes too. A file or a
+ * link's download never deletes rows it does not have: they stay until a row of theirs comes again.
+ * Only days the feed already holds are looked at: a first load costs nothing here.
  */
-export function wholeAndMergedDays(dayCounts: ReadonlyMap<string, number>, held: ReadonlyMap<string, { rowCount: number }>): { whole: string[]; merged: string[] } {
-  const fullest = Math.max(0, ...dayCounts.values());
-  const whole: string[] = [];
-  const merged: string[] = [];
-  for (const day of [...dayCounts.keys()].sort()) {
-    const n = dayCounts.get(day)!;
-    const holder = held.get(day);
-    if (n * 2 > fullest && (!holder || n * 10 >= holder.rowCount)) whole.push(day);
-    else merged.push(day);
+async function replaceRows(session: Session, options: DataLoadOptions, heldDays: readonly string[]): Promise<{ day: string; download_id: number; n: number }[]> {
+  const out: { day: string; download_id: number; n: number }[] = [];
+  if (options.requestedDay) {
+    out.push(
+      ...(await session.query<{ day: string; download_id: number; n: number }>(
+        `with earlier as (
+           select d.id from repwatch.raw_download d
+            where d.feed = $1 and d.kind = 'ip_data' and d.source = 'api' and d.requested_day = $2::date and d.id <> $3
+         ),
+         gone as (
+           delete from repwatch.snds_row r using earlier e
+            where r.feed = $1 and r.download_id = e.id and r.day between $2::date - 1 and $2::date + 1
+           returning r.day, r.download_id
+         )
+         select to_char(day, 'YYYY-MM-DD') as day, download_id::int as download_id, count(*)::int as n from gone group by 1, 2`,
+        [options.feed, options.requestedDay, options.downloadId],
+      )),
+    );
   }
-  return { whole, merged };
-}
-
-/**
- * Delete the feed's older rows that this input's rows replace: on a day taken whole, the rows of the
- * download that held it whole (not rows other exports merged into it); on every day, rows of the same IP
- * and activity start (compared as wall-clock instants, so spellings of one time match). Only days the
- * feed already holds are looked at: a first load costs nothing here.
- */
-async function replaceDays(
-  session: Session,
-  options: DataLoadOptions,
-  held: ReadonlyMap<string, unknown>,
-  days: readonly string[],
-  whole: readonly string[],
-): Promise<{ day: string; download_id: number; n: number }[]> {
-  const heldDays = days.filter((day) => held.has(day));
-  if (heldDays.length === 0) return [];
-  return session.query<{ day: string; download_id: number; n: number }>(
-    `with holder as (
-       select f.day, f.download_id,
-              f.day = any($4::date[])
-              and f.row_count * 2 > (select max(o.row_count) from repwatch.snds_feed_day o where o.feed = f.feed and o.download_id = f.download_id) as replaced_whole
-         from repwatch.snds_feed_day f
-        where f.feed = $1 and f.day = any($2::date[])
+  if (heldDays.length === 0) return out;
+  // A hash join on (day, ip); the instant is computed only for pairs whose texts differ.
+  const byKey = await session.query<{ day: string; download_id: number; n: number }>(
+    `with fresh as materialized (
+       select day, ip, activity_start_raw from repwatch.snds_row
+        where feed = $1 and download_id = $3 and day = any($2::date[])
      ),
      gone as (
-       delete from repwatch.snds_row r using holder h
-        where r.feed = $1 and r.day = h.day and r.download_id <> $3
-          and ((h.replaced_whole and r.download_id = h.download_id)
-               or (r.day, r.ip, repwatch.snds_time(r.activity_start_raw, 'UTC')) in (
-                    select x.day, x.ip, repwatch.snds_time(x.activity_start_raw, 'UTC') from repwatch.snds_row x
-                     where x.feed = $1 and x.download_id = $3 and x.day = any($2::date[])))
-        returning r.day, r.download_id
+       delete from repwatch.snds_row r using fresh x
+        where r.feed = $1 and r.day = x.day and r.ip = x.ip and r.download_id <> $3
+          and (r.activity_start_raw = x.activity_start_raw
+               or repwatch.snds_time(r.activity_start_raw, 'UTC') = repwatch.snds_time(x.activity_start_raw, 'UTC'))
+       returning r.day, r.download_id
      )
      select to_char(day, 'YYYY-MM-DD') as day, download_id::int as download_id, count(*)::int as n from gone group by 1, 2`,
-    [options.feed, heldDays, options.downloadId, whole],
+    [options.feed, heldDays, options.downloadId],
   );
+  return [...out, ...byKey];
 }
 
 /** A failed input keeps its raw bytes, one rejection that says why (no line number), and the first
