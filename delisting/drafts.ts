@@ -1,7 +1,7 @@
 import { canonicalIp } from '../checks/ip-address.js';
 import type { Config } from '../config/schema.js';
 import type { Database } from '../db/connection.js';
-import { coverageForFeeds, defaultDecisionDate, ensureCurrentDecisions, feedGapText, latestStatusDownloadDay, loadDecisions, sndsWindowCoverage, type Decision } from '../transform/decisions.js';
+import { blockedByStatusAsOf, coverageForFeeds, defaultDecisionDate, ensureCurrentDecisions, feedGapText, latestStatusDownloadDay, loadDecisions, sndsWindowCoverage, type Decision } from '../transform/decisions.js';
 import { ROUTE_ORDER, type Route } from '../ingest/bounces/microsoft-codes.js';
 import { collapseToCidrs } from './collapse-cidr.js';
 import { listCases, type DelistCase } from './cases.js';
@@ -148,6 +148,9 @@ export async function buildDelistDrafts(database: Database, config: Config, ip: 
 async function newerStatusCaveats(database: Database, ip: string, asOf: string): Promise<string[]> {
   const newest = await latestStatusDownloadDay(database);
   if (newest === null || newest <= asOf) return [];
+  // Only a block the IP Status list showed can be lifted from it: one known from bounces alone (the
+  // 5.7.6xx and 5.7.511 routes) was never on that list.
+  if (!(await blockedByStatusAsOf(database, [ip], asOf)).has(ip)) return [];
   const listed = await database.query<{ n: number }>(
     'select count(*)::int as n from analytics.ip_status where blocked and $1::inet between first_ip and last_ip',
     [ip],

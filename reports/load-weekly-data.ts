@@ -16,7 +16,7 @@ import {
   type WeeklyReportData,
 } from './weekly-data.js';
 import { draftedPlaybooks, linkStates, MAX_DRAFTS, staticPlaybook, toFixFor } from './integrations.js';
-import { ensureCurrentDecisions, latestStatusDownloadDay, sndsWindowCoverage } from '../transform/decisions.js';
+import { blockedByStatusAsOf, ensureCurrentDecisions, latestStatusDownloadDay, sndsWindowCoverage } from '../transform/decisions.js';
 import { complaintBandBounds } from '../ingest/snds/parse-data-export.js';
 import { percentDigits } from '../lib/percent.js';
 import { ALL_POOL, poolRanges } from '../transform/pools.js';
@@ -101,7 +101,8 @@ export async function loadWeeklyData(database: Database, config: Config, period:
         where s.blocked and not exists (select 1 from analytics.ip_flag f where f.as_of = $1 and f.blocked and f.ip between s.first_ip and s.last_ip)`,
       [period.to],
     );
-    const lifted = flagRows.filter((r) => r.status === 'start_delisting' && r.blocked).map((r) => r.ip);
+    // Only blocks the week's IP Status list showed (a block known from bounces was never on it).
+    const lifted = [...(await blockedByStatusAsOf(database, flagRows.filter((r) => r.status === 'start_delisting' && r.blocked).map((r) => r.ip), period.to))];
     if (lifted.length > 0) {
       const notListed = await q<{ ip: string }>(
         `select host(ip) as ip from unnest($1::inet[]) as t(ip)

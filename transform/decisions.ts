@@ -94,6 +94,19 @@ join repwatch.snds_status_range r on r.blocked and p.ip between r.first_ip and r
 where r.download_id in (${STATUS_DOWNLOADS_SQL})
 group by p.ip`;
 
+/** Of these IPs, those the IP Status lists in force on D (per feed, the latest download made on or
+ * before D) show blocked: a block known from bounces alone is not among them. */
+export async function blockedByStatusAsOf(database: Pick<Database, 'query'>, ips: readonly string[], asOf: string): Promise<Set<string>> {
+  if (ips.length === 0) return new Set();
+  const rows = await database.query<{ ip: string }>(
+    `select distinct host(p.ip) as ip from unnest($2::inet[]) as p(ip)
+     join repwatch.snds_status_range r on r.blocked and p.ip between r.first_ip and r.last_ip
+     where r.download_id in (${STATUS_DOWNLOADS_SQL})`,
+    [asOf, ips],
+  );
+  return new Set(rows.map((r) => r.ip));
+}
+
 /**
  * One set-based query: the window's sums for every IP of the population. $1 = D, $2 = windowDays.
  * "Blocked by IP Status" uses, per feed, the latest IP Status download made on or before D (UTC),

@@ -1,7 +1,7 @@
 import { beforeEach, expect, it } from 'vitest';
 import { describeEachBackend } from '../support/backends.js';
 import { configSchema, type Config } from '../../config/schema.js';
-import { computeDecisions, coverageForFeeds, feedGapText, loadDecisions, sndsWindowCoverage, toFlagRecord, latestSndsDay } from '../../transform/decisions.js';
+import { blockedByStatusAsOf, computeDecisions, coverageForFeeds, feedGapText, loadDecisions, sndsWindowCoverage, toFlagRecord, latestSndsDay } from '../../transform/decisions.js';
 import { notePendingDays, pendingDays, rebuildAll, recompute, recomputeDays } from '../../transform/recompute.js';
 import { Fixture, clearTables } from './fixture.js';
 import { AS_OF, EXPECTED_FLAGS, seedDataset } from './dataset.js';
@@ -291,6 +291,16 @@ describeEachBackend('decisions', (db) => {
     // Each IP sees the gaps of its own feed.
     expect(coverageForFeeds(coverage, 7, ['main'])).toMatchObject({ covered: 7, feedGaps: [] });
     expect(coverageForFeeds(coverage, 7, ['second'])).toMatchObject({ covered: 6 });
+  });
+
+  it('tells the IPs the IP Status lists in force on a date show blocked from those blocked by bounces alone', async () => {
+    await fx.status('2026-11-10T06:00:00Z', [['203.0.113.60', '203.0.113.61']]);
+    await fx.status('2026-11-15T06:00:00Z', [['203.0.113.61', '203.0.113.61']]);
+    await db().query(`insert into repwatch.block_evidence (ip, day, kind, route, source) values ('203.0.113.62', '2026-11-12', 'block', 'office365_portal', 'bounce')`);
+    const ips = ['203.0.113.60', '203.0.113.61', '203.0.113.62'];
+    expect([...(await blockedByStatusAsOf(db(), ips, '2026-11-12'))].sort()).toEqual(['203.0.113.60', '203.0.113.61']);
+    // The list of the 15th no longer holds .60; a bounce-only block is never on a list.
+    expect([...(await blockedByStatusAsOf(db(), ips, '2026-11-20'))]).toEqual(['203.0.113.61']);
   });
 
   it("rates a pool's day on the complaints of its IP-days with volume only, and still counts every complaint", async () => {
