@@ -1,7 +1,7 @@
 import { canonicalIp } from '../checks/ip-address.js';
 import type { Config } from '../config/schema.js';
 import type { Database } from '../db/connection.js';
-import { blockedByStatusAsOf, coverageForFeeds, defaultDecisionDate, ensureCurrentDecisions, feedGapText, latestStatusDownloadDay, loadDecisions, sndsWindowCoverage, type Decision } from '../transform/decisions.js';
+import { blockedByStatusAsOf, configuredSndsFeeds, coverageForFeeds, defaultDecisionDate, ensureCurrentDecisions, feedGapText, latestStatusDownloadDay, loadDecisions, sndsWindowCoverage, type Decision } from '../transform/decisions.js';
 import { ROUTE_ORDER, type Route } from '../ingest/bounces/microsoft-codes.js';
 import { collapseToCidrs } from './collapse-cidr.js';
 import { listCases, type DelistCase } from './cases.js';
@@ -136,7 +136,7 @@ export async function buildDelistDrafts(database: Database, config: Config, ip: 
       });
     }
   }
-  const caveats = [...(await newerStatusCaveats(database, address, asOf)), ...(await windowCoverageCaveats(database, address, asOf, config.thresholds.windowDays))];
+  const caveats = [...(await newerStatusCaveats(database, address, asOf)), ...(await windowCoverageCaveats(database, address, asOf, config.thresholds.windowDays, configuredSndsFeeds(config)))];
   return { ...base, drafts, refused: null, caveats };
 }
 
@@ -241,12 +241,13 @@ export async function storedNdr(database: Database, messageRef: number): Promise
  * sent nothing those days, wrong for days SNDS has not reported (or repwatch not loaded) yet, which a
  * draft decided as of today's block list usually has. Say so, with the date that has full data.
  */
-async function windowCoverageCaveats(database: Database, ip: string, asOf: string, windowDays: number): Promise<string[]> {
+async function windowCoverageCaveats(database: Database, ip: string, asOf: string, windowDays: number, configuredFeeds: readonly string[]): Promise<string[]> {
+  // The feeds that report the IP, from its daily facts (indexed by IP and day; snds_row is not).
   const feeds = await database.query<{ feed: string }>(
-    `select distinct feed from repwatch.snds_row where ip = $1::inet and day > $2::date - 28 and day <= $2::date`,
+    `select distinct snds_feed as feed from repwatch.ip_day_fact where ip = $1::inet and day > $2::date - 28 and day <= $2::date and snds_feed is not null`,
     [ip, asOf],
   );
-  const coverage = coverageForFeeds(await sndsWindowCoverage(database, asOf, windowDays), windowDays, feeds.map((f) => f.feed));
+  const coverage = coverageForFeeds(await sndsWindowCoverage(database, asOf, windowDays, configuredFeeds), windowDays, feeds.map((f) => f.feed));
   if (coverage.covered >= windowDays) return [];
   const { covered, from, latest } = coverage;
   const gaps = coverage.feedGaps.length ? ` (${feedGapText(coverage.feedGaps)})` : '';

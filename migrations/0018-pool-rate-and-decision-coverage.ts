@@ -10,7 +10,8 @@ import type { Migration } from './migration.js';
  * weekly report's headline; `complaints` still counts them all. Same columns, same types.
  *
  * analytics.decision_coverage (new) says, per as-of date of the decisions, snds_through: the latest
- * day on or before it up to which every SNDS feed that reported in the 28 days before it has data. A
+ * day on or before it up to which every SNDS feed that reported in the 28 days before it has delivered
+ * (rows, or an answer of "no data"). A
  * date whose snds_through is earlier was decided while SNDS data was still missing for some of its
  * window (those days count as clean): dashboards pick their "latest decisions" as the latest as_of
  * with complete = true. A view of its own rather than columns added to decision_basis, so that each
@@ -46,12 +47,19 @@ create or replace view analytics.pool_day as
   group by m.pool, m.day;
 
 create or replace view analytics.decision_coverage as
+  with delivered as (
+    -- A day a feed has rows for, or whose download answered "no data" (no IP reached SNDS's threshold).
+    select feed, day from repwatch.snds_feed_day
+    union
+    select feed, coalesce(requested_day, (fetched_at at time zone 'UTC')::date) from repwatch.raw_download
+     where kind = 'ip_data' and outcome = 'empty'
+  )
   select d.as_of, t.snds_through, coalesce(t.snds_through = d.as_of, false) as complete
   from (select distinct as_of from repwatch.ip_flag) d
   cross join lateral (
     select min(f.last_day) as snds_through
     from (select feed, max(day) as last_day
-            from repwatch.snds_feed_day
+            from delivered
            where day <= d.as_of
            group by feed
           having max(day) > d.as_of - 28) f

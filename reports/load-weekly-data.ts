@@ -16,7 +16,7 @@ import {
   type WeeklyReportData,
 } from './weekly-data.js';
 import { draftedPlaybooks, linkStates, MAX_DRAFTS, staticPlaybook, toFixFor } from './integrations.js';
-import { blockedByStatusAsOf, ensureCurrentDecisions, latestStatusDownloadDay, sndsWindowCoverage } from '../transform/decisions.js';
+import { blockedByStatusAsOf, configuredSndsFeeds, ensureCurrentDecisions, latestStatusDownloadDay, sndsWindowCoverage } from '../transform/decisions.js';
 import { complaintBandBounds } from '../ingest/snds/parse-data-export.js';
 import { percentDigits } from '../lib/percent.js';
 import { ALL_POOL, poolRanges } from '../transform/pools.js';
@@ -193,7 +193,7 @@ export async function loadWeeklyData(database: Database, config: Config, period:
     blockListNow(database),
     campaigns(database, period),
     fromDomains(database, period),
-    freshnessOf(database, period),
+    freshnessOf(database, config, period),
     rejectionsOf(database, period),
     quarantinedOf(database, period),
     delistingOf(database, period.to),
@@ -469,7 +469,7 @@ async function fromDomains(database: Database, period: ReportPeriod): Promise<We
   );
 }
 
-async function freshnessOf(database: Database, period: ReportPeriod): Promise<WeeklyReportData['freshness']> {
+async function freshnessOf(database: Database, config: Config, period: ReportPeriod): Promise<WeeklyReportData['freshness']> {
   const sources = await database.query<{ job: string; last_success: Date | null; last_status: string; last_started: Date; last_detail: string | null }>(
     `select job,
             max(finished_at) filter (where status = 'succeeded') as last_success,
@@ -491,7 +491,7 @@ async function freshnessOf(database: Database, period: ReportPeriod): Promise<We
   const gaps: { day: string }[] = [];
   for (let day = period.from; day <= period.to; day = addDays(day, 1)) if (!withData.has(day)) gaps.push({ day });
   // A feed (account) that has not delivered a day hides behind another feed that has: name it.
-  const coverage = await sndsWindowCoverage(database, period.to, daysBetween(period.from, period.to) + 1);
+  const coverage = await sndsWindowCoverage(database, period.to, daysBetween(period.from, period.to) + 1, configuredSndsFeeds(config));
   return {
     sources: sources.map((s) => ({
       job: s.job,

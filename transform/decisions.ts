@@ -1,3 +1,4 @@
+import { API_FEED } from '../ingest/snds/api-feed.js';
 import type { Config } from '../config/schema.js';
 import type { Database, Session } from '../db/connection.js';
 import { addDays, daysBetween, isDay } from '../lib/clock.js';
@@ -389,26 +390,36 @@ export interface WindowCoverage {
  * feed reports when it has data in the 28 days up to `asOf`; its days before its first one are not
  * missing (it did not exist yet).
  */
-export async function sndsWindowCoverage(database: Pick<Database, 'query'>, asOf: string, windowDays: number): Promise<WindowCoverage> {
+export async function sndsWindowCoverage(
+  database: Pick<Database, 'query'>,
+  asOf: string,
+  windowDays: number,
+  configuredFeeds: readonly string[] = [],
+): Promise<WindowCoverage> {
   const { from } = decisionWindow(asOf, windowDays);
+  // A feed whose download for a day answered "no data" (no IP reached SNDS's ~100 messages) delivered
+  // that day. With feeds configured, only they are expected: a retired feed or a one-off backfill under
+  // its own name is not missing anything.
+  const delivered = `delivered as (
+       select feed, day from repwatch.snds_feed_day where day <= $2::date
+       union
+       select feed, coalesce(requested_day, (fetched_at at time zone 'UTC')::date) from repwatch.raw_download
+        where kind = 'ip_data' and outcome = 'empty' and coalesce(requested_day, (fetched_at at time zone 'UTC')::date) <= $2::date
+     ),
+     reporting as (
+       select feed, min(day) as first_day, max(day) as last_day from delivered
+       where cardinality($3::text[]) = 0 or feed = any($3::text[])
+       group by feed having max(day) > $2::date - 28
+     )`;
   const days = await database.query<{ feed: string; day: string; present: boolean }>(
-    `with reporting as (
-       select feed, min(day) as first_day from repwatch.snds_feed_day
-       where day <= $2::date group by feed having max(day) > $2::date - 28
-     )
-     select r.feed, d::date as day,
-            exists (select 1 from repwatch.snds_feed_day f where f.feed = r.feed and f.day = d::date) as present
+    `with ${delivered}
+     select r.feed, d::date as day, exists (select 1 from delivered x where x.feed = r.feed and x.day = d::date) as present
      from reporting r cross join generate_series($1::date, $2::date, interval '1 day') d
      where d::date >= r.first_day
      order by r.feed, d`,
-    [from, asOf],
+    [from, asOf, [...configuredFeeds]],
   );
-  const [complete] = await database.query<{ day: string | null }>(
-    `select min(last_day) as day from (
-       select max(day) as last_day from repwatch.snds_feed_day where day <= $1::date group by feed having max(day) > $1::date - 28
-     ) f`,
-    [asOf],
-  );
+  const [complete] = await database.query<{ day: string | null }>(`with ${delivered} select min(last_day)::text as day from reporting where $1::date is not null`, [from, asOf, [...configuredFeeds]]);
   const present = new Set(days.filter((d) => d.present).map((d) => d.day));
   const gaps = new Map<string, string[]>();
   // A day no feed has is missing for everyone and counted so; a gap worth naming is one another feed hides.
@@ -433,6 +444,11 @@ export function coverageForFeeds(coverage: WindowCoverage, windowDays: number, f
   const missing = new Set(feedGaps.flatMap((g) => g.days));
   const covered = coverage.daysWithData.filter((day) => !missing.has(day)).length;
   return { ...coverage, covered: Math.min(covered, windowDays), feedGaps };
+}
+
+/** The SNDS feeds the configuration fetches (links, and the API's): the ones expected every day. */
+export function configuredSndsFeeds(config: Pick<Config, 'snds'>): string[] {
+  return [...config.snds.feeds.map((f) => f.name), ...(config.snds.api ? [API_FEED] : [])];
 }
 
 /** "feed second has no data for 2026-11-20", for notes that name what is missing. */

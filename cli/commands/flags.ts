@@ -3,7 +3,7 @@ import type { CommandRunner } from '../command-runner.js';
 import { CliError, ExitCode, UsageError } from '../exit-codes.js';
 import { parseFormat, toCsv, toJson } from '../output.js';
 import { isDay, utcDay } from '../../lib/clock.js';
-import { computeDecisions, decisionDates, feedGapText, FLAG_KEYS, sndsWindowCoverage, toFlagRecord } from '../../transform/decisions.js';
+import { computeDecisions, configuredSndsFeeds, decisionDates, feedGapText, FLAG_KEYS, sndsWindowCoverage, toFlagRecord } from '../../transform/decisions.js';
 import { decisionsTable } from '../../transform/decisions-table.js';
 
 /** `repwatch flags`: the decision for every sending IP on one date, most urgent first. */
@@ -41,7 +41,7 @@ export function registerFlags(program: Command, run: CommandRunner): void {
               `      run with --as-of ${newestStatus} to decide with it.\n`);
           }
           const windowDays = ctx.config.thresholds.windowDays;
-          const coverage = await sndsWindowCoverage(database, asOf, windowDays);
+          const coverage = await sndsWindowCoverage(database, asOf, windowDays, configuredSndsFeeds(ctx.config));
           if (coverage.covered < windowDays) {
             ctx.stdout.write(`\nnote: SNDS data covers ${coverage.covered} of the window's ${windowDays} days; days without\n` +
               `      data count as clean here (start_delisting may be early)${coverage.latest && coverage.latest < asOf ? `: the latest\n      day with data from every feed is ${coverage.latest}` : ''}.\n`);

@@ -6,6 +6,7 @@ import { registerSecret } from '../../lib/redact.js';
 import { addInput, fetchAndIngest, newFeedResult, noteFutureDays, recompute, refetchDays, SndsNeedsPersonError, type SndsFeedResult, type SndsJobContext } from './ingest-feed.js';
 import { databaseTokenStore, fileTokenStore, OAuthError, refreshTokens, type TokenStore } from './oauth.js';
 import { emptyDaysWarning } from './empty-days.js';
+import { API_FEED } from './api-feed.js';
 
 /**
  * The SNDS job for the REST API (for users whose links keep expiring): a fresh access token from the
@@ -15,8 +16,7 @@ import { emptyDaysWarning } from './empty-days.js';
  * (recorded as empty, it would unblock every IP). 401/403 or a redirect is "log in again" (exit 3).
  */
 
-/** The feed name API data is stored under. */
-export const API_FEED = 'api';
+export { API_FEED };
 
 export type SndsApiConfig = NonNullable<Config['snds']['api']>;
 

@@ -193,21 +193,21 @@ describeEachBackend('weekly report of a week in progress', (db) => {
   });
 
   it('names a feed that has not delivered a day another feed has, instead of calling the day covered', async () => {
-    // A second account reports every day of the week but 20 November, and also the 17th that "main" lacks.
+    // The configured feed "other" reports every day of the week but 20 November, and also the 17th that "main" lacks.
     const [download] = await db().query<{ id: number }>(
-      `insert into repwatch.raw_download (source, kind, feed, location, sha256, byte_size, outcome) values ('file', 'ip_data', 'second', 'fixture', 'second-days', 0, 'loaded') returning id`,
+      `insert into repwatch.raw_download (source, kind, feed, location, sha256, byte_size, outcome) values ('file', 'ip_data', 'other', 'fixture', 'other-days', 0, 'loaded') returning id`,
     );
     await db().query(
       `insert into repwatch.snds_feed_day (feed, day, download_id, row_count)
-       select 'second', d::date, $1, 3 from generate_series('2026-10-26'::date, $2::date, interval '1 day') d where d::date <> '2026-11-20'`,
+       select 'other', d::date, $1, 3 from generate_series('2026-10-26'::date, $2::date, interval '1 day') d where d::date <> '2026-11-20'`,
       [download!.id, AS_OF],
     );
     const report = await buildWeeklyReport(db(), config, AS_OF, new Date('2026-11-23T07:00:00Z'));
     expect(report.data.freshness.feedGaps).toEqual([
       { feed: 'main', days: ['2026-11-17'] },
-      { feed: 'second', days: ['2026-11-20'] },
+      { feed: 'other', days: ['2026-11-20'] },
     ]);
-    expect(report.markdown).toContain('- SNDS feed second has no data for 2026-11-20 (its IPs count those days as clean)');
+    expect(report.markdown).toContain('- SNDS feed other has no data for 2026-11-20 (its IPs count those days as clean)');
     expect(report.html).toContain('SNDS feed main has no data for 2026-11-17 (its IPs count those days as clean).');
   });
 });

@@ -1,7 +1,7 @@
 import { beforeEach, expect, it } from 'vitest';
 import { describeEachBackend } from '../support/backends.js';
 import { configSchema, type Config } from '../../config/schema.js';
-import { blockedByStatusAsOf, computeDecisions, coverageForFeeds, feedGapText, loadDecisions, sndsWindowCoverage, toFlagRecord, latestSndsDay } from '../../transform/decisions.js';
+import { blockedByStatusAsOf, computeDecisions, configuredSndsFeeds, coverageForFeeds, feedGapText, loadDecisions, sndsWindowCoverage, toFlagRecord, latestSndsDay } from '../../transform/decisions.js';
 import { notePendingDays, pendingDays, rebuildAll, recompute, recomputeDays } from '../../transform/recompute.js';
 import { Fixture, clearTables } from './fixture.js';
 import { AS_OF, EXPECTED_FLAGS, seedDataset } from './dataset.js';
@@ -291,6 +291,25 @@ describeEachBackend('decisions', (db) => {
     // Each IP sees the gaps of its own feed.
     expect(coverageForFeeds(coverage, 7, ['main'])).toMatchObject({ covered: 7, feedGaps: [] });
     expect(coverageForFeeds(coverage, 7, ['second'])).toMatchObject({ covered: 6 });
+  });
+
+  it('window coverage counts a day a feed answered "no data" as delivered, and with feeds configured expects only those', async () => {
+    const [a, b] = ['203.0.113.54', '203.0.113.55'];
+    for (const day of ['2026-11-14', '2026-11-15', '2026-11-16', '2026-11-17', '2026-11-18', '2026-11-19', '2026-11-20']) {
+      await fx.snds({ ip: a, day, recipients: 1000, feed: 'main' });
+      // "quiet" sends some days only; its other days answered with an empty export.
+      if (day <= '2026-11-16') await fx.snds({ ip: b, day, recipients: 200, feed: 'quiet' });
+      else await db().query(`insert into repwatch.raw_download (source, kind, feed, location, requested_day, sha256, byte_size, outcome) values ('url', 'ip_data', 'quiet', 'x', $1, 'e', 0, 'empty')`, [day]);
+    }
+    // An old backfill under its own name, last loaded on the 15th.
+    await fx.snds({ ip: b, day: '2026-11-15', recipients: 5, feed: 'backfill' });
+    const all = await sndsWindowCoverage(db(), AS_OF, 7);
+    // Without the configuration, the old backfill looks like a feed that stopped on the 15th.
+    expect(all).toMatchObject({ covered: 2, feedGaps: [{ feed: 'backfill', days: ['2026-11-16', '2026-11-17', '2026-11-18', '2026-11-19', '2026-11-20'] }] });
+    expect(all.latest).toBe('2026-11-15');
+    const configured = await sndsWindowCoverage(db(), AS_OF, 7, ['main', 'quiet']);
+    expect(configured).toMatchObject({ covered: 7, feedGaps: [], latest: AS_OF });
+    expect(configuredSndsFeeds(configSchema.parse({ snds: { feeds: [{ name: 'main' }], api: { clientId: 'x' } } }))).toEqual(['main', 'api']);
   });
 
   it('tells the IPs the IP Status lists in force on a date show blocked from those blocked by bounces alone', async () => {
