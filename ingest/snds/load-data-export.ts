@@ -300,11 +300,17 @@ export function cutOffLastLine(tail: Buffer): string | null {
   if (tail.length === 0 || tail[tail.length - 1] === 0x0a) return null;
   const text = tail.subarray(tail.lastIndexOf(0x0a) + 1).toString('utf8');
   if (text.trim() === '') return null;
+  // The last line of a comment quoted over several lines (Comments is the last column): it closes the
+  // quote and does not begin a row. Its record is whole; only a row's own first line is judged.
+  const quotes = text.split('"').length - 1;
+  const beginsRow = /^"?[0-9A-Fa-f:.]+"?,/.test(text);
+  if (quotes % 2 === 1 && /"\s*$/.test(text) && !beginsRow) return null;
   let fields = 0;
   forEachCsvRecord(text, 1, (record) => {
     fields = record.fields.length;
   });
-  if (fields >= DATA_MIN_COLUMNS) return null;
+  // A row whose last quoted field never closes stopped inside it, however many fields came before.
+  if (fields >= DATA_MIN_COLUMNS && !(beginsRow && quotes % 2 === 1)) return null;
   return (
     `the input ends inside a line (no line break after its last line, which has ${fields} of ${DATA_COLUMNS} fields: ${JSON.stringify(text.length > 60 ? `${text.slice(0, 57)}...` : text)}): ` +
     'a cut-off download or file; nothing of it loaded'

@@ -9,7 +9,7 @@ import { defaultConfig } from '../../../config/load-config.js';
 import { fixedClock } from '../../../lib/clock.js';
 import { ingestSndsFiles } from '../../../ingest/snds/ingest-files.js';
 import { readStoredDownload, registerDownload } from '../../../ingest/snds/raw-store.js';
-import { loadDataExport } from '../../../ingest/snds/load-data-export.js';
+import { cutOffLastLine, loadDataExport } from '../../../ingest/snds/load-data-export.js';
 import { parseDataExport } from '../../../ingest/snds/parse-data-export.js';
 import { dataExport } from './snds-server.js';
 
@@ -326,8 +326,12 @@ describeEachBackend('SNDS loading', (db) => {
     expect(result.inputs[0]!.outcome).toBe('failed');
     expect(result.failures[0]).toMatch(/the input ends inside a line \(no line break after its last line, which has \d+ of 14 fields: "10\.9\.0\.3,[^"]*"\): a cut-off download or file; nothing of it loaded/);
     expect(await count(`select sum(message_recipients)::int as n from repwatch.snds_row where feed = 'cut'`)).toBe(3000);
-    // A complete last line without a line break is fine.
+    // A complete last line without a line break is fine, also when it is a comment quoted over two lines.
     expect((await load('cut2', [{ kind: 'ip_data', path: write('no-eol.csv', good.trimEnd()) }])).rowsLoaded).toBe(3);
+    const quoted = `${good}10.9.0.4,11/12/2026 4:00 PM,11/13/2026 3:00 PM,5,5,5,GREEN,< 0.1%,,,0,,,"Abuse reported for:\r\na@b.example"`;
+    expect((await load('cut3', [{ kind: 'ip_data', path: write('quoted-no-eol.csv', quoted) }])).rowsLoaded).toBe(4);
+    expect(cutOffLastLine(Buffer.from(quoted))).toBeNull();
+    expect(cutOffLastLine(Buffer.from(`${good}10.9.0.4,11/12/2026 4:00 PM,11/13/2026 3:00 PM,5,5,5,GREEN,< 0.1%,,,0,,,"Abuse rep`))).toMatch(/ends inside a line/);
   });
 
   it('a failed input keeps its first line rejections beside the summary, and a header naming other columns fails it', async () => {
