@@ -48,11 +48,12 @@ create or replace view analytics.pool_day as
 
 create or replace view analytics.decision_coverage as
   with delivered as (
-    -- A day a feed has rows for, or whose download answered "no data" (no IP reached SNDS's threshold).
+    -- A day a feed has rows for, or whose download for that day answered "no data" (no IP reached
+    -- SNDS's threshold); an empty answer of a link without a day says nothing about which day.
     select feed, day from repwatch.snds_feed_day
     union
-    select feed, coalesce(requested_day, (fetched_at at time zone 'UTC')::date) from repwatch.raw_download
-     where kind = 'ip_data' and outcome = 'empty'
+    select feed, requested_day from repwatch.raw_download
+     where kind = 'ip_data' and outcome = 'empty' and requested_day is not null
   )
   select d.as_of, t.snds_through, coalesce(t.snds_through = d.as_of, false) as complete
   from (select distinct as_of from repwatch.ip_flag) d

@@ -17,8 +17,9 @@ import { migration as recomputeOldDecisions } from './0015-recompute-old-decisio
 import { migration as decisionBasis } from './0016-decision-basis.js';
 import { migration as storedRatePrecision } from './0017-stored-rate-precision.js';
 import { migration as poolRateAndDecisionCoverage } from './0018-pool-rate-and-decision-coverage.js';
+import { migration as sndsRowsLost } from './0019-snds-rows-lost.js';
 
 export type { Migration };
 
 /** Every migration, in order. A new one gets the next number and a line here. */
-export const migrations: readonly Migration[] = [core, snds, jmrp, ipDayAndFlags, delisting, scheduling, sndsStorage, recomputePending, mailStorage, decisionThresholds, bodyKey, reportKey, reportContentKey, decisionRulesVersion, recomputeOldDecisions, decisionBasis, storedRatePrecision, poolRateAndDecisionCoverage];
+export const migrations: readonly Migration[] = [core, snds, jmrp, ipDayAndFlags, delisting, scheduling, sndsStorage, recomputePending, mailStorage, decisionThresholds, bodyKey, reportKey, reportContentKey, decisionRulesVersion, recomputeOldDecisions, decisionBasis, storedRatePrecision, poolRateAndDecisionCoverage, sndsRowsLost];

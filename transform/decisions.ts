@@ -397,39 +397,46 @@ export async function sndsWindowCoverage(
   configuredFeeds: readonly string[] = [],
 ): Promise<WindowCoverage> {
   const { from } = decisionWindow(asOf, windowDays);
-  // A feed whose download for a day answered "no data" (no IP reached SNDS's ~100 messages) delivered
-  // that day. With feeds configured, only they are expected: a retired feed or a one-off backfill under
-  // its own name is not missing anything.
-  const delivered = `delivered as (
+  // A day a feed's download for that day answered "no data" (no IP reached SNDS's ~100 messages) was
+  // delivered; an empty answer of a link without a day says nothing about which day. Every feed's days
+  // are data; with feeds configured, only they are expected (a retired feed or a backfill under its own
+  // name is not missing anything). The window's days come from an integer series: a date series goes
+  // through timestamptz and loses a day where the session's zone has DST at midnight.
+  const days = await database.query<{ feed: string; day: string; expected: boolean; present: boolean; last_day: string }>(
+    `with delivered as (
        select feed, day from repwatch.snds_feed_day where day <= $2::date
        union
-       select feed, coalesce(requested_day, (fetched_at at time zone 'UTC')::date) from repwatch.raw_download
-        where kind = 'ip_data' and outcome = 'empty' and coalesce(requested_day, (fetched_at at time zone 'UTC')::date) <= $2::date
+       select feed, requested_day from repwatch.raw_download
+        where kind = 'ip_data' and outcome = 'empty' and requested_day is not null and requested_day <= $2::date
      ),
-     reporting as (
-       select feed, min(day) as first_day, max(day) as last_day from delivered
-       where cardinality($3::text[]) = 0 or feed = any($3::text[])
-       group by feed having max(day) > $2::date - 28
-     )`;
-  const days = await database.query<{ feed: string; day: string; present: boolean }>(
-    `with ${delivered}
-     select r.feed, d::date as day, exists (select 1 from delivered x where x.feed = r.feed and x.day = d::date) as present
-     from reporting r cross join generate_series($1::date, $2::date, interval '1 day') d
-     where d::date >= r.first_day
-     order by r.feed, d`,
+     feeds as (
+       select feed, min(day) as first_day, max(day) as last_day, (cardinality($3::text[]) = 0 or feed = any($3::text[])) as expected
+       from delivered group by feed having max(day) > $2::date - 28
+     ),
+     window_day as (select $1::date + i as day from generate_series(0, $2::date - $1::date) as i)
+     select f.feed, to_char(w.day, 'YYYY-MM-DD') as day, f.expected, to_char(f.last_day, 'YYYY-MM-DD') as last_day,
+            exists (select 1 from delivered x where x.feed = f.feed and x.day = w.day) as present
+     from feeds f cross join window_day w
+     where w.day >= f.first_day
+     order by f.feed, w.day`,
     [from, asOf, [...configuredFeeds]],
   );
-  const [complete] = await database.query<{ day: string | null }>(`with ${delivered} select min(last_day)::text as day from reporting where $1::date is not null`, [from, asOf, [...configuredFeeds]]);
+  const expectedLast = days.filter((d) => d.expected).map((d) => d.last_day).sort();
   const present = new Set(days.filter((d) => d.present).map((d) => d.day));
   const gaps = new Map<string, string[]>();
   // A day no feed has is missing for everyone and counted so; a gap worth naming is one another feed hides.
-  for (const d of days) if (!d.present && present.has(d.day)) gaps.set(d.feed, [...(gaps.get(d.feed) ?? []), d.day]);
+  // A day an unexpected feed delivered (a backfill loaded from files under its own name) fills the gap.
+  const backfilled = new Set(days.filter((d) => !d.expected && d.present).map((d) => d.day));
+  for (const d of days) {
+    if (d.expected && !d.present && present.has(d.day) && !backfilled.has(d.day)) gaps.set(d.feed, [...(gaps.get(d.feed) ?? []), d.day]);
+  }
   const missing = new Set([...gaps.values()].flat());
   const covered = [...present].filter((day) => !missing.has(day)).length;
   return {
     covered,
     from,
-    latest: complete?.day ?? (await latestSndsDay(database, asOf)),
+    // The latest day every expected feed has reached (one it reached before the window counts too).
+    latest: expectedLast[0] ?? (await latestSndsDay(database, asOf)),
     feedGaps: [...gaps].map(([feed, feedDays]) => ({ feed, days: feedDays })),
     daysWithData: [...present].sort(),
   };

@@ -21,6 +21,8 @@ export interface SndsTables {
     days_loaded: number | null;
     rows_replaced: number | null;
     rows_rejected: number | null;
+    /** Rows of this download later downloads replaced (migration 0019; null: loaded before it). */
+    rows_lost: Generated<number | null>;
     detail: string | null;
   };
   'repwatch.raw_download_chunk': { download_id: number; seq: number; data: Buffer };

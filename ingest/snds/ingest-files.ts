@@ -69,7 +69,7 @@ export async function ingestSndsFiles(options: IngestSndsFilesOptions): Promise<
       const again = input.rowsReplaced > 0 ? input.days.filter((day) => loadedDays.has(day)) : [];
       if (again.length > 0) {
         result.warnings.push(
-          `${input.location} replaced ${input.rowsReplaced} row(s) (same IP and activity start) that ${[...new Set(again.map((d) => loadedDays.get(d)))].join(', ')} loaded earlier in this run, on ${again.length} day(s) (${again.slice(0, 3).join(', ')}${again.length > 3 ? ', …' : ''}): ` +
+          `${input.location} replaced ${input.rowsReplaced} stored row(s) (same IP and activity start) on ${again.length} day(s) that ${[...new Set(again.map((d) => loadedDays.get(d)))].join(', ')} also loaded earlier in this run (${again.slice(0, 3).join(', ')}${again.length > 3 ? ', …' : ''}): ` +
             'the later input\'s values are kept',
         );
       }

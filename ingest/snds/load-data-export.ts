@@ -143,6 +143,15 @@ export async function loadDataExport(database: Database, bytes: AsyncIterable<Bu
 
       const replaced = await replaceRows(session, options, days.filter((day) => held.has(day)));
       const rowsReplaced = replaced.reduce((n, r) => n + r.n, 0);
+      // A download that lost rows is no longer whole: the same bytes again are a load, not a duplicate.
+      const lost = new Map<number, number>();
+      for (const r of replaced) lost.set(r.download_id, (lost.get(r.download_id) ?? 0) + r.n);
+      if (lost.size) {
+        await session.query(
+          `update repwatch.raw_download d set rows_lost = coalesce(d.rows_lost, 0) + l.n from unnest($1::bigint[], $2::int[]) as l(id, n) where d.id = l.id`,
+          [[...lost.keys()], [...lost.values()]],
+        );
+      }
       // The days this input holds are now this download's latest word on them; their row counts are
       // exact (other downloads' rows merged into a day count too). Days an earlier API answer lost rows
       // from are counted again, and dropped when nothing is left of them.
@@ -213,7 +222,7 @@ async function replaceRows(session: Session, options: DataLoadOptions, heldDays:
       ...(await session.query<{ day: string; download_id: number; n: number }>(
         `with earlier as (
            select d.id from repwatch.raw_download d
-            where d.feed = $1 and d.kind = 'ip_data' and d.source = 'api' and d.requested_day = $2::date and d.id <> $3
+            where d.feed = $1 and d.kind = 'ip_data' and d.source = 'api' and d.requested_day = $2::date and d.id < $3
          ),
          gone as (
            delete from repwatch.snds_row r using earlier e
@@ -234,7 +243,7 @@ async function replaceRows(session: Session, options: DataLoadOptions, heldDays:
      ),
      gone as (
        delete from repwatch.snds_row r using fresh x
-        where r.feed = $1 and r.day = x.day and r.ip = x.ip and r.download_id <> $3
+        where r.feed = $1 and r.day = any($2::date[]) and r.day = x.day and r.ip = x.ip and r.download_id <> $3
           and (r.activity_start_raw = x.activity_start_raw
                or repwatch.snds_time(r.activity_start_raw, 'UTC') = repwatch.snds_time(x.activity_start_raw, 'UTC'))
        returning r.day, r.download_id

@@ -192,16 +192,18 @@ async function markIfDuplicate(query: Query, id: number, info: RawDownloadInfo, 
 
 
 /**
- * IP Data: an earlier loaded download with these bytes whose days all still belong to it (a later
- * download replacing one of its days makes re-loading it meaningful again). IP Status: the feed's
- * current block list has these bytes.
+ * IP Data: an earlier loaded download with these bytes that has lost none of its rows to a later one
+ * (re-loading it would then put them back, so it is meaningful again). Downloads loaded before
+ * migration 0019 counted what they lost nowhere (rows_lost null): for them, whether every day they
+ * loaded still names them. IP Status: the feed's current block list has these bytes.
  */
 async function findIntactDuplicate(query: Query, id: number, info: RawDownloadInfo, sha256: string): Promise<number | null> {
   if (info.kind === 'ip_data') {
     const rows = await query<{ id: number }>(
       `select d.id from repwatch.raw_download d
         where d.kind = 'ip_data' and d.feed = $1 and d.sha256 = $2 and d.id <> $3 and d.outcome = 'loaded'
-          and d.days_loaded = (select count(*) from repwatch.snds_feed_day f where f.feed = d.feed and f.download_id = d.id)
+          and (d.rows_lost = 0
+               or (d.rows_lost is null and d.days_loaded = (select count(*) from repwatch.snds_feed_day f where f.feed = d.feed and f.download_id = d.id)))
         order by d.id desc limit 1`,
       [info.feed, sha256, id],
     );

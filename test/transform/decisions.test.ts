@@ -310,6 +310,11 @@ describeEachBackend('decisions', (db) => {
     const configured = await sndsWindowCoverage(db(), AS_OF, 7, ['main', 'quiet']);
     expect(configured).toMatchObject({ covered: 7, feedGaps: [], latest: AS_OF });
     expect(configuredSndsFeeds(configSchema.parse({ snds: { feeds: [{ name: 'main' }], api: { clientId: 'x' } } }))).toEqual(['main', 'api']);
+    // "main" misses the 19th, which a backfill file (its own feed name, not configured) fills.
+    await db().query(`delete from repwatch.snds_feed_day where feed = 'main' and day = '2026-11-19'`);
+    expect(await sndsWindowCoverage(db(), AS_OF, 7, ['main', 'quiet'])).toMatchObject({ covered: 6, feedGaps: [{ feed: 'main', days: ['2026-11-19'] }] });
+    await fx.snds({ ip: a, day: '2026-11-19', recipients: 900, feed: 'manual' });
+    expect(await sndsWindowCoverage(db(), AS_OF, 7, ['main', 'quiet'])).toMatchObject({ covered: 7, feedGaps: [] });
   });
 
   it('tells the IPs the IP Status lists in force on a date show blocked from those blocked by bounces alone', async () => {

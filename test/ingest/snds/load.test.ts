@@ -137,7 +137,7 @@ describeEachBackend('SNDS loading', (db) => {
     expect(overlap.warnings).toEqual([]);
     const twice = await load('parts2', [{ kind: 'ip_data', path: part1 }, { kind: 'ip_data', path: again }]);
     expect(twice.warnings).toEqual([
-      `${again} replaced 1 row(s) (same IP and activity start) that ${part1} loaded earlier in this run, on 1 day(s) (2026-11-08): the later input's values are kept`,
+      `${again} replaced 1 stored row(s) (same IP and activity start) on 1 day(s) that ${part1} also loaded earlier in this run (2026-11-08): the later input's values are kept`,
     ]);
     expect(await db().query(`select host(ip) as ip, message_recipients as n from repwatch.snds_row where feed = 'parts2'`)).toEqual([{ ip: '10.4.0.1', n: 5 }]);
   });
@@ -384,6 +384,23 @@ describeEachBackend('SNDS loading', (db) => {
     expect(result.detail).toBe('the answer for 2026-11-25 holds rows of 1 other day(s) (2026-01-05): not the day asked for (its activity periods start on it or the day before); nothing of it loaded');
     const dayBefore = await loadDataExport(db(), Readable.from([Buffer.from(dataExport('2026-11-24', ['10.2.1.1']))]), { feed: 'api-day', timezone: 'UTC', downloadId: stored.id, location: 'api', requestedDay: '2026-11-25' });
     expect(dayBefore.outcome).toBe('loaded');
+  });
+
+  it('a download that lost none of its rows is whole: fetched again it is a duplicate, even after the next day\'s export added rows to its day', async () => {
+    const x = write('dup-x.csv', dataExport('2026-11-20', ['10.7.0.1', '10.7.0.2']));
+    await load('dup', [{ kind: 'ip_data', path: x }]);
+    // The next day's export, with a period that began on the 20th (another IP): added beside X's rows.
+    await load('dup', [{ kind: 'ip_data', path: write('dup-y.csv', dataExport('2026-11-21', ['10.7.0.1']) + dataExport('2026-11-20', ['10.7.0.3'])) }]);
+    expect((await load('dup', [{ kind: 'ip_data', path: x }])).inputs[0]!.outcome).toBe('duplicate');
+    // A revision of one of X's rows: X is no longer whole, and loading it again puts its row back.
+    await load('dup', [{ kind: 'ip_data', path: write('dup-z.csv', dataExport('2026-11-20', ['10.7.0.1'], { recipients: 3 })) }]);
+    const again = await load('dup', [{ kind: 'ip_data', path: x }]);
+    expect(again.inputs[0]!.outcome).toBe('loaded');
+    expect(await db().query(`select host(ip) as ip, message_recipients as n from repwatch.snds_row where feed = 'dup' and day = '2026-11-20' order by ip`)).toEqual([
+      { ip: '10.7.0.1', n: 1000 },
+      { ip: '10.7.0.2', n: 1000 },
+      { ip: '10.7.0.3', n: 1000 },
+    ]);
   });
 
   it('a newer API answer for the same day supersedes the earlier answer whole; answers for other days only merge', async () => {
