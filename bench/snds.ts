@@ -70,6 +70,17 @@ export async function run(args: string[]): Promise<void> {
     const again = await runChild(['postgres', url.toString(), file]);
     out(`same file again: ${again.outcome} in ${sec(again.ms)} (identical content recognised, not parsed twice)`);
 
+    // The daily re-fetch: the last days again, with other values, over everything held (the replacement
+    // path: every row replaces the stored row of its IP and activity start).
+    const refetchDays = Math.min(3, days);
+    const refetch = join(dir, 'refetch.csv');
+    await generate(refetch, ips, refetchDays, { firstDay: days - refetchDays, seed: 7 });
+    const replaced = await runChild(['postgres', url.toString(), refetch]);
+    out(
+      `re-fetch of the last ${refetchDays} days (${(ips * refetchDays).toLocaleString('en')} rows over the ${rows.toLocaleString('en')} held): ` +
+        `${replaced.outcome} in ${sec(replaced.ms)}, ${replaced.rowsReplaced.toLocaleString('en')} rows replaced`,
+    );
+
     if (!args.includes('--skip-pglite')) {
       const home = join(dir, 'pglite');
       const embedded = await runChild(['pglite', home, file]);
@@ -85,6 +96,7 @@ export async function run(args: string[]): Promise<void> {
 interface ChildResult {
   ms: number;
   rowsLoaded: number;
+  rowsReplaced: number;
   maxRssMb: number;
   outcome: string;
 }
@@ -114,7 +126,7 @@ async function child(args: string[]): Promise<void> {
   );
   const ms = performance.now() - started;
   await database.close();
-  const report: ChildResult = { ms, rowsLoaded: result.rowsLoaded, maxRssMb: process.resourceUsage().maxRSS / 1024, outcome: result.outcome };
+  const report: ChildResult = { ms, rowsLoaded: result.rowsLoaded, rowsReplaced: result.rowsReplaced ?? 0, maxRssMb: process.resourceUsage().maxRSS / 1024, outcome: result.outcome };
   process.stdout.write(`${JSON.stringify(report)}\n`);
 }
 
@@ -134,14 +146,14 @@ function runChild(args: string[]): Promise<ChildResult> {
 }
 
 /** The real layout: 14 columns, CRLF, quoted comments now and then, empty trap fields, short rows. */
-export async function generate(file: string, ips: number, days: number): Promise<void> {
+export async function generate(file: string, ips: number, days: number, options: { firstDay?: number; seed?: number } = {}): Promise<void> {
   const stream = createWriteStream(file);
   const colours = ['GREEN', 'GREEN', 'GREEN', 'YELLOW', 'RED'];
   const bands = ['< 0.1%', '< 0.1%', '0.1% - < 1%', '1% - < 2%', '>4%'];
-  let seed = 42;
+  let seed = options.seed ?? 42;
   const random = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
   const start = Date.UTC(2026, 0, 1);
-  for (let d = 0; d < days; d++) {
+  for (let d = options.firstDay ?? 0; d < (options.firstDay ?? 0) + days; d++) {
     const from = new Date(start + d * 86_400_000);
     const to = new Date(start + (d + 1) * 86_400_000);
     const stamp = (t: Date, h: string) => `${t.getUTCMonth() + 1}/${t.getUTCDate()}/${t.getUTCFullYear()} ${h}`;

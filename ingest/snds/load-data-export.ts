@@ -235,7 +235,11 @@ async function replaceRows(session: Session, options: DataLoadOptions, heldDays:
     );
   }
   if (heldDays.length === 0) return out;
-  // A hash join on (day, ip); the instant is computed only for pairs whose texts differ.
+  // A hash join on (day, ip); the instant is computed only for pairs whose texts differ. Right after a
+  // large load the table's statistics are stale (the new rows look like one row), and the planner's
+  // nested loop then compares every new row with every held one: 30,000 over a million held took over
+  // ten minutes. Nested loops are off for this statement only.
+  await session.query('set local enable_nestloop = off');
   const byKey = await session.query<{ day: string; download_id: number; n: number }>(
     `with fresh as materialized (
        select day, ip, activity_start_raw from repwatch.snds_row
@@ -251,6 +255,7 @@ async function replaceRows(session: Session, options: DataLoadOptions, heldDays:
      select to_char(day, 'YYYY-MM-DD') as day, download_id::int as download_id, count(*)::int as n from gone group by 1, 2`,
     [options.feed, heldDays, options.downloadId],
   );
+  await session.query('set local enable_nestloop = on');
   return [...out, ...byKey];
 }
 
