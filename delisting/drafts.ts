@@ -247,7 +247,7 @@ async function windowCoverageCaveats(database: Database, ip: string, asOf: strin
     `select distinct snds_feed as feed from repwatch.ip_day_fact where ip = $1::inet and day > $2::date - 28 and day <= $2::date and snds_feed is not null`,
     [ip, asOf],
   );
-  const coverage = coverageForFeeds(await sndsWindowCoverage(database, asOf, windowDays, configuredFeeds), windowDays, feeds.map((f) => f.feed));
+  const coverage = coverageForFeeds(await sndsWindowCoverage(database, asOf, windowDays, configuredFeeds), feeds.map((f) => f.feed));
   if (coverage.covered >= windowDays) return [];
   const { covered, from, latest } = coverage;
   const gaps = coverage.feedGaps.length ? ` (${feedGapText(coverage.feedGaps)})` : '';

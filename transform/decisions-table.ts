@@ -1,6 +1,7 @@
 import { percentDigits } from '../lib/percent.js';
 import { STATUSES } from './decide.js';
 import { decisionWindow, type Decision } from './decisions.js';
+import { wrapWords } from '../lib/wrap.js';
 
 /**
  * The decisions as a terminal table that fits 80 columns: one line of numbers per IP, and under it
@@ -42,26 +43,11 @@ export function decisionsTable(decisions: readonly Decision[], asOf: string, win
       ...(d.reasons.length ? [`why: ${d.reasons.join(', ')}`] : []),
       ...(d.route ? [`route: ${d.route}${d.routes.length > 1 ? ` (also ${d.routes.slice(1).join(', ')})` : ''}`] : []),
     ].join('; ');
-    if (why) out.push(...wrap(why, 80 - indent.length).map((part) => indent + part));
+    if (why) out.push(...wrapWords(why, 80 - indent.length).split('\n').map((part) => indent + part));
   }
   return `${out.join('\n')}\n`;
 }
 
 function count(n: number): string {
   return n.toLocaleString('en-US');
-}
-
-function wrap(text: string, width: number): string[] {
-  const lines: string[] = [];
-  let current = '';
-  for (const word of text.split(' ')) {
-    if (current && current.length + 1 + word.length > width) {
-      lines.push(current);
-      current = word;
-    } else {
-      current = current ? `${current} ${word}` : word;
-    }
-  }
-  if (current) lines.push(current);
-  return lines;
 }

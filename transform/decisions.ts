@@ -430,27 +430,31 @@ export async function sndsWindowCoverage(
   for (const d of days) {
     if (d.expected && !d.present && present.has(d.day) && !backfilled.has(d.day)) gaps.set(d.feed, [...(gaps.get(d.feed) ?? []), d.day]);
   }
-  const missing = new Set([...gaps.values()].flat());
-  const covered = [...present].filter((day) => !missing.has(day)).length;
+  const feedGaps = [...gaps].map(([feed, feedDays]) => ({ feed, days: feedDays }));
+  const daysWithData = [...present].sort();
   return {
-    covered,
+    covered: coveredDays(daysWithData, feedGaps),
     from,
     // The latest day every expected feed has reached (one it reached before the window counts too).
     latest: expectedLast[0] ?? (await latestSndsDay(database, asOf)),
-    feedGaps: [...gaps].map(([feed, feedDays]) => ({ feed, days: feedDays })),
-    daysWithData: [...present].sort(),
+    feedGaps,
+    daysWithData,
   };
+}
+
+/** Days with data that no named gap takes away. */
+function coveredDays(daysWithData: readonly string[], feedGaps: WindowCoverage['feedGaps']): number {
+  const missing = new Set(feedGaps.flatMap((g) => g.days));
+  return daysWithData.filter((day) => !missing.has(day)).length;
 }
 
 /**
  * The coverage as one IP's decision sees it: only the gaps of the feeds that report that IP (in the 28
  * days up to the window's end) matter to it; an IP no feed reports sees every gap.
  */
-export function coverageForFeeds(coverage: WindowCoverage, windowDays: number, feeds: readonly string[]): WindowCoverage {
+export function coverageForFeeds(coverage: WindowCoverage, feeds: readonly string[]): WindowCoverage {
   const feedGaps = feeds.length === 0 ? coverage.feedGaps : coverage.feedGaps.filter((g) => feeds.includes(g.feed));
-  const missing = new Set(feedGaps.flatMap((g) => g.days));
-  const covered = coverage.daysWithData.filter((day) => !missing.has(day)).length;
-  return { ...coverage, covered: Math.min(covered, windowDays), feedGaps };
+  return { ...coverage, covered: coveredDays(coverage.daysWithData, feedGaps), feedGaps };
 }
 
 /** The SNDS feeds the configuration fetches (links, and the API's): the ones expected every day. */

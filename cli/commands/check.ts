@@ -6,6 +6,7 @@ import { parseFormat, toJson, toTable } from '../output.js';
 import { runBlocklistCheck } from '../../checks/dnsbl/check-blocklists.js';
 import { dnsFailure, runAuthCheck, type AuthCheckResult } from '../../checks/auth/check-auth.js';
 import { isResolverAddress, RESOLVER_HINT } from '../../config/schema.js';
+import { wrapWords } from '../../lib/wrap.js';
 
 const RESOLVER_HELP = 'DNS server to ask, as IP, IP:port or [IPv6]:port (default: blocklists.resolver, else the system resolver)';
 
@@ -92,7 +93,7 @@ export function registerCheck(program: Command, run: CommandRunner): void {
               [{ key: 'domain', max: 20 }, { key: 'spf', max: 9 }, { key: 'dkim', max: 14 }, { key: 'dmarc', max: 14 }, { key: 'volume', align: 'right' }, { key: 'flag' }],
             ),
           );
-          for (const r of results.filter((x) => x.problems.length > 0)) ctx.stdout.write(`\n${r.domain}:\n${r.problems.map((p) => wrap(`- ${p}`, 80, '  ', '    ')).join('\n')}\n`);
+          for (const r of results.filter((x) => x.problems.length > 0)) ctx.stdout.write(`\n${r.domain}:\n${r.problems.map((p) => wrapWords(`- ${p}`, 80, '  ', '    ')).join('\n')}\n`);
         }
         const unchecked = results.filter((r) => !r.checked);
         if (unchecked.length > 0) {
@@ -101,20 +102,4 @@ export function registerCheck(program: Command, run: CommandRunner): void {
         return results.length > 0 && unchecked.length === results.length ? ExitCode.failed : ExitCode.ok;
       }),
     );
-}
-
-
-/** Word-wrap a line for an 80-column terminal: first line indented by `first`, the rest by `rest`. */
-function wrap(text: string, width: number, first: string, rest: string): string {
-  const lines: string[] = [];
-  let line = first;
-  for (const word of text.split(' ')) {
-    if (line.trim().length > 0 && line.length + word.length + 1 > width) {
-      lines.push(line.trimEnd());
-      line = rest;
-    }
-    line += line.trim().length > 0 ? ` ${word}` : word;
-  }
-  lines.push(line.trimEnd());
-  return lines.join('\n');
 }

@@ -5,6 +5,7 @@ import { parseFormat, toCsv, toJson } from '../output.js';
 import { isDay, utcDay } from '../../lib/clock.js';
 import { computeDecisions, configuredSndsFeeds, decisionDates, feedGapText, FLAG_KEYS, sndsWindowCoverage, toFlagRecord } from '../../transform/decisions.js';
 import { decisionsTable } from '../../transform/decisions-table.js';
+import { wrapWords } from '../../lib/wrap.js';
 
 /** `repwatch flags`: the decision for every sending IP on one date, most urgent first. */
 export function registerFlags(program: Command, run: CommandRunner): void {
@@ -45,7 +46,7 @@ export function registerFlags(program: Command, run: CommandRunner): void {
           if (coverage.covered < windowDays) {
             ctx.stdout.write(`\nnote: SNDS data covers ${coverage.covered} of the window's ${windowDays} days; days without\n` +
               `      data count as clean here (start_delisting may be early)${coverage.latest && coverage.latest < asOf ? `: the latest\n      day with data from every feed is ${coverage.latest}` : ''}.\n`);
-            if (coverage.feedGaps.length) ctx.stdout.write(wrapNote(`${feedGapText(coverage.feedGaps)}: the IPs of that feed count those days as clean.`));
+            if (coverage.feedGaps.length) ctx.stdout.write(`${wrapWords(`${feedGapText(coverage.feedGaps)}: the IPs of that feed count those days as clean.`, 80, 'note:', '      ')}\n`);
           }
         }
       }),
@@ -63,19 +64,4 @@ export function assertNotFuture(what: string, day: string, now: Date): void {
   if (day > today) {
     throw new UsageError(`${what} is after today (${today}, UTC): decisions are only made for days that have come; give ${today} or an earlier day`);
   }
-}
-
-/** A note's text wrapped to 80 columns under the table, its lines after the first indented like the others. */
-function wrapNote(text: string): string {
-  const lines: string[] = [];
-  let line = 'note:';
-  for (const word of text.split(' ')) {
-    if (line.length + 1 + word.length > 80 && line.trim() !== 'note:') {
-      lines.push(line);
-      line = '     ';
-    }
-    line += ` ${word}`;
-  }
-  lines.push(line);
-  return `${lines.join('\n')}\n`;
 }

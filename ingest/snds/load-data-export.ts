@@ -172,13 +172,13 @@ export async function loadDataExport(database: Database, bytes: AsyncIterable<Bu
          on conflict (feed, day) do update set download_id = excluded.download_id, row_count = excluded.row_count, loaded_at = excluded.loaded_at`,
         [options.feed, options.downloadId, days, days.map(rowCount)],
       );
-      const elsewhere = touched.filter((day) => !dayCounts.has(day));
-      if (elsewhere.length) {
+      const supersededOnly = touched.filter((day) => !dayCounts.has(day));
+      if (supersededOnly.length) {
         await session.query(
           `update repwatch.snds_feed_day f set row_count = d.n from unnest($2::date[], $3::int[]) as d(day, n) where f.feed = $1 and f.day = d.day`,
-          [options.feed, elsewhere, elsewhere.map(rowCount)],
+          [options.feed, supersededOnly, supersededOnly.map(rowCount)],
         );
-        await session.query(`delete from repwatch.snds_feed_day where feed = $1 and day = any($2::date[]) and row_count = 0`, [options.feed, elsewhere]);
+        await session.query(`delete from repwatch.snds_feed_day where feed = $1 and day = any($2::date[]) and row_count = 0`, [options.feed, supersededOnly]);
       }
       await notePendingDays(session, touched);
       if (spool.count) await session.copyCsv('repwatch.rejection', RejectionSpool.columns, spool.csv());
@@ -255,7 +255,7 @@ async function replaceRows(session: Session, options: DataLoadOptions, heldDays:
      select to_char(day, 'YYYY-MM-DD') as day, download_id::int as download_id, count(*)::int as n from gone group by 1, 2`,
     [options.feed, heldDays, options.downloadId],
   );
-  await session.query('set local enable_nestloop = on');
+  await session.query('set local enable_nestloop to default');
   return [...out, ...byKey];
 }
 

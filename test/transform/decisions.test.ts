@@ -289,8 +289,8 @@ describeEachBackend('decisions', (db) => {
     expect(coverage).toMatchObject({ covered: 6, from: '2026-11-14', latest: AS_OF, feedGaps: [{ feed: 'second', days: ['2026-11-18'] }] });
     expect(feedGapText(coverage.feedGaps)).toBe('feed second has no data for 2026-11-18');
     // Each IP sees the gaps of its own feed.
-    expect(coverageForFeeds(coverage, 7, ['main'])).toMatchObject({ covered: 7, feedGaps: [] });
-    expect(coverageForFeeds(coverage, 7, ['second'])).toMatchObject({ covered: 6 });
+    expect(coverageForFeeds(coverage, ['main'])).toMatchObject({ covered: 7, feedGaps: [] });
+    expect(coverageForFeeds(coverage, ['second'])).toMatchObject({ covered: 6 });
   });
 
   it('window coverage counts a day a feed answered "no data" as delivered, and with feeds configured expects only those', async () => {
