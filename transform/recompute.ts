@@ -82,22 +82,26 @@ export async function recompute(database: Database, config: Config, scope: { day
  * reaches its window. Complaints and bounces arrive the same day while SNDS publishes a day or two
  * later: a date past the frontier would be decided on a window whose last days count as clean, and
  * BI's latest date would disagree with `flags`. With no SNDS data at all (JMRP only), the latest day
- * with any data. A date already stored (an explicit `--as-of`) is kept up to date wherever it lies.
+ * with any data. Never after today (UTC, the database's clock), as `flags` never decides after today:
+ * one row dated in the future (a wrong clock, a damaged export) would otherwise decide dates nothing is
+ * known about yet. A date already stored (an explicit `--as-of`) is kept up to date wherever it lies.
  */
 async function asOfDatesToRecompute(session: Pick<Session, 'query'>, days: readonly string[] | null, windowDays: number): Promise<string[]> {
   const rows = await session.query<{ as_of: string }>(
-    `with snds as (select max(day) as day from repwatch.ip_day_fact where has_snds),
+    `with today as (select (now() at time zone 'UTC')::date as day),
+     snds as (select max(f.day) as day from repwatch.ip_day_fact f, today where f.has_snds and f.day <= today.day),
      status as (
        select (max(fetched_at) at time zone 'UTC')::date as day
        from repwatch.raw_download where kind = 'ip_status' and outcome in ('loaded', 'empty', 'duplicate')
      ),
      known as (
-       select min(day) as first_day,
+       select min(d.day) as first_day,
               coalesce(
-                (select greatest(snds.day, case when status.day > snds.day and status.day - snds.day < $2 then status.day end) from snds, status),
-                max(day)) as last_day
+                (select greatest(snds.day, case when status.day > snds.day and status.day <= today.day and status.day - snds.day < $2 then status.day end) from snds, status),
+                max(d.day) filter (where d.day <= today.day)) as last_day
        from (select day from repwatch.ip_day_fact where has_snds or complaints > 0
-             union all select day from repwatch.block_evidence) d
+             union all select day from repwatch.block_evidence) d, today
+       group by today.day
      ),
      -- A full rebuild: every date that has data in the 28 days before it (a lone report from years ago
      -- adds 28 dates, not every day since).

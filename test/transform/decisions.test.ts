@@ -343,6 +343,25 @@ describeEachBackend('decisions', (db) => {
     expect((await loadDecisions(db(), '2026-11-21')).map((d) => [d.ip, d.status, d.reasons])).toEqual([['203.0.113.41', 'at_risk', ['complaints_without_volume']]]);
   });
 
+  it('decides no date after today when a row is dated in the future (a wrong clock, a damaged export)', async () => {
+    const ip = '203.0.113.42';
+    const today = new Date().toISOString().slice(0, 10);
+    const day = (offset: number) => new Date(Date.parse(`${today}T00:00:00Z`) + offset * 86_400_000).toISOString().slice(0, 10);
+    await fx.snds({ ip, day: day(-2), recipients: 1000 });
+    await fx.snds({ ip, day: day(5), recipients: 1000 });
+    await fx.complaint({ ip, day: day(9), incidents: 1 });
+    await recomputeDays(db(), config, fx.takeTouched());
+    const dates = (await db().query<{ as_of: string }>('select distinct as_of from repwatch.ip_flag order by as_of')).map((r) => r.as_of);
+    expect(dates.at(-1)).toBe(day(-2));
+    // With no SNDS data (JMRP only), the latest day with data is capped the same way.
+    await clearTables(db());
+    await fx.complaint({ ip, day: day(-1), incidents: 1 });
+    await fx.complaint({ ip, day: day(3), incidents: 1 });
+    await recomputeDays(db(), config, fx.takeTouched());
+    const jmrpOnly = (await db().query<{ as_of: string }>('select distinct as_of from repwatch.ip_flag order by as_of')).map((r) => r.as_of);
+    expect(jmrpOnly).toEqual([day(-1)]);
+  });
+
   it('stores the same complaint rate as analytics.ip_trend, digit for digit, so BI tools can join on it', async () => {
     // 7 / 3,000 has no exact double: JavaScript's 0.0023333333333333335 is not numeric's 0.00233….
     const ip = '203.0.113.30';
