@@ -97,11 +97,11 @@ async function asOfDatesToRecompute(session: Pick<Session, 'query'>, days: reado
      known as (
        select min(d.day) as first_day,
               coalesce(
-                (select greatest(snds.day, case when status.day > snds.day and status.day <= today.day and status.day - snds.day < $2 then status.day end) from snds, status),
-                max(d.day) filter (where d.day <= today.day)) as last_day
+                (select greatest(snds.day, case when status.day > snds.day and status.day <= today.day and status.day - snds.day < $2 then status.day end) from snds, status, today),
+                max(d.day) filter (where d.day <= (select day from today))) as last_day
+       -- One row also without data (an aggregate without group by): dates stored by --as-of are kept below.
        from (select day from repwatch.ip_day_fact where has_snds or complaints > 0
-             union all select day from repwatch.block_evidence) d, today
-       group by today.day
+             union all select day from repwatch.block_evidence) d
      ),
      -- A full rebuild: every date that has data in the 28 days before it (a lone report from years ago
      -- adds 28 dates, not every day since).
