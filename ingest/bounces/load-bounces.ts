@@ -1,7 +1,7 @@
 import type { Session } from '../../db/connection.js';
 import type { Classification, StoredMessage } from '../mailbox/drain.js';
 import type { MailboxMessage } from '../mailbox/types.js';
-import { parseBounce, type BounceParseResult, type BounceRecipient } from './parse-bounce.js';
+import { groupsNotReadProblem, parseBounce, type BounceParseResult, type BounceRecipient } from './parse-bounce.js';
 
 /** What the drain loop records for a bounce-stream message, with the parse result for the store step. */
 export interface BounceClassification extends Classification {
@@ -17,7 +17,11 @@ export function classifyBounce(raw: Buffer, message: Pick<MailboxMessage, 'deliv
   if (parsed.kind === 'malformed') return { classification: 'malformed', quarantineReason: parsed.reason, parsed };
   if (parsed.kind === 'not_a_bounce') return { classification: 'not_a_bounce', reason: parsed.reason, parsed };
   const noIp = parsed.recipients.filter((r) => r.evidence && !r.ip).length;
-  const reason = noIp > 0 ? `${noIp} Microsoft code(s) without an IP named in the text: no block evidence` : null;
+  const notes = [
+    ...(noIp > 0 ? [`${noIp} Microsoft code(s) without an IP named in the text: no block evidence`] : []),
+    ...(parsed.groupsNotRead > 0 ? [groupsNotReadProblem(parsed.groupsNotRead)] : []),
+  ];
+  const reason = notes.length > 0 ? notes.join('; ') : null;
   return { classification: parsed.format === 'dsn' ? 'dsn' : 'plain_bounce', reason, parsed };
 }
 

@@ -117,15 +117,36 @@ const RULES: CodeRule[] = [
 
 /** Every Microsoft code named in a diagnostic text, each once, in the order of RULES. */
 export function findMicrosoftCodes(text: string): CodeMatch[] {
-  const found = new Map<string, CodeMatch>();
-  const scanned = text.length > 20_000 ? text.slice(0, 20_000) : text;
-  for (const rule of RULES) {
+  return joinCodes(codesByRule(text));
+}
+
+/** The codes of one text, one list per rule (RULES order): see joinCodes. */
+export type CodesByRule = readonly (readonly CodeMatch[])[];
+
+const MAX_SCANNED = 20_000;
+
+/** The codes of one text by rule, for a text read for many recipients: scanned once, then joined with
+ * each recipient's own text by joinCodes instead of scanned again for each. */
+export function codesByRule(text: string): CodesByRule {
+  const scanned = text.length > MAX_SCANNED ? text.slice(0, MAX_SCANNED) : text;
+  return RULES.map((rule) => {
+    const found = new Map<string, CodeMatch>();
     rule.pattern.lastIndex = 0;
     for (let m = rule.pattern.exec(scanned); m; m = rule.pattern.exec(scanned)) {
       const code = rule.normalise(m);
       if (!found.has(code)) found.set(code, { code, ...rule.describe(code) });
     }
-  }
+    return [...found.values()];
+  });
+}
+
+/** The codes of several texts, each once, in the order findMicrosoftCodes gives for the texts joined by
+ * line breaks (no code spans a line break). Each text is capped on its own, not the join. */
+export function joinCodes(...texts: CodesByRule[]): CodeMatch[] {
+  const found = new Map<string, CodeMatch>();
+  RULES.forEach((_, i) => {
+    for (const codes of texts) for (const c of codes[i]!) if (!found.has(c.code)) found.set(c.code, c);
+  });
   return [...found.values()];
 }
 

@@ -1,7 +1,7 @@
 import ipaddr from 'ipaddr.js';
 import { decodeBody, decodeEncodedWords, domainOf, extractAddress, header, headerText, parseHeaderBlock, parseMime, splitHeaderBlock, walkParts, type HeaderMap, type MimePart } from '../mailbox/mime.js';
 import { parseMailDate } from '../mailbox/mail-date.js';
-import { findMicrosoftCodes, strongestEvidence, type CodeMatch } from './microsoft-codes.js';
+import { codesByRule, findMicrosoftCodes, joinCodes, strongestEvidence, type CodeMatch } from './microsoft-codes.js';
 
 /**
  * A bounce (non-delivery report) from one of our own MTAs, parsed: a pure function, raw bytes in, one
@@ -35,7 +35,15 @@ export interface BounceRecipient {
 }
 
 export type BounceParseResult =
-  | { kind: 'bounce'; format: 'dsn' | 'plain'; senderDomain: string | null; recipients: BounceRecipient[]; problems: string[] }
+  | {
+      kind: 'bounce';
+      format: 'dsn' | 'plain';
+      senderDomain: string | null;
+      recipients: BounceRecipient[];
+      /** Recipient groups of a DSN past MAX_RECIPIENT_GROUPS: counted, not read (0 for plain bounces). */
+      groupsNotRead: number;
+      problems: string[];
+    }
   | { kind: 'not_a_bounce'; reason: string }
   | { kind: 'malformed'; reason: string };
 
@@ -45,6 +53,9 @@ export interface ParseBounceOptions {
 }
 
 const MAX_DIAGNOSTIC = 4000;
+/** Recipient groups read from one DSN. A real NDR has a handful; a 10 MB message can hold 600,000
+ * (`Action: failed` and a blank line), each one a row and a scan of its own. */
+export const MAX_RECIPIENT_GROUPS = 1000;
 
 export function parseBounce(raw: Buffer, options: ParseBounceOptions = {}): BounceParseResult {
   const parsed = parseMime(raw);
@@ -58,40 +69,59 @@ export function parseBounce(raw: Buffer, options: ParseBounceOptions = {}): Boun
   const senderDomain = originalSenderDomain(root);
 
   if (statusPart) {
-    const recipients = parseDeliveryStatus(decodeBody(statusPart).toString('utf8'), humanText, fallbackTime);
+    const { recipients, groupsNotRead } = parseDeliveryStatus(decodeBody(statusPart).toString('utf8'), humanText, fallbackTime);
     if (recipients.length === 0) return { kind: 'malformed', reason: 'delivery-status part without a recipient block' };
-    return { kind: 'bounce', format: 'dsn', senderDomain, recipients, problems: parsed.problems };
+    const problems = groupsNotRead > 0 ? [...parsed.problems, groupsNotReadProblem(groupsNotRead)] : parsed.problems;
+    return { kind: 'bounce', format: 'dsn', senderDomain, recipients, groupsNotRead, problems };
   }
 
   if (!looksLikePlainBounce(root.headers, humanText)) {
     return { kind: 'not_a_bounce', reason: root.contentType === 'multipart/report' ? `report of type ${root.params['report-type'] ?? 'unknown'}` : 'no delivery-status part and no bounce text' };
   }
-  const recipients = parsePlainBounce(humanText, fallbackTime);
+  const marker = originalMarker(humanText);
+  const recipients = parsePlainBounce(humanText, marker, fallbackTime);
   if (recipients.length === 0) return { kind: 'malformed', reason: 'bounce text without an SMTP reply' };
-  return { kind: 'bounce', format: 'plain', senderDomain: senderDomain ?? quotedOriginalSender(humanText), recipients, problems: parsed.problems };
+  return { kind: 'bounce', format: 'plain', senderDomain: senderDomain ?? quotedOriginalSender(humanText, marker), recipients, groupsNotRead: 0, problems: parsed.problems };
+}
+
+/** The note a DSN cut at MAX_RECIPIENT_GROUPS carries (in problems, and in the classification reason). */
+export function groupsNotReadProblem(count: number): string {
+  return `${count} recipient group(s) after the first ${MAX_RECIPIENT_GROUPS} not read`;
 }
 
 // --- DSN ------------------------------------------------------------------------------------------
 
-function parseDeliveryStatus(text: string, humanText: string, fallbackTime: Timed | null): BounceRecipient[] {
-  const groups = text.split(/\r?\n[ \t]*\r?\n/).filter((g) => g.trim().length > 0);
-  if (groups.length === 0) return [];
+function parseDeliveryStatus(text: string, humanText: string, fallbackTime: Timed | null): { recipients: BounceRecipient[]; groupsNotRead: number } {
+  const groups: string[] = [];
+  let groupsNotRead = 0;
+  // The per-message group and up to MAX_RECIPIENT_GROUPS recipient groups; the rest only counted.
+  for (const group of statusGroups(text)) {
+    if (groups.length <= MAX_RECIPIENT_GROUPS) groups.push(group);
+    else groupsNotRead++;
+  }
+  if (groups.length === 0) return { recipients: [], groupsNotRead };
   const perMessage = parseHeaderBlock(groups[0]!).headers;
   // A DSN whose first group already is a recipient group (no per-message fields) still counts.
   const recipientGroups = groups.slice(1).map((g) => parseHeaderBlock(g).headers);
   if (recipientGroups.length === 0 && (perMessage.has('final-recipient') || perMessage.has('status'))) recipientGroups.push(perMessage);
   const arrival = parseMailDate(header(perMessage, 'arrival-date'));
+  // What every group falls back on (the per-message fields, the human-readable text) is read once
+  // here, not once per group: that was a rescan of up to 200 KB per group. Only the exclusions (the
+  // group's Remote-MTA) differ from group to group, and they are applied to the candidates read once.
+  const perMessageIps = once(() => ownIpCandidates(ipFieldValues(perMessage)));
+  const humanIps = once(() => ownIpCandidates([humanText]));
+  const humanCodes = once(() => codesByRule(humanText));
 
-  return recipientGroups.map((fields, seq) => {
+  const recipients = recipientGroups.map((fields, seq) => {
     const diagnostic = cleanDiagnostic(header(fields, 'diagnostic-code') ?? null);
     const remote = remoteMtaIps(header(fields, 'remote-mta'));
     const status = header(fields, 'status')?.match(/[245]\.\d{1,3}\.\d{1,3}/)?.[0] ?? null;
     // Exchange puts the full text only into the human-readable part; scan both.
-    const codes = findMicrosoftCodes(`${diagnostic ?? ''}\n${status ?? ''}\n${diagnostic ? '' : humanText}`);
+    const codes = diagnostic ? findMicrosoftCodes(`${diagnostic}\n${status ?? ''}\n`) : joinCodes(codesByRule(status ?? ''), humanCodes());
     const ip =
       pick(firstOwnIp(diagnostic ?? '', remote), 'diagnostic') ??
-      pick(ipFromFields(fields, remote) ?? ipFromFields(perMessage, remote), 'dsn_field') ??
-      pick(firstOwnIp(humanText, remote), 'text');
+      pick(firstOwnIp(ipFieldValues(fields), remote) ?? firstNotExcluded(perMessageIps(), remote), 'dsn_field') ??
+      pick(firstNotExcluded(humanIps(), remote), 'text');
     const lastAttempt = parseMailDate(header(fields, 'last-attempt-date'));
     const time: Timed | null = lastAttempt ? { at: lastAttempt, origin: 'last_attempt' } : arrival ? { at: arrival, origin: 'arrival' } : fallbackTime;
     const recipient = extractAddress(stripAddressType(header(fields, 'final-recipient') ?? header(fields, 'original-recipient')));
@@ -111,6 +141,26 @@ function parseDeliveryStatus(text: string, humanText: string, fallbackTime: Time
       day: time ? time.at.toISOString().slice(0, 10) : null,
     };
   });
+  return { recipients, groupsNotRead };
+}
+
+/** The non-blank groups of a delivery-status body (blank-line separated), one at a time: a body of
+ * 600,000 groups is counted past the cap without holding them all. */
+function* statusGroups(text: string): Generator<string> {
+  const separator = /\r?\n[ \t]*\r?\n/g;
+  let start = 0;
+  for (;;) {
+    const m = separator.exec(text);
+    const group = text.slice(start, m ? m.index : text.length);
+    if (group.trim().length > 0) yield group;
+    if (!m) return;
+    start = m.index + m[0].length;
+  }
+}
+
+function once<T>(compute: () => T): () => T {
+  let value: { v: T } | null = null;
+  return () => (value ??= { v: compute() }).v;
 }
 
 /** `rfc822; user@example.com` → `user@example.com`. */
@@ -127,16 +177,16 @@ function cleanDiagnostic(value: string | null): string | null {
   return text.length === 0 ? null : text.slice(0, MAX_DIAGNOSTIC);
 }
 
-/** Extension fields some MTAs add (X-Outbound-IP, X-Source-IP, X-PowerMTA-...-IP, ...). */
-function ipFromFields(fields: HeaderMap, remote: Set<string>): string | null {
+/** The values of the extension fields some MTAs add (X-Outbound-IP, X-Source-IP, X-PowerMTA-...-IP,
+ * ...), in field order. */
+function ipFieldValues(fields: HeaderMap): string[] {
+  const out: string[] = [];
   for (const [name, values] of fields) {
     if (!/^x-.*\bip\b|^x-.*-ip$|^x-.*(?:source|outbound|sending|originating).*ip/i.test(name.replace(/_/g, '-'))) continue;
-    for (const value of values) {
-      const ip = firstOwnIp(value, remote);
-      if (ip) return ip;
-    }
+    // One at a time: a spread of a field repeated 500,000 times overflows the stack.
+    for (const value of values) out.push(value);
   }
-  return null;
+  return out;
 }
 
 // --- plain-text bounces -----------------------------------------------------------------------------
@@ -155,16 +205,42 @@ function looksLikePlainBounce(headers: HeaderMap, text: string): boolean {
   return hasReply && (fromDaemon || bounceSubject);
 }
 
-/** Where a bounce text starts quoting the original message: everything below is not ours to read. */
-const ORIGINAL_MARKER = /^(?:-{2,}.*(?:copy of the|original message|undelivered message|below this line|returned message).*|.*original message headers:.*)$/im;
+/** A line where a bounce text starts quoting the original message: everything below is not ours to
+ * read. `-- ... copy of the ...` or `... original message headers: ...`. */
+const MARKER_PHRASE = /copy of the|original message|undelivered message|below this line|returned message/i;
+/** Characters of a line looked at for MARKER_PHRASE: real marker lines are short. */
+const MAX_MARKER_LINE = 1000;
+
+interface Marker {
+  /** Where the marker line starts, and where it ends (before its line break). */
+  start: number;
+  end: number;
+}
+
+/**
+ * The first marker line, looked for line by line. This was one regex, /^(?:-{2,}.*(?:copy of the|...).*|...)$/im:
+ * `-{2,}.*` can split a run of dashes in as many ways as it is long, so a line of 100,000 dashes took
+ * 6 s and one of 1 MB minutes. Lines end where the regex's did (\n, \r, U+2028, U+2029).
+ */
+function originalMarker(text: string): Marker | null {
+  const lineBreak = /[\n\r\u2028\u2029]/g;
+  let start = 0;
+  for (;;) {
+    const m = lineBreak.exec(text);
+    const end = m ? m.index : text.length;
+    const line = text.slice(start, Math.min(end, start + MAX_MARKER_LINE));
+    if ((line.startsWith('--') && MARKER_PHRASE.test(line.slice(2))) || /original message headers:/i.test(line)) return { start, end };
+    if (!m) return null;
+    start = end + 1;
+  }
+}
 
 /** A line that names a failed recipient: `<user@x>:` (Postfix, qmail), an indented bare address
  * (Exim), `user@x` followed by an Exchange-style explanation. */
 const RECIPIENT_LINE = /^[ \t]*(?:<([^\s<>@"]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,})>:(.*)|<?([^\s<>@"]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,})>?:?[ \t]*(?:\(.*\))?[ \t]*)$/;
 
-function parsePlainBounce(fullText: string, fallbackTime: Timed | null): BounceRecipient[] {
-  const cut = ORIGINAL_MARKER.exec(fullText);
-  const text = (cut ? fullText.slice(0, cut.index) : fullText).slice(0, 100_000);
+function parsePlainBounce(fullText: string, marker: Marker | null, fallbackTime: Timed | null): BounceRecipient[] {
+  const text = (marker ? fullText.slice(0, marker.start) : fullText).slice(0, 100_000);
   const lines = text.split(/\r?\n/);
   const blocks: { address: string | null; lines: string[] }[] = [];
   let current: { address: string | null; lines: string[] } = { address: null, lines: [] };
@@ -208,10 +284,9 @@ function parsePlainBounce(fullText: string, fallbackTime: Timed | null): BounceR
 }
 
 /** Plain bounces quote the original below a marker line: its From domain. */
-function quotedOriginalSender(text: string): string | null {
-  const cut = ORIGINAL_MARKER.exec(text);
-  if (!cut) return null;
-  const rest = text.slice(cut.index + cut[0].length).replace(/^\s*\n/, '');
+function quotedOriginalSender(text: string, marker: Marker | null): string | null {
+  if (!marker) return null;
+  const rest = text.slice(marker.end).replace(/^\s*\n/, '');
   const [end] = splitHeaderBlock(Buffer.from(rest.slice(0, 64 * 1024)));
   const headers = parseHeaderBlock(rest.slice(0, end)).headers;
   return domainOf(extractAddress(decodeEncodedWords(header(headers, 'from') ?? '')));
@@ -259,16 +334,44 @@ const IPV6 = /(?<![0-9a-f:])((?:[0-9a-f]{0,4}:){2,7}[0-9a-f]{0,4})(?![0-9a-f:])/
  */
 const MICROSOFT_RANGES = ['40.92.0.0/15', '40.107.0.0/16', '52.100.0.0/14', '104.47.0.0/17', '2a01:111::/32', '2603:1000::/24', '2603:10b6::/32'].map((c) => ipaddr.parseCIDR(c));
 
-/** The first public IP literal in a text that is not the remote MTA's and not Microsoft's. */
-function firstOwnIp(text: string, exclude: Set<string>): string | null {
-  for (const m of text.matchAll(IPV4)) {
-    const ip = usableIp(m[1]!, exclude);
-    if (ip) return ip;
+/** The first public IP literal in texts (each text's IPv4 literals, then its IPv6 ones) that is not the
+ * remote MTA's and not Microsoft's. */
+function firstOwnIp(texts: string | string[], exclude: Set<string>): string | null {
+  for (const text of typeof texts === 'string' ? [texts] : texts) {
+    for (const m of text.matchAll(IPV4)) {
+      const ip = usableIp(m[1]!, exclude);
+      if (ip) return ip;
+    }
+    for (const m of text.matchAll(IPV6)) {
+      const ip = usableIp(m[1]!, exclude);
+      if (ip) return ip;
+    }
   }
-  for (const m of text.matchAll(IPV6)) {
-    const ip = usableIp(m[1]!, exclude);
-    if (ip) return ip;
+  return null;
+}
+
+const NOTHING_EXCLUDED = new Set<string>();
+
+/** Every IP firstOwnIp could return for texts, in the order it would try them, each once: for texts
+ * read by many DSN groups, each with its own exclusions (firstNotExcluded). */
+function ownIpCandidates(texts: string[]): string[] {
+  const out = new Set<string>();
+  for (const text of texts) {
+    for (const m of text.matchAll(IPV4)) {
+      const ip = usableIp(m[1]!, NOTHING_EXCLUDED);
+      if (ip) out.add(ip);
+    }
+    for (const m of text.matchAll(IPV6)) {
+      const ip = usableIp(m[1]!, NOTHING_EXCLUDED);
+      if (ip) out.add(ip);
+    }
   }
+  return [...out];
+}
+
+/** firstOwnIp over candidates from ownIpCandidates: stops after at most exclude.size + 1 of them. */
+function firstNotExcluded(candidates: readonly string[], exclude: Set<string>): string | null {
+  for (const ip of candidates) if (!exclude.has(ip)) return ip;
   return null;
 }
 

@@ -1,6 +1,6 @@
 import { isAscii } from 'node:buffer';
 import type { Database, Session } from '../../db/connection.js';
-import { RecordCutter, endsLinesWithCr, forEachCsvRecord, type CsvRecord } from './csv-records.js';
+import { MAX_LINE_BYTES, RecordCutter, endsLinesWithCr, forEachCsvRecord, type CsvRecord } from './csv-records.js';
 import { csvNumber, csvText, csvTextArray } from './copy-csv.js';
 import { cleanDataLine, complaintBandBounds, DATA_COLUMNS, DATA_MIN_COLUMNS, dataRecordParser, isMostlyBad, type SndsDataRow, type SndsRowError } from './parse-data-export.js';
 import { detach, timestampParser } from './parse-timestamp.js';
@@ -86,12 +86,14 @@ interface InputFacts {
   failure: string | null;
   /** Set when the input ends inside a line: a cut-off download. */
   cutOff: string | null;
+  /** Set when a line runs over MAX_LINE_BYTES without a line break: the rest of the input is not read. */
+  overlong: string | null;
 }
 
 export async function loadDataExport(database: Database, bytes: AsyncIterable<Buffer>, options: DataLoadOptions): Promise<DataLoadResult> {
   const spool = new RejectionSpool('snds_data', options.downloadId, options.location, undefined, FAILED_INPUT_KEPT_REJECTIONS);
   const dayCounts = new Map<string, number>();
-  const facts: InputFacts = { repeatedLines: 0, extraColumnLines: 0, firstExtraColumnLine: 0, failure: null, cutOff: null };
+  const facts: InputFacts = { repeatedLines: 0, extraColumnLines: 0, firstExtraColumnLine: 0, failure: null, cutOff: null, overlong: null };
   let rowsLoaded = 0;
   try {
     return await database.transaction(async (session) => {
@@ -109,6 +111,7 @@ export async function loadDataExport(database: Database, bytes: AsyncIterable<Bu
       const days = [...dayCounts.keys()].sort();
 
       await options.beforeCommit?.();
+      if (facts.overlong) throw new InputFailed(facts.overlong);
       if (facts.cutOff) throw new InputFailed(facts.cutOff);
       if (facts.failure) throw new InputFailed(`${facts.failure}. Nothing of this input loaded`);
       // Repeated lines are SNDS rows, rejected only so as not to count them twice.
@@ -429,6 +432,15 @@ async function* rowsAsCopyCsv(
   const undecided: Buffer[] = [];
   let undecidedBytes = 0;
   const lineFeeds = (piece: Buffer): Buffer => (loneCr ? Buffer.from(piece.map((b) => (b === 0x0d ? 0x0a : b))) : piece);
+  // The lines before an overlong one are parsed (their rejections are kept); then reading stops: the
+  // input fails whole, and nothing after such a line is worth a pass over up to 256 MB.
+  const stopped = () => {
+    if (!cutter.overlong) return false;
+    facts.overlong =
+      `line ${line} runs over ${MAX_LINE_BYTES} bytes without a line break (an SNDS row is under 1 KB): not an SNDS IP Data export, ` +
+      'or a damaged one; the rest of it was not read and nothing of it loaded';
+    return true;
+  };
   for await (const piece of bytes) {
     if (loneCr === null) {
       undecided.push(piece);
@@ -440,13 +452,16 @@ async function* rowsAsCopyCsv(
       take(cutter.push(lineFeeds(piece)));
     }
     yield* out.full();
+    if (stopped()) break;
   }
   if (loneCr === null) {
     loneCr = endsLinesWithCr(Buffer.concat(undecided));
     for (const held of undecided.splice(0)) take(cutter.push(lineFeeds(held)));
   }
-  take(cutter.end());
-  facts.cutOff = cutOffLastLine(lastPortion);
+  if (!stopped()) {
+    take(cutter.end());
+    facts.cutOff = cutOffLastLine(lastPortion);
+  }
   settle();
   yield* out.full();
   const rest = out.rest();

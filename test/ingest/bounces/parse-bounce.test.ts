@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseBounce } from '../../../ingest/bounces/parse-bounce.js';
+import { MAX_RECIPIENT_GROUPS, parseBounce } from '../../../ingest/bounces/parse-bounce.js';
+import { classifyBounce } from '../../../ingest/bounces/load-bounces.js';
 import { findMicrosoftCodes, strongestEvidence } from '../../../ingest/bounces/microsoft-codes.js';
 import { buildBounce, DIAGNOSTICS, generateBouncesMbox } from '../../../demo/generate-bounces.js';
 
@@ -126,6 +127,87 @@ describe('parseBounce: real NDR shapes', () => {
     expect(['bounce', 'not_a_bounce', 'malformed']).toContain(parseBounce(Buffer.from(dsn)).kind);
     const html = `From: MAILER-DAEMON@x\nSubject: Undelivered\nContent-Type: text/html\n\n${'<'.repeat(200_000)}\n`;
     expect(parseBounce(Buffer.from(html)).kind).toBe('not_a_bounce');
+  });
+
+  it('reads the first 1,000 recipient groups of a DSN with 5,000, counts the rest and says so', () => {
+    // Each group without a diagnostic falls back on the per-message fields and the human-readable
+    // text: those are read once, and every other group's Remote-MTA excludes the first IP of each.
+    // Codes are looked for in the text's first 20,000 characters, IPs in all of it.
+    const human = `Delivery failed (S3140).\n${'filler words with no codes '.repeat(4000)}\nmessages from [203.0.113.13] were refused, see also [203.0.113.14]\n`;
+    const groups = Array.from({ length: 5000 }, (_, i) =>
+      [`Final-Recipient: rfc822; user${i}@hotmail.com`, 'Action: failed', i % 2 === 0 ? 'Status: 5.7.606' : 'Status: 5.0.0', ...(i % 4 === 1 ? ['Remote-MTA: dns; mx [203.0.113.13] [198.51.100.7]'] : [])].join('\n'),
+    );
+    const perMessage = 'Reporting-MTA: dns; mx.ours.example\nX-Source-IP: 198.51.100.7';
+    const dsn = (perMessageFields: string) =>
+      Buffer.from(
+        `From: MAILER-DAEMON@mx.ours.example\nSubject: Undelivered\nDate: Mon, 02 Nov 2026 10:00:00 +0000\nContent-Type: multipart/report; report-type=delivery-status; boundary=B\n\n--B\nContent-Type: text/plain\n\n${human}\n--B\nContent-Type: message/delivery-status\n\n${perMessageFields}\n\n${groups.join('\n\n')}\n--B--\n`,
+      );
+
+    const withField = parseBounce(dsn(perMessage));
+    if (withField.kind !== 'bounce') throw new Error(withField.reason);
+    expect(withField.recipients).toHaveLength(MAX_RECIPIENT_GROUPS);
+    expect(withField.groupsNotRead).toBe(4000);
+    expect(withField.problems).toContain('4000 recipient group(s) after the first 1000 not read');
+    expect(withField.recipients.at(-1)!.seq).toBe(999);
+    const summary = (r: (typeof withField.recipients)[number]) => [r.recipientDomain, r.codes.map((c) => c.code), r.ip, r.ipOrigin];
+    expect(withField.recipients.slice(0, 4).map(summary)).toEqual([
+      // Status codes come before the text's within a rule, as when both were scanned as one text.
+      ['hotmail.com', ['S3140', '5.7.606'], '198.51.100.7', 'dsn_field'],
+      ['hotmail.com', ['S3140'], '203.0.113.14', 'text'],
+      ['hotmail.com', ['S3140', '5.7.606'], '198.51.100.7', 'dsn_field'],
+      ['hotmail.com', ['S3140'], '198.51.100.7', 'dsn_field'],
+    ]);
+
+    const textOnly = parseBounce(dsn('Reporting-MTA: dns; mx.ours.example'));
+    if (textOnly.kind !== 'bounce') throw new Error(textOnly.reason);
+    expect(textOnly.groupsNotRead).toBe(4000);
+    expect(textOnly.recipients.slice(0, 2).map(summary)).toEqual([
+      ['hotmail.com', ['S3140', '5.7.606'], '203.0.113.13', 'text'],
+      ['hotmail.com', ['S3140'], '203.0.113.14', 'text'],
+    ]);
+
+    // The note reaches the message's recorded reason; a DSN under the cap has none.
+    expect(classifyBounce(dsn(perMessage), { deliveredAt: null })).toMatchObject({ classification: 'dsn', reason: '4000 recipient group(s) after the first 1000 not read' });
+    const small = parseBounce(fixture('postfix-two-recipients.eml'));
+    expect(small).toMatchObject({ kind: 'bounce', groupsNotRead: 0 });
+    expect(classifyBounce(fixture('postfix-two-recipients.eml'), { deliveredAt: null }).reason).toBeNull();
+  });
+
+  it('finds the original-message marker below a line of 150,000 dashes; a marker phrase past a line\'s first 1,000 characters is no marker', () => {
+    const plain = (lines: string[]) =>
+      Buffer.from(
+        [
+          'From: MAILER-DAEMON@mx.ours.example',
+          'Subject: Undelivered Mail Returned to Sender',
+          'Date: Mon, 02 Nov 2026 10:00:00 +0000',
+          '',
+          '<a@hotmail.com>: host mx.hotmail.com[52.101.1.1] said: 550 5.7.1 messages from [203.0.113.13] weren\'t sent (S3140)',
+          ...lines,
+          '------ This is a copy of the message, including all the headers. ------',
+          'From: news@shop.example',
+          'Subject: hello',
+          '',
+          '<c@quoted.example>: 550 5.1.1 quoted, not ours',
+          '',
+        ].join('\n'),
+      );
+    const b = '<b@outlook.com>: host mx.outlook.com[52.101.1.2] said: 550 5.7.606 banned sending IP [198.51.100.27]';
+    const expected = [
+      ['hotmail.com', '203.0.113.13', 'S3140'],
+      ['outlook.com', '198.51.100.27', '5.7.606'],
+    ];
+    // The dash line is no marker: the real one below it is found (the quoted From, not the quoted
+    // recipient). 150,000 dashes: the human-readable text is read up to 200,000 characters.
+    const long = parseBounce(plain([b, '-'.repeat(150_000)]));
+    if (long.kind !== 'bounce') throw new Error(long.reason);
+    expect(long.senderDomain).toBe('shop.example');
+    expect(long.recipients.map((r) => [r.recipientDomain, r.ip, r.evidence?.code])).toEqual(expected);
+    // Real marker lines are short; one that names "copy of the" only after 5,000 dashes does not cut
+    // the bounce text (the recipient below it is read).
+    const late = parseBounce(plain([`${'-'.repeat(5000)} copy of the message follows`, b]));
+    if (late.kind !== 'bounce') throw new Error(late.reason);
+    expect(late.senderDomain).toBe('shop.example');
+    expect(late.recipients.map((r) => [r.recipientDomain, r.ip, r.evidence?.code])).toEqual(expected);
   });
 
   it('never throws on mutated bounces', () => {

@@ -334,6 +334,36 @@ describeEachBackend('SNDS loading', (db) => {
     expect(cutOffLastLine(Buffer.from(`${good}10.9.0.4,11/12/2026 4:00 PM,11/13/2026 3:00 PM,5,5,5,GREEN,< 0.1%,,,0,,,"Abuse rep`))).toMatch(/ends inside a line/);
   });
 
+  it('fails an input with a 5 MB line without a line break, keeping its bytes, the reason and the rejections before it; the rest is not read', async () => {
+    const good = dataExport('2026-11-14', ['10.9.1.1', '10.9.1.2']);
+    const long = 'x'.repeat(5 * 1024 * 1024);
+    const reason = /^line 4 runs over 1048576 bytes without a line break \(an SNDS row is under 1 KB\): not an SNDS IP Data export, or a damaged one; the rest of it was not read and nothing of it loaded$/;
+    // As a file, the long line last (no line break after it, which alone would read as a cut-off download).
+    const path = write('long-line.csv', `${good}not a row\n${long}`);
+    const result = await load('long', [{ kind: 'ip_data', path }]);
+    expect(result.inputs[0]).toMatchObject({ outcome: 'failed', rowsLoaded: 0, rowsRejected: 1, detail: expect.stringMatching(reason) });
+    expect(result.failures).toHaveLength(1);
+    expect(await count(`select count(*)::int as n from repwatch.snds_row where feed = 'long'`)).toBe(0);
+    const [download] = await db().query<{ id: number; outcome: string; detail: string }>(`select id, outcome, detail from repwatch.raw_download where feed = 'long'`);
+    expect(download).toMatchObject({ outcome: 'failed', detail: expect.stringMatching(reason) });
+    const stored: Buffer[] = [];
+    for await (const chunk of readStoredDownload(db(), download!.id)) stored.push(chunk);
+    expect(Buffer.concat(stored).equals(readFileSync(path))).toBe(true);
+    const rejections = await db().query<{ line_no: number | null; reason: string }>(`select line_no, reason from repwatch.rejection where location = $1 order by line_no nulls first`, [path]);
+    expect(rejections.map((r) => r.line_no)).toEqual([null, 3]);
+    expect(rejections[0]!.reason).toMatch(reason);
+
+    // Through loadDataExport in 64 KB pieces, the long line in the middle: the good rows after it are
+    // not loaded either, and the same line is named whatever the pieces.
+    const bytes = Buffer.from(`${good}not a row\n${long}\n${dataExport('2026-11-14', ['10.9.1.3'])}`);
+    const download2 = await registerDownload(db(), { source: 'file', kind: 'ip_data', feed: 'long2', location: 'long2', fetchedAt: new Date() }, { sha256: '', byteSize: bytes.length });
+    const pieces = Array.from({ length: Math.ceil(bytes.length / 65536) }, (_, i) => bytes.subarray(i * 65536, i * 65536 + 65536));
+    const direct = await loadDataExport(db(), Readable.from(pieces), { feed: 'long2', timezone: 'UTC', downloadId: download2.id, location: 'long2' });
+    expect(direct).toMatchObject({ outcome: 'failed', rowsLoaded: 0, rowsRejected: 1, detail: expect.stringMatching(reason) });
+    expect(await count(`select count(*)::int as n from repwatch.snds_row where feed = 'long2'`)).toBe(0);
+    expect(await count(`select count(*)::int as n from repwatch.rejection where input_id = $1 and line_no is null`, [download2.id])).toBe(1);
+  });
+
   it('a failed input keeps its first line rejections beside the summary, and a header naming other columns fails it', async () => {
     const header = 'IP Address,Activity start,Activity end,DATA commands,RCPT commands,Message recipients,Filter result,Complaint rate,Trap message start,Trap message end,Trap hits,Sample HELO,JMR P1 Sender,Comments\r\n';
     const path = write('reordered.csv', header + '10.1.0.1,2/12/2026 12:00 AM,2/12/2026 11:59 PM,900,1000,880,GREEN,< 0.1%,,,0,,,\r\n');
