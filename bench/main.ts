@@ -10,6 +10,7 @@ const benchmarks: Record<string, () => Promise<{ run(args: string[]): Promise<vo
   report: () => import('./report.js'),
   jmrp: () => import('./jmrp.js'),
   imap: () => import('./imap.js'),
+  hostile: () => import('./hostile.js'),
 };
 
 const [name, ...args] = process.argv.slice(2);

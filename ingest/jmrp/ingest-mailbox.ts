@@ -10,7 +10,7 @@ import { knownIpMatcher, type KnownIpMatcher } from './derive-source-ip.js';
 import { parseReport, reportRecipients, type ParsedReport } from './parse-report.js';
 import { parseMime } from '../mailbox/mime.js';
 import { protectRawMessage, type ProtectedRaw } from './protect-raw.js';
-import { hashRecipient, insertFeedbackReports, recipientSalt, repeatedReports, sndsIps, type ReportRow } from './store-reports.js';
+import { hashRecipient, insertFeedbackReports, recipientSalt, repeatedReports, sndsIps, type RecipientMode, type ReportRow } from './store-reports.js';
 
 /**
  * Seconds between two recomputes of the touched days during a long drain (and once at the end of every
@@ -84,7 +84,6 @@ export async function ingestJmrpMailbox(options: IngestJmrpOptions): Promise<Jmr
   const isKnownIp = await loadKnownIps(database, config);
   const privacy = { mode: config.jmrp.recipients, salt };
   const campaignHeaders = config.jmrp.campaignHeaders;
-  const recipientToken = (address: string) => hashRecipient(address, salt);
   const days = new Set<string>();
   const counts = { complaints: 0, incidents: 0, otherReports: 0, repeatedReports: 0 };
   const pendingDays = new Set<string>();
@@ -105,23 +104,7 @@ export async function ingestJmrpMailbox(options: IngestJmrpOptions): Promise<Jmr
     maxMessageBytes: config.jmrp.maxMessageBytes,
     batchSize: options.batchSize ?? batchSizeOf(configured),
     ...(logger ? { logger } : {}),
-    classify: (raw, message) => {
-      // One MIME tree of the message serves the parser and the protection of the kept bytes.
-      const mime = parseMime(raw);
-      const parsed = parseReport(raw, { campaignHeaders, isKnownIp, deliveredAt: message.deliveredAt, readAt: started, mime, recipientToken });
-      const report = parsed.kind === 'arf' || parsed.kind === 'jmrp_legacy' ? parsed.report : null;
-      // The complainer's address is personal data: the kept bytes carry it hashed or not at all, also
-      // for a message that is quarantined or not a report (it may still hold recipient fields).
-      const kept = protectRawMessage(raw, report ? reportRecipients(report) : [], privacy.mode, privacy.salt, report === null, mime);
-      const note = (text: string | null) => [text, kept.note].filter(Boolean).join('; ') || null;
-      return {
-        parsed,
-        kept,
-        classification: parsed.kind,
-        quarantineReason: parsed.kind === 'malformed' ? note(parsed.reason) : null,
-        reason: parsed.kind === 'not_a_report' ? note(parsed.reason) : parsed.kind === 'malformed' ? null : note(parsed.report.notes.join('; ') || null),
-      };
-    },
+    classify: (raw, message) => classifyComplaintMessage(raw, message.deliveredAt, { campaignHeaders, isKnownIp, readAt: started, privacy }),
     storedRaw: (_raw, result) => result.kept.bytes,
     storeBatch: async (session, items) => {
       const rows: (ReportRow | null)[] = items.map(({ message, result }) =>
@@ -193,6 +176,39 @@ export async function ingestJmrpMailbox(options: IngestJmrpOptions): Promise<Jmr
     'JMRP mailbox drained',
   );
   return out;
+}
+
+/** What classifying a complaint message needs besides its bytes. */
+export interface ComplaintContext {
+  campaignHeaders: readonly string[];
+  isKnownIp: KnownIpMatcher;
+  /** When the run started (the complaint time of last resort). */
+  readAt: Date;
+  privacy: { mode: RecipientMode; salt: string };
+}
+
+/**
+ * One message of a JMRP mailbox: what it is (parseReport) and the bytes kept of it (protectRawMessage),
+ * from one MIME tree of the message. Pure, like the parser: the drain loop and the hostile-input
+ * benchmark call it.
+ */
+export function classifyComplaintMessage(raw: Buffer, deliveredAt: Date | null, context: ComplaintContext): JmrpClassification {
+  const { privacy } = context;
+  const mime = parseMime(raw);
+  const recipientToken = (address: string) => hashRecipient(address, privacy.salt);
+  const parsed = parseReport(raw, { campaignHeaders: context.campaignHeaders, isKnownIp: context.isKnownIp, deliveredAt, readAt: context.readAt, mime, recipientToken });
+  const report = parsed.kind === 'arf' || parsed.kind === 'jmrp_legacy' ? parsed.report : null;
+  // The complainer's address is personal data: the kept bytes carry it hashed or not at all, also
+  // for a message that is quarantined or not a report (it may still hold recipient fields).
+  const kept = protectRawMessage(raw, report ? reportRecipients(report) : [], privacy.mode, privacy.salt, report === null, mime);
+  const note = (text: string | null) => [text, kept.note].filter(Boolean).join('; ') || null;
+  return {
+    parsed,
+    kept,
+    classification: parsed.kind,
+    quarantineReason: parsed.kind === 'malformed' ? note(parsed.reason) : null,
+    reason: parsed.kind === 'not_a_report' ? note(parsed.reason) : parsed.kind === 'malformed' ? null : note(parsed.report.notes.join('; ') || null),
+  };
 }
 
 function isSource(mailbox: MailboxConfig | MailboxSource): mailbox is MailboxSource {
