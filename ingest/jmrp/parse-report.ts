@@ -36,7 +36,10 @@ export function reportRecipients(report: Pick<FeedbackReport, 'recipients' | 'fi
   const values = [...report.recipients];
   for (const name of RECIPIENT_FIELDS) {
     const value = report.fields[name];
-    if (value !== undefined) values.push(...(Array.isArray(value) ? value : [value]));
+    // One at a time: push(...array) passes every value as an argument, and overflows the stack past
+    // about 125,000 of them (a hostile report repeating Original-Rcpt-To).
+    if (Array.isArray(value)) for (const v of value) values.push(v);
+    else if (value !== undefined) values.push(value);
   }
   return values;
 }

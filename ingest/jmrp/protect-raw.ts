@@ -69,7 +69,8 @@ function recipientFieldValues(root: MimePart, raw: Buffer): string[] {
     if (part.contentType === 'message/feedback-report' || part.contentType === 'text/rfc822-headers') {
       blocks.push(parseHeaderBlock(headerText(decodeBody(part))).headers);
     }
-    for (const headers of blocks) for (const name of RECIPIENT_FIELDS) values.push(...(headers.get(name) ?? []));
+    // One at a time: push(...array) overflows the stack past about 125,000 values.
+    for (const headers of blocks) for (const name of RECIPIENT_FIELDS) for (const value of headers.get(name) ?? []) values.push(value);
   }
   return values;
 }
@@ -149,9 +150,15 @@ function encodeLike(part: MimePart, body: Buffer): Buffer {
   const eol = original.includes('\r\n') ? '\r\n' : '\n';
   const finalEol = /\r?\n$/.test(original) ? eol : '';
   if (part.encoding === 'base64') {
-    const firstLine = original.split(/\r?\n/)[0]!.length;
+    const lineEnd = original.indexOf('\n');
+    const firstLine = (lineEnd === -1 ? original : original.slice(0, original.charCodeAt(lineEnd - 1) === 13 ? lineEnd - 1 : lineEnd)).length;
     const width = firstLine >= 4 && firstLine % 4 === 0 ? firstLine : 76;
-    return Buffer.from(body.toString('base64').replace(new RegExp(`.{${width}}(?=.)`, 'g'), `$&${eol}`) + finalEol, 'latin1');
+    // Cut in a loop: a pattern `.{width}` built from a one-line body of millions of characters fails
+    // ("Maximum call stack size exceeded" past about 5.6 million).
+    const encoded = body.toString('base64');
+    const lines: string[] = [];
+    for (let at = 0; at < encoded.length; at += width) lines.push(encoded.slice(at, at + width));
+    return Buffer.from(lines.join(eol) + finalEol, 'latin1');
   }
   // The decoded body carries its own line ends (a soft break at the end decodes to none): keep them.
   return Buffer.from(libqp.wrap(libqp.encode(body), 76).replace(/\r?\n/g, eol), 'latin1');
