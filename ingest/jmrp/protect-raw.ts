@@ -2,7 +2,7 @@ import libmime from 'libmime';
 import libqp from 'libqp';
 import { decodeBody, decodeEncodedWords, extractAddress, headerText, parseHeaderBlock, parseMime, walkParts, type MimePart, type ParsedMessage } from '../mailbox/mime.js';
 import { hashRecipient, REMOVED_RECIPIENT, replaceIgnoringCase, type RecipientMode } from './store-reports.js';
-import { addressSpellings, RECIPIENT_FIELDS } from './parse-report.js';
+import { addressSpellings, MAX_REPORT_ADDRESSES, RECIPIENT_FIELDS } from './parse-report.js';
 
 /**
  * The bytes of a complaint message as kept in mail_message.raw: every occurrence of the complainer's
@@ -18,7 +18,9 @@ import { addressSpellings, RECIPIENT_FIELDS } from './parse-report.js';
  * in a spelling the rewrite does not cover (another letter case outside ASCII, an entity with leading
  * zeros such as `&#0064;`), or in a part the walk did not
  * reach (nested too deep, past the part cap), the bytes are not kept at all (`null`): the message stays
- * whole in its mailbox's archive folder.
+ * whole in its mailbox's archive folder. So too for a message naming more than MAX_REPORT_ADDRESSES
+ * distinct addresses: each is searched for in the whole message, and a hostile one naming thousands
+ * took minutes.
  */
 
 export interface ProtectedRaw {
@@ -33,6 +35,9 @@ const MAX_NESTING = 4;
 
 const NOT_KEPT = "raw bytes not kept: the complainer's address could not be removed from them (the message stays in the mailbox's archive)";
 
+const tooManyToRemove = (count: number) =>
+  `raw bytes not kept: ${count} distinct recipient addresses, more than ${MAX_REPORT_ADDRESSES} to remove from them (the message stays in the mailbox's archive)`;
+
 /**
  * `known`: the recipient values the parser found (reportRecipients). For a message the parser could
  * not read as a report, `scanFields` looks for recipient fields itself. `mime`: the tree of `raw` when
@@ -42,13 +47,19 @@ export function protectRawMessage(raw: Buffer, known: Iterable<string>, mode: Re
   if (mode === 'plain') return { bytes: undefined };
   const tree = mime ?? parseMime(raw);
   const addresses = new Set<string>();
-  for (const value of [...known, ...(scanFields ? recipientFieldValues(tree.root, raw) : [])]) {
+  const state = { unverified: false };
+  const read = (value: string) => {
     const address = extractAddress(decodeEncodedWords(value));
     if (address) addresses.add(address.toLowerCase());
-  }
+  };
+  for (const value of known) read(value);
+  if (scanFields) for (const value of recipientFieldValues(tree.root, raw)) read(value);
   if (addresses.size === 0) return { bytes: undefined };
+  // Each address is searched for in the whole message, every spelling of it: past the cap that is no
+  // longer cheap (thousands took minutes), so none is searched for and nothing is kept. Also for a
+  // message that is no report (a bounce listing many recipients): privacy first.
+  if (addresses.size > MAX_REPORT_ADDRESSES) return { bytes: null, note: tooManyToRemove(addresses.size) };
   const replacement = (address: string) => (mode === 'hash' ? hashRecipient(address, salt) : REMOVED_RECIPIENT);
-  const state = { unverified: false };
   // Longest first: of x@y.co and x@y.com, the longer one is replaced whole.
   const out = protect(raw, tree, [...addresses].sort((a, b) => b.length - a.length), replacement, 0, state);
   if (state.unverified) return { bytes: null, note: NOT_KEPT };
@@ -228,8 +239,10 @@ function showsAddress(bytes: Buffer, addresses: string[]): boolean {
       for (const values of part.headers.values()) for (const value of values) if (value.includes('=?')) texts.push(decodeEncodedWords(value).toLowerCase());
     }
   }
+  // Each spelling once, whatever the number of texts.
+  const forms = [...new Set(addresses.flatMap((a) => addressSpellings(a)))];
   return texts.some((text) => {
     const spelled = /%40|&#|&commat;/i.test(text) ? text.replace(/%40|&#0*64;|&#x0*40;|&commat;/gi, '@') : text;
-    return addresses.some((a) => addressSpellings(a).some((form) => spelled.includes(form)));
+    return forms.some((form) => spelled.includes(form));
   });
 }
