@@ -1,6 +1,6 @@
 import ipaddr from 'ipaddr.js';
 import { receivedDate } from '../mailbox/mail-date.js';
-import { trimEndOf, type HeaderMap } from '../mailbox/mime.js';
+import { clipHeaderValue, trimEndOf, type HeaderMap } from '../mailbox/mime.js';
 
 /** Where the sending IP of a complaint came from (stored in source_ip_origin). */
 export type IpOrigin = 'reported' | 'auth_results' | 'received' | 'spf' | 'originating' | 'subject';
@@ -140,7 +140,8 @@ function v6Kind(ip: string): V6Kind {
 /** `Source-IP: 192.0.2.1 (mx.example.com)`: the address without its trailing PTR name. */
 export function parseReportedIp(value: string | undefined): string | null {
   if (!value) return null;
-  const withoutPtr = withoutComments(value).trim().split(/[\s,;]+/)[0];
+  // Only the first token is wanted: a hostile 10 MB value is read from its start.
+  const withoutPtr = withoutComments(clipHeaderValue(value)).trim().split(/[\s,;]+/)[0];
   return normaliseIp(withoutPtr);
 }
 

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { utcDay } from '../../lib/clock.js';
 import { parseMailDate } from '../mailbox/mail-date.js';
 import {
+  clipHeaderValue,
   DEFAULT_MIME_LIMITS,
   decodeBody,
   decodeEncodedWords,
@@ -263,7 +264,7 @@ function parseArf(message: HeaderMap, reportPart: MimePart, parent: MimePart | n
       recipients,
       fields: fieldsObject(fieldMap),
       hasOriginalHeaders: original.headers !== null,
-      reportMessageId: clip(header(message, 'message-id')?.replace(/\s+/g, ''), 998),
+      reportMessageId: messageIdOf(message),
       contentKey: contentKeyOf(fieldMap, original.headers, options.recipientToken),
       notes,
     },
@@ -314,7 +315,8 @@ function firstEmbeddedIn(part: MimePart): HeaderMap | null {
 }
 
 function parseLegacy(legacy: { original: HeaderMap | null; report: HeaderMap }, options: ParseReportOptions): ParsedReport {
-  const subject = decodeEncodedWords(header(legacy.report, 'subject') ?? '');
+  // Only the IP at the subject's start is read from it.
+  const subject = decodeEncodedWords(clipHeaderValue(header(legacy.report, 'subject') ?? ''));
   const original = legacy.original && legacy.original.size > 0 ? legacy.original : null;
   const crowd = tooManyRecipients([original]);
   if (crowd) return { kind: 'malformed', reason: crowd };
@@ -344,7 +346,7 @@ function parseLegacy(legacy: { original: HeaderMap | null; report: HeaderMap }, 
       recipients,
       fields,
       hasOriginalHeaders: original !== null,
-      reportMessageId: clip(header(legacy.report, 'message-id')?.replace(/\s+/g, ''), 998),
+      reportMessageId: messageIdOf(legacy.report),
       contentKey: contentKeyOf(null, original, options.recipientToken),
       notes: [...(original ? [] : ['legacy report without the original message']), ...timeNotes],
     },
@@ -393,7 +395,8 @@ function originalFacts(original: HeaderMap | null, options: ParseReportOptions):
   if (!original) return { originalFromDomain: null, originalMessageId: null, originalSubject: null, campaign: null };
   let campaign: string | null = null;
   for (const name of options.campaignHeaders ?? DEFAULT_CAMPAIGN_HEADERS) {
-    const value = header(original, name)?.trim();
+    const found = header(original, name);
+    const value = found === undefined ? undefined : clipHeaderValue(found).trim();
     if (value) {
       campaign = clip(value, 500);
       break;
@@ -402,8 +405,9 @@ function originalFacts(original: HeaderMap | null, options: ParseReportOptions):
   const subject = header(original, 'subject');
   return {
     originalFromDomain: domainOf(extractAddress(header(original, 'from'))),
-    originalMessageId: clip(header(original, 'message-id')?.replace(/\s+/g, ''), 998),
-    originalSubject: subject ? clip(decodeEncodedWords(subject), 1000) : null,
+    originalMessageId: messageIdOf(original),
+    // Decoded from its start only: 64 KB of encoded words give more than the 1000 characters kept.
+    originalSubject: subject ? clip(decodeEncodedWords(clipHeaderValue(subject)), 1000) : null,
     campaign,
   };
 }
@@ -442,6 +446,12 @@ function contentKeyOf(fields: HeaderMap | null, original: HeaderMap | null, reci
     for (const [form, token] of [...forms].sort((a, b) => b[0].length - a[0].length)) if (text.includes(form)) text = text.split(form).join(token);
   }
   return `content:${createHash('sha256').update(text).digest('hex')}`;
+}
+
+/** The Message-ID without its folding whitespace, at most 998 characters (a line's limit). */
+function messageIdOf(headers: HeaderMap): string | null {
+  const value = header(headers, 'message-id');
+  return value === undefined ? null : clip(clipHeaderValue(value).replace(/\s+/g, ''), 998);
 }
 
 /** Why these recipient fields (of the report part and the original) are not one complaint report's, or

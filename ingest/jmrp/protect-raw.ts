@@ -1,6 +1,18 @@
 import libmime from 'libmime';
 import libqp from 'libqp';
-import { decodeBody, decodeEncodedWords, extractAddress, headerText, parseHeaderBlock, parseMime, walkParts, type MimePart, type ParsedMessage } from '../mailbox/mime.js';
+import {
+  CLIPPED_CONTENT_TYPE,
+  decodeBody,
+  decodeEncodedWords,
+  extractAddress,
+  headerText,
+  MAX_HEADER_VALUE,
+  parseHeaderBlock,
+  parseMime,
+  walkParts,
+  type MimePart,
+  type ParsedMessage,
+} from '../mailbox/mime.js';
 import { hashRecipient, REMOVED_RECIPIENT, replaceIgnoringCase, type RecipientMode } from './store-reports.js';
 import { addressSpellings, MAX_REPORT_ADDRESSES, RECIPIENT_FIELDS } from './parse-report.js';
 
@@ -17,10 +29,11 @@ import { addressSpellings, MAX_REPORT_ADDRESSES, RECIPIENT_FIELDS } from './pars
  * (parse-report.ts addressSpellings). What cannot be rewritten is not kept: when an address still shows
  * in a spelling the rewrite does not cover (another letter case outside ASCII, an entity with leading
  * zeros such as `&#0064;`), or in a part the walk did not
- * reach (nested too deep, past the part cap), the bytes are not kept at all (`null`): the message stays
- * whole in its mailbox's archive folder. So too for a message naming more than MAX_REPORT_ADDRESSES
- * distinct addresses: each is searched for in the whole message, and a hostile one naming thousands
- * took minutes.
+ * reach (nested too deep, past the part cap, behind a Content-Type read from its start only), or in a
+ * run of encoded words too long to decode (more than MAX_HEADER_VALUE characters), the bytes are not
+ * kept at all (`null`): the message stays whole in its mailbox's archive folder. So too for a message
+ * naming more than MAX_REPORT_ADDRESSES distinct addresses: each is searched for in the whole message,
+ * and a hostile one naming thousands took minutes.
  */
 
 export interface ProtectedRaw {
@@ -49,11 +62,18 @@ export function protectRawMessage(raw: Buffer, known: Iterable<string>, mode: Re
   const addresses = new Set<string>();
   const state = { unverified: false };
   const read = (value: string) => {
+    if (state.unverified) return; // nothing will be kept: no need to read on
+    // A value of encoded words too long to decode cheaply may hide an address: nothing is kept.
+    if (value.length > MAX_HEADER_VALUE && value.includes('=?')) {
+      state.unverified = true;
+      return;
+    }
     const address = extractAddress(decodeEncodedWords(value));
     if (address) addresses.add(address.toLowerCase());
   };
   for (const value of known) read(value);
   if (scanFields) for (const value of recipientFieldValues(tree.root, raw)) read(value);
+  if (state.unverified) return { bytes: null, note: NOT_KEPT };
   if (addresses.size === 0) return { bytes: undefined };
   // Each address is searched for in the whole message, every spelling of it: past the cap that is no
   // longer cheap (thousands took minutes), so none is searched for and nothing is kept. Also for a
@@ -94,8 +114,9 @@ type Splice = [start: number, end: number, bytes: Buffer];
  * message could not be examined, or an address shows in a spelling that cannot be rewritten.
  */
 function protect(raw: Buffer, tree: ParsedMessage, addresses: string[], replacement: (address: string) => string, nesting: number, state: { unverified: boolean }): Buffer {
-  // The walk stopped early (depth or part cap): what it did not reach was not examined.
-  if (tree.problems.some((p) => p.startsWith('MIME nesting deeper') || p.startsWith('more than'))) state.unverified = true;
+  // The walk stopped early (depth or part cap), or may have missed parts (a Content-Type whose boundary
+  // could lie past what was read): what it did not reach was not examined.
+  if (tree.problems.some((p) => p.startsWith('MIME nesting deeper') || p.startsWith('more than') || p === CLIPPED_CONTENT_TYPE)) state.unverified = true;
   const splices: Splice[] = [];
   for (const part of encodedBodies(raw, tree.root)) {
     if (nesting >= MAX_NESTING) {
@@ -111,8 +132,8 @@ function protect(raw: Buffer, tree: ParsedMessage, addresses: string[], replacem
     splices.push([start, start + part.body.length, encodeLike(part, protectedBody)]);
   }
   // Re-encoded bodies hold hashes, never an address: the passes below cannot touch what they protect.
-  const out = replaceEncodedWords(replacePlain(splice(raw, splices), addresses, replacement), addresses, replacement);
-  if (showsAddress(out, addresses)) state.unverified = true;
+  const out = replaceEncodedWords(replacePlain(splice(raw, splices), addresses, replacement), addresses, replacement, state);
+  if (showsAddress(out, addresses, state)) state.unverified = true;
   return out;
 }
 
@@ -206,12 +227,17 @@ function spellings(address: string): string[] {
 const ENCODED_WORDS = /=\?[^?\s]{1,200}\?[bBqQ]\?[^?]*?\?=(?:(?:[ \t]+(?:\r?\n[ \t]+)?|\r?\n[ \t]+)?=\?[^?\s]{1,200}\?[bBqQ]\?[^?]*?\?=)*/g;
 
 /** Runs of RFC 2047 encoded words that decode to text holding an address, replaced by that text
- * protected (encoded again when what else the words said is not ASCII). */
-function replaceEncodedWords(raw: Buffer, addresses: string[], replacement: (address: string) => string): Buffer {
+ * protected (encoded again when what else the words said is not ASCII). A run longer than
+ * MAX_HEADER_VALUE is not decoded (a hostile 10 MB one took seconds, twice): `state.unverified`. */
+function replaceEncodedWords(raw: Buffer, addresses: string[], replacement: (address: string) => string, state: { unverified: boolean }): Buffer {
   const text = raw.toString('latin1');
   if (!text.includes('=?')) return raw;
   let changed = false;
   const out = text.replace(ENCODED_WORDS, (words) => {
+    if (words.length > MAX_HEADER_VALUE) {
+      state.unverified = true;
+      return words;
+    }
     const decoded = decodeEncodedWords(words);
     const lower = decoded.toLowerCase();
     const found = addresses.filter((a) => lower.includes(a));
@@ -226,9 +252,10 @@ function replaceEncodedWords(raw: Buffer, addresses: string[], replacement: (add
 
 /**
  * Whether an address still shows after the rewrite, in any spelling a reader would recognise: the
- * bytes as UTF-8 with full case folding, `%40` or `&#64;` for the @, or inside an encoded word.
+ * bytes as UTF-8 with full case folding, `%40` or `&#64;` for the @, or inside an encoded word. A header
+ * value of encoded words longer than MAX_HEADER_VALUE is not decoded: `state.unverified`.
  */
-function showsAddress(bytes: Buffer, addresses: string[]): boolean {
+function showsAddress(bytes: Buffer, addresses: string[], state: { unverified: boolean }): boolean {
   const latin1 = bytes.toString('latin1');
   const texts = [latin1.toLowerCase()];
   // Bytes outside ASCII: also read as UTF-8, where case folds beyond ASCII.
@@ -236,7 +263,13 @@ function showsAddress(bytes: Buffer, addresses: string[]): boolean {
   if (latin1.includes('=?')) {
     // Header values as the parser reads them: unfolded, encoded words decoded by the same decoder.
     for (const part of walkParts(parseMime(bytes).root)) {
-      for (const values of part.headers.values()) for (const value of values) if (value.includes('=?')) texts.push(decodeEncodedWords(value).toLowerCase());
+      for (const values of part.headers.values()) {
+        for (const value of values) {
+          if (!value.includes('=?')) continue;
+          if (value.length > MAX_HEADER_VALUE) state.unverified = true;
+          else texts.push(decodeEncodedWords(value).toLowerCase());
+        }
+      }
     }
   }
   // Each spelling once, whatever the number of texts.
