@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { utcDay } from '../../lib/clock.js';
 import { parseMailDate } from '../mailbox/mail-date.js';
 import {
+  clipHeaderValue,
   DEFAULT_MIME_LIMITS,
   decodeBody,
   decodeEncodedWords,
@@ -36,10 +37,24 @@ export function reportRecipients(report: Pick<FeedbackReport, 'recipients' | 'fi
   const values = [...report.recipients];
   for (const name of RECIPIENT_FIELDS) {
     const value = report.fields[name];
-    if (value !== undefined) values.push(...(Array.isArray(value) ? value : [value]));
+    // One at a time: push(...array) passes every value as an argument, and overflows the stack past
+    // about 125,000 of them (a hostile report repeating Original-Rcpt-To).
+    if (Array.isArray(value)) for (const v of value) values.push(v);
+    else if (value !== undefined) values.push(value);
   }
   return values;
 }
+
+/** A complaint report names one complainer (a few at most): one naming more distinct addresses in its
+ * recipient fields is no complaint report but a list (or hostile), and is `malformed`. The cap also
+ * bounds the work of hashing the addresses out of the kept bytes and every stored text, which grows
+ * with their number times the message's length (protect-raw.ts, store-reports.ts, contentKeyOf): at
+ * 100 addresses a hostile 10 MB message still took 7 s, at 10 under one. */
+export const MAX_REPORT_ADDRESSES = 10;
+
+/** Recipient field values (the same address repeated) past which a message is no complaint report either:
+ * each is stored, hashed, in the report's fields. */
+export const MAX_REPORT_RECIPIENT_VALUES = 100;
 
 /** Every way a complainer's address is spelled in mail, lower-cased: as is; as the local part of a VERP
  * return path (`bounce-77-jane=isp.example@sender.example`), which senders use to tell which recipient a
@@ -202,6 +217,8 @@ function parseArf(message: HeaderMap, reportPart: MimePart, parent: MimePart | n
   if (badLines) notes.push(`${badLines} unreadable line(s) in the feedback-report part`);
   const original = originalHeadersNear(parent, reportPart);
   if (original.note) notes.push(original.note);
+  const crowd = tooManyRecipients([fieldMap, original.headers]);
+  if (crowd) return { kind: 'malformed', reason: crowd };
 
   const incidentsText = first(fieldMap, 'incidents');
   let incidents = 1;
@@ -247,7 +264,7 @@ function parseArf(message: HeaderMap, reportPart: MimePart, parent: MimePart | n
       recipients,
       fields: fieldsObject(fieldMap),
       hasOriginalHeaders: original.headers !== null,
-      reportMessageId: clip(header(message, 'message-id')?.replace(/\s+/g, ''), 998),
+      reportMessageId: messageIdOf(message),
       contentKey: contentKeyOf(fieldMap, original.headers, options.recipientToken),
       notes,
     },
@@ -298,8 +315,11 @@ function firstEmbeddedIn(part: MimePart): HeaderMap | null {
 }
 
 function parseLegacy(legacy: { original: HeaderMap | null; report: HeaderMap }, options: ParseReportOptions): ParsedReport {
-  const subject = decodeEncodedWords(header(legacy.report, 'subject') ?? '');
+  // Only the IP at the subject's start is read from it.
+  const subject = decodeEncodedWords(clipHeaderValue(header(legacy.report, 'subject') ?? ''));
   const original = legacy.original && legacy.original.size > 0 ? legacy.original : null;
+  const crowd = tooManyRecipients([original]);
+  if (crowd) return { kind: 'malformed', reason: crowd };
   const ip = deriveSourceIp({ original, subject, legacy: true, isKnownIp: options.isKnownIp });
   const { notes: timeNotes, ...time } = complaintTime(null, ip?.receivedAt ?? null, legacy.report, options.deliveredAt, options.readAt);
   const recipients = (original?.get('x-hmxmroriginalrecipient') ?? []).map((r) => extractAddress(r) ?? r.trim()).filter((r) => r.length > 0);
@@ -326,7 +346,7 @@ function parseLegacy(legacy: { original: HeaderMap | null; report: HeaderMap }, 
       recipients,
       fields,
       hasOriginalHeaders: original !== null,
-      reportMessageId: clip(header(legacy.report, 'message-id')?.replace(/\s+/g, ''), 998),
+      reportMessageId: messageIdOf(legacy.report),
       contentKey: contentKeyOf(null, original, options.recipientToken),
       notes: [...(original ? [] : ['legacy report without the original message']), ...timeNotes],
     },
@@ -375,7 +395,8 @@ function originalFacts(original: HeaderMap | null, options: ParseReportOptions):
   if (!original) return { originalFromDomain: null, originalMessageId: null, originalSubject: null, campaign: null };
   let campaign: string | null = null;
   for (const name of options.campaignHeaders ?? DEFAULT_CAMPAIGN_HEADERS) {
-    const value = header(original, name)?.trim();
+    const found = header(original, name);
+    const value = found === undefined ? undefined : clipHeaderValue(found).trim();
     if (value) {
       campaign = clip(value, 500);
       break;
@@ -384,8 +405,9 @@ function originalFacts(original: HeaderMap | null, options: ParseReportOptions):
   const subject = header(original, 'subject');
   return {
     originalFromDomain: domainOf(extractAddress(header(original, 'from'))),
-    originalMessageId: clip(header(original, 'message-id')?.replace(/\s+/g, ''), 998),
-    originalSubject: subject ? clip(decodeEncodedWords(subject), 1000) : null,
+    originalMessageId: messageIdOf(original),
+    // Decoded from its start only: 64 KB of encoded words give more than the 1000 characters kept.
+    originalSubject: subject ? clip(decodeEncodedWords(clipHeaderValue(subject)), 1000) : null,
     campaign,
   };
 }
@@ -414,14 +436,40 @@ function contentKeyOf(fields: HeaderMap | null, original: HeaderMap | null, reci
   if (recipientToken) {
     // Every spelling, as protect-raw.ts rewrites every spelling in the kept bytes: the key read again
     // from them must be the key of the bytes as received.
-    const forms = [...addresses].flatMap((address) => {
+    // Each spelling once (the first address to spell it wins, as the first replacement did before).
+    const forms = new Map<string, string>();
+    for (const address of addresses) {
       const token = recipientToken(address);
-      return addressSpellings(address).map((form) => [form, token] as const);
-    });
+      for (const form of addressSpellings(address)) if (!forms.has(form)) forms.set(form, token);
+    }
     // Most spellings are absent: look before splitting (the same text either way).
-    for (const [form, token] of forms.sort((a, b) => b[0].length - a[0].length)) if (text.includes(form)) text = text.split(form).join(token);
+    for (const [form, token] of [...forms].sort((a, b) => b[0].length - a[0].length)) if (text.includes(form)) text = text.split(form).join(token);
   }
   return `content:${createHash('sha256').update(text).digest('hex')}`;
+}
+
+/** The Message-ID without its folding whitespace, at most 998 characters (a line's limit). */
+function messageIdOf(headers: HeaderMap): string | null {
+  const value = header(headers, 'message-id');
+  return value === undefined ? null : clip(clipHeaderValue(value).replace(/\s+/g, ''), 998);
+}
+
+/** Why these recipient fields (of the report part and the original) are not one complaint report's, or
+ * null: more distinct addresses than MAX_REPORT_ADDRESSES, or more values than MAX_REPORT_RECIPIENT_VALUES. */
+function tooManyRecipients(maps: (HeaderMap | null)[]): string | null {
+  let values = 0;
+  const distinct = new Set<string>();
+  for (const map of maps) {
+    for (const name of RECIPIENT_FIELDS) {
+      for (const value of map?.get(name) ?? []) {
+        values += 1;
+        distinct.add((extractAddress(value) ?? value.trim()).toLowerCase());
+      }
+    }
+  }
+  if (distinct.size > MAX_REPORT_ADDRESSES) return `${distinct.size} distinct recipient addresses: not one complaint report`;
+  if (values > MAX_REPORT_RECIPIENT_VALUES) return `${values} recipient fields (${distinct.size} distinct address${distinct.size === 1 ? '' : 'es'}): not one complaint report`;
+  return null;
 }
 
 function canonicalFields(map: HeaderMap | null): string {

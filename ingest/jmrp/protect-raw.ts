@@ -1,8 +1,20 @@
 import libmime from 'libmime';
 import libqp from 'libqp';
-import { decodeBody, decodeEncodedWords, extractAddress, headerText, parseHeaderBlock, parseMime, walkParts, type MimePart, type ParsedMessage } from '../mailbox/mime.js';
+import {
+  CLIPPED_CONTENT_TYPE,
+  decodeBody,
+  decodeEncodedWords,
+  extractAddress,
+  headerText,
+  MAX_HEADER_VALUE,
+  parseHeaderBlock,
+  parseMime,
+  walkParts,
+  type MimePart,
+  type ParsedMessage,
+} from '../mailbox/mime.js';
 import { hashRecipient, REMOVED_RECIPIENT, replaceIgnoringCase, type RecipientMode } from './store-reports.js';
-import { addressSpellings, RECIPIENT_FIELDS } from './parse-report.js';
+import { addressSpellings, MAX_REPORT_ADDRESSES, RECIPIENT_FIELDS } from './parse-report.js';
 
 /**
  * The bytes of a complaint message as kept in mail_message.raw: every occurrence of the complainer's
@@ -17,8 +29,11 @@ import { addressSpellings, RECIPIENT_FIELDS } from './parse-report.js';
  * (parse-report.ts addressSpellings). What cannot be rewritten is not kept: when an address still shows
  * in a spelling the rewrite does not cover (another letter case outside ASCII, an entity with leading
  * zeros such as `&#0064;`), or in a part the walk did not
- * reach (nested too deep, past the part cap), the bytes are not kept at all (`null`): the message stays
- * whole in its mailbox's archive folder.
+ * reach (nested too deep, past the part cap, behind a Content-Type read from its start only), or in a
+ * run of encoded words too long to decode (more than MAX_HEADER_VALUE characters), the bytes are not
+ * kept at all (`null`): the message stays whole in its mailbox's archive folder. So too for a message
+ * naming more than MAX_REPORT_ADDRESSES distinct addresses: each is searched for in the whole message,
+ * and a hostile one naming thousands took minutes.
  */
 
 export interface ProtectedRaw {
@@ -33,6 +48,9 @@ const MAX_NESTING = 4;
 
 const NOT_KEPT = "raw bytes not kept: the complainer's address could not be removed from them (the message stays in the mailbox's archive)";
 
+const tooManyToRemove = (count: number) =>
+  `raw bytes not kept: ${count} distinct recipient addresses, more than ${MAX_REPORT_ADDRESSES} to remove from them (the message stays in the mailbox's archive)`;
+
 /**
  * `known`: the recipient values the parser found (reportRecipients). For a message the parser could
  * not read as a report, `scanFields` looks for recipient fields itself. `mime`: the tree of `raw` when
@@ -42,13 +60,26 @@ export function protectRawMessage(raw: Buffer, known: Iterable<string>, mode: Re
   if (mode === 'plain') return { bytes: undefined };
   const tree = mime ?? parseMime(raw);
   const addresses = new Set<string>();
-  for (const value of [...known, ...(scanFields ? recipientFieldValues(tree.root, raw) : [])]) {
+  const state = { unverified: false };
+  const read = (value: string) => {
+    if (state.unverified) return; // nothing will be kept: no need to read on
+    // A value of encoded words too long to decode cheaply may hide an address: nothing is kept.
+    if (value.length > MAX_HEADER_VALUE && value.includes('=?')) {
+      state.unverified = true;
+      return;
+    }
     const address = extractAddress(decodeEncodedWords(value));
     if (address) addresses.add(address.toLowerCase());
-  }
+  };
+  for (const value of known) read(value);
+  if (scanFields) for (const value of recipientFieldValues(tree.root, raw)) read(value);
+  if (state.unverified) return { bytes: null, note: NOT_KEPT };
   if (addresses.size === 0) return { bytes: undefined };
+  // Each address is searched for in the whole message, every spelling of it: past the cap that is no
+  // longer cheap (thousands took minutes), so none is searched for and nothing is kept. Also for a
+  // message that is no report (a bounce listing many recipients): privacy first.
+  if (addresses.size > MAX_REPORT_ADDRESSES) return { bytes: null, note: tooManyToRemove(addresses.size) };
   const replacement = (address: string) => (mode === 'hash' ? hashRecipient(address, salt) : REMOVED_RECIPIENT);
-  const state = { unverified: false };
   // Longest first: of x@y.co and x@y.com, the longer one is replaced whole.
   const out = protect(raw, tree, [...addresses].sort((a, b) => b.length - a.length), replacement, 0, state);
   if (state.unverified) return { bytes: null, note: NOT_KEPT };
@@ -69,7 +100,8 @@ function recipientFieldValues(root: MimePart, raw: Buffer): string[] {
     if (part.contentType === 'message/feedback-report' || part.contentType === 'text/rfc822-headers') {
       blocks.push(parseHeaderBlock(headerText(decodeBody(part))).headers);
     }
-    for (const headers of blocks) for (const name of RECIPIENT_FIELDS) values.push(...(headers.get(name) ?? []));
+    // One at a time: push(...array) overflows the stack past about 125,000 values.
+    for (const headers of blocks) for (const name of RECIPIENT_FIELDS) for (const value of headers.get(name) ?? []) values.push(value);
   }
   return values;
 }
@@ -82,8 +114,9 @@ type Splice = [start: number, end: number, bytes: Buffer];
  * message could not be examined, or an address shows in a spelling that cannot be rewritten.
  */
 function protect(raw: Buffer, tree: ParsedMessage, addresses: string[], replacement: (address: string) => string, nesting: number, state: { unverified: boolean }): Buffer {
-  // The walk stopped early (depth or part cap): what it did not reach was not examined.
-  if (tree.problems.some((p) => p.startsWith('MIME nesting deeper') || p.startsWith('more than'))) state.unverified = true;
+  // The walk stopped early (depth or part cap), or may have missed parts (a Content-Type whose boundary
+  // could lie past what was read): what it did not reach was not examined.
+  if (tree.problems.some((p) => p.startsWith('MIME nesting deeper') || p.startsWith('more than') || p === CLIPPED_CONTENT_TYPE)) state.unverified = true;
   const splices: Splice[] = [];
   for (const part of encodedBodies(raw, tree.root)) {
     if (nesting >= MAX_NESTING) {
@@ -99,8 +132,8 @@ function protect(raw: Buffer, tree: ParsedMessage, addresses: string[], replacem
     splices.push([start, start + part.body.length, encodeLike(part, protectedBody)]);
   }
   // Re-encoded bodies hold hashes, never an address: the passes below cannot touch what they protect.
-  const out = replaceEncodedWords(replacePlain(splice(raw, splices), addresses, replacement), addresses, replacement);
-  if (showsAddress(out, addresses)) state.unverified = true;
+  const out = replaceEncodedWords(replacePlain(splice(raw, splices), addresses, replacement), addresses, replacement, state);
+  if (showsAddress(out, addresses, state)) state.unverified = true;
   return out;
 }
 
@@ -149,9 +182,15 @@ function encodeLike(part: MimePart, body: Buffer): Buffer {
   const eol = original.includes('\r\n') ? '\r\n' : '\n';
   const finalEol = /\r?\n$/.test(original) ? eol : '';
   if (part.encoding === 'base64') {
-    const firstLine = original.split(/\r?\n/)[0]!.length;
+    const lineEnd = original.indexOf('\n');
+    const firstLine = (lineEnd === -1 ? original : original.slice(0, original.charCodeAt(lineEnd - 1) === 13 ? lineEnd - 1 : lineEnd)).length;
     const width = firstLine >= 4 && firstLine % 4 === 0 ? firstLine : 76;
-    return Buffer.from(body.toString('base64').replace(new RegExp(`.{${width}}(?=.)`, 'g'), `$&${eol}`) + finalEol, 'latin1');
+    // Cut in a loop: a pattern `.{width}` built from a one-line body of millions of characters fails
+    // ("Maximum call stack size exceeded" past about 5.6 million).
+    const encoded = body.toString('base64');
+    const lines: string[] = [];
+    for (let at = 0; at < encoded.length; at += width) lines.push(encoded.slice(at, at + width));
+    return Buffer.from(lines.join(eol) + finalEol, 'latin1');
   }
   // The decoded body carries its own line ends (a soft break at the end decodes to none): keep them.
   return Buffer.from(libqp.wrap(libqp.encode(body), 76).replace(/\r?\n/g, eol), 'latin1');
@@ -188,12 +227,17 @@ function spellings(address: string): string[] {
 const ENCODED_WORDS = /=\?[^?\s]{1,200}\?[bBqQ]\?[^?]*?\?=(?:(?:[ \t]+(?:\r?\n[ \t]+)?|\r?\n[ \t]+)?=\?[^?\s]{1,200}\?[bBqQ]\?[^?]*?\?=)*/g;
 
 /** Runs of RFC 2047 encoded words that decode to text holding an address, replaced by that text
- * protected (encoded again when what else the words said is not ASCII). */
-function replaceEncodedWords(raw: Buffer, addresses: string[], replacement: (address: string) => string): Buffer {
+ * protected (encoded again when what else the words said is not ASCII). A run longer than
+ * MAX_HEADER_VALUE is not decoded (a hostile 10 MB one took seconds, twice): `state.unverified`. */
+function replaceEncodedWords(raw: Buffer, addresses: string[], replacement: (address: string) => string, state: { unverified: boolean }): Buffer {
   const text = raw.toString('latin1');
   if (!text.includes('=?')) return raw;
   let changed = false;
   const out = text.replace(ENCODED_WORDS, (words) => {
+    if (words.length > MAX_HEADER_VALUE) {
+      state.unverified = true;
+      return words;
+    }
     const decoded = decodeEncodedWords(words);
     const lower = decoded.toLowerCase();
     const found = addresses.filter((a) => lower.includes(a));
@@ -208,9 +252,10 @@ function replaceEncodedWords(raw: Buffer, addresses: string[], replacement: (add
 
 /**
  * Whether an address still shows after the rewrite, in any spelling a reader would recognise: the
- * bytes as UTF-8 with full case folding, `%40` or `&#64;` for the @, or inside an encoded word.
+ * bytes as UTF-8 with full case folding, `%40` or `&#64;` for the @, or inside an encoded word. A header
+ * value of encoded words longer than MAX_HEADER_VALUE is not decoded: `state.unverified`.
  */
-function showsAddress(bytes: Buffer, addresses: string[]): boolean {
+function showsAddress(bytes: Buffer, addresses: string[], state: { unverified: boolean }): boolean {
   const latin1 = bytes.toString('latin1');
   const texts = [latin1.toLowerCase()];
   // Bytes outside ASCII: also read as UTF-8, where case folds beyond ASCII.
@@ -218,11 +263,19 @@ function showsAddress(bytes: Buffer, addresses: string[]): boolean {
   if (latin1.includes('=?')) {
     // Header values as the parser reads them: unfolded, encoded words decoded by the same decoder.
     for (const part of walkParts(parseMime(bytes).root)) {
-      for (const values of part.headers.values()) for (const value of values) if (value.includes('=?')) texts.push(decodeEncodedWords(value).toLowerCase());
+      for (const values of part.headers.values()) {
+        for (const value of values) {
+          if (!value.includes('=?')) continue;
+          if (value.length > MAX_HEADER_VALUE) state.unverified = true;
+          else texts.push(decodeEncodedWords(value).toLowerCase());
+        }
+      }
     }
   }
+  // Each spelling once, whatever the number of texts.
+  const forms = [...new Set(addresses.flatMap((a) => addressSpellings(a)))];
   return texts.some((text) => {
     const spelled = /%40|&#|&commat;/i.test(text) ? text.replace(/%40|&#0*64;|&#x0*40;|&commat;/gi, '@') : text;
-    return addresses.some((a) => addressSpellings(a).some((form) => spelled.includes(form)));
+    return forms.some((form) => spelled.includes(form));
   });
 }

@@ -51,21 +51,30 @@ export function protectRecipient(address: string | undefined, mode: RecipientMod
  */
 export function recipientProtector(recipients: readonly string[], mode: RecipientMode, salt: string): (text: string | null) => string | null {
   if (mode === 'plain') return (text) => text;
-  const forms: [spelling: string, replacement: string][] = [];
+  // Each spelling once: a report repeating one recipient must not search every text once per repeat
+  // (this runs inside the batch's transaction). The first recipient to spell it wins, as before.
+  const spellings = new Map<string, string>();
   for (const recipient of recipients) {
     const address = extractAddress(recipient);
     if (!address) continue;
     const replacement = mode === 'hash' ? hashRecipient(address, salt) : REMOVED_RECIPIENT;
-    for (const spelling of addressSpellings(address)) forms.push([spelling, replacement]);
+    for (const spelling of addressSpellings(address)) if (!spellings.has(spelling)) spellings.set(spelling, replacement);
   }
-  if (forms.length === 0) return (text) => text;
+  if (spellings.size === 0) return (text) => text;
   // Longest first: of x@y.co and x@y.com, the longer one is replaced whole.
-  forms.sort((a, b) => b[0].length - a[0].length);
+  const forms = [...spellings].sort((a, b) => b[0].length - a[0].length);
   return (text) => {
     // Every spelling holds an @, an = or a & / % escape (none has another case): most texts need no search.
     if (text === null || !/[@=%&]/.test(text)) return text;
+    // Lower-cased once to look for each spelling; replaced (another pass) only where one shows. (When
+    // lower-casing changes the length, replaceIgnoringCase matches by pattern: every spelling is tried.)
+    let lower = text.toLowerCase();
     let out = text;
-    for (const [spelling, replacement] of forms) out = replaceIgnoringCase(out, spelling, replacement);
+    for (const [spelling, replacement] of forms) {
+      if (lower.length === out.length && !lower.includes(spelling)) continue;
+      out = replaceIgnoringCase(out, spelling, replacement);
+      lower = out.toLowerCase();
+    }
     return out;
   };
 }

@@ -225,6 +225,9 @@ async function prepareBatch<R extends Classification, S>(options: DrainOptions<R
   return { batch, order, results, fresh, freshKeys };
 }
 
+/** Why a message the classifier failed on keeps no bytes (in a stream that protects them). */
+const UNPROTECTED_NOT_KEPT = "raw bytes not kept: the classifier failed before personal data could be removed from them (the message itself stays in the mailbox)";
+
 /** The reason a redelivered copy (same Message-ID and body, other trace headers) is not stored again. */
 const DELIVERED_AGAIN = 'delivered again: the same Message-ID and body as a stored message (only trace headers differ)';
 
@@ -303,7 +306,10 @@ function classifyOne<R extends Classification>(options: Pick<DrainOptions<R, nev
       row: { message, classification: result.classification, reason: (quarantined ? result.quarantineReason : result.reason) ?? null, quarantined, ...(stored !== undefined ? { storedRaw: stored } : {}) },
     };
   } catch (error) {
-    const reason = `classifier failed: ${(error as Error)?.message ?? String(error)}`.slice(0, 2000);
+    const reason = `classifier failed: ${(error as Error)?.message ?? String(error)}`.slice(0, 1800);
+    // A stream that protects the bytes it keeps (storedRaw) never got to: they may hold personal data
+    // it would have removed, so none are kept. Others keep them as received.
+    if (options.storedRaw) return { message, row: { message, classification: 'malformed', reason: `${reason}; ${UNPROTECTED_NOT_KEPT}`, quarantined: true, storedRaw: null } };
     return { message, row: { message, classification: 'malformed', reason, quarantined: true } };
   }
 }

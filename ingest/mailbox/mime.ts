@@ -125,6 +125,20 @@ export function parseHeaderBlock(text: string): { headers: HeaderMap; order: [st
 /** A field name: printable characters without space or colon (trailing blanks before the colon tolerated). */
 const FIELD_NAME = /^[\x21-\x39\x3b-\x7e\u00a0-\uffff]+[ \t]*$/;
 
+/** How much of a header value is read where only a parsed field comes from it (a subject, a Content-Type,
+ * a Source-IP): real values are far shorter, and decoding a hostile 10 MB one whole (RFC 2047 words,
+ * RFC 2231 continuations) takes seconds, only for the result to be cut to a few hundred characters. */
+export const MAX_HEADER_VALUE = 64 * 1024;
+
+/** The value's first MAX_HEADER_VALUE characters (the value itself when shorter). */
+export function clipHeaderValue(value: string): string {
+  return value.length <= MAX_HEADER_VALUE ? value : value.slice(0, MAX_HEADER_VALUE);
+}
+
+/** The problem recorded when a Content-Type was read from its start only: what came after (a boundary,
+ * say) was not seen, so parts of the message may not have been walked into. */
+export const CLIPPED_CONTENT_TYPE = `Content-Type longer than ${MAX_HEADER_VALUE} characters: read from its start only`;
+
 /** The first value of a header, or undefined. */
 export function header(headers: HeaderMap, name: string): string | undefined {
   return headers.get(name.toLowerCase())?.[0];
@@ -192,7 +206,9 @@ function parseEntity(raw: Buffer, depth: number, state: WalkState): MimePart {
   const [headerEnd, bodyStart] = splitHeaderBlock(raw);
   const { headers, badLines } = parseHeaderBlock(headerText(raw.subarray(0, headerEnd)));
   if (badLines > 0 && depth === 0) state.problems.push(`${badLines} header line(s) without a field name`);
-  const ct = parseContentType(header(headers, 'content-type'));
+  const contentType = header(headers, 'content-type');
+  if (contentType !== undefined && contentType.length > MAX_HEADER_VALUE) state.problems.push(CLIPPED_CONTENT_TYPE);
+  const ct = parseContentType(contentType === undefined ? undefined : clipHeaderValue(contentType));
   const part: MimePart = {
     headers,
     contentType: ct.type || 'text/plain',

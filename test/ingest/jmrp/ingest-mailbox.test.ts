@@ -341,6 +341,30 @@ describeEachBackend('ingestJmrpMailbox', (db) => {
     }
   });
 
+  it('hostile recipient lists (a report naming many complainers, or one 130,000 times; a bounce listing many): quarantined or kept without any address', async () => {
+    const arf = (index: number, recipient: string) => buildReport({ shape: 'arf', index, ip: '203.0.113.9', at: new Date('2026-10-02T10:00:00Z'), recipient, campaign: 'c', fromDomain: 'd.example' });
+    const lines = (n: number, line: (i: number) => string) => Array.from({ length: n }, (_, i) => `${line(i)}\r\n`).join('');
+    const crowd = arf(21, 'crowd@isp.example').replace('Version: 1\r\n', `Version: 1\r\n${lines(12, (i) => `Original-Rcpt-To: <crowd${i}@isp.example>`)}`);
+    // Spread into push, 130,000 values overflowed the stack: the classifier threw and the bytes were kept as received.
+    const repeated = arf(22, 'jane@isp.example').replace('Version: 1\r\n', `Version: 1\r\n${lines(130_000, () => 'Original-Rcpt-To: jane@isp.example')}`);
+    const bounce = `From: mailer-daemon@b.example\r\nTo: fbl@sender.example\r\nSubject: undeliverable\r\nMessage-ID: <dsn-1@b.example>\r\n\r\n${lines(12, (i) => `Original-Recipient: rfc822;listed${i}@isp.example`)}`;
+    const fine = arf(23, 'fine@isp.example');
+    const result = await ingestJmrpMailbox({ database: db(), config: config(), mailbox: mboxSource({ path: await mboxOf([crowd, repeated, bounce, fine]) }) });
+    expect(result).toMatchObject({ seen: 4, stored: 4, complaints: 1, malformed: 2, notAReport: 1, quarantined: 2, failed: 0 });
+    const rows = await db().query<{ classification: string; reason: string | null; raw: Uint8Array | null }>('select classification, reason, raw from repwatch.mail_message order by id');
+    expect(rows.map((r) => [r.classification, r.raw !== null])).toEqual([['malformed', false], ['malformed', true], ['not_a_report', false], ['arf', true]]);
+    expect(rows[0]!.reason).toMatch(/^13 distinct recipient addresses: not one complaint report; raw bytes not kept: 13 distinct recipient addresses/);
+    expect(rows[1]!.reason).toBe('130001 recipient fields (1 distinct address): not one complaint report');
+    expect(rows[2]!.reason).toMatch(/; raw bytes not kept: 12 distinct recipient addresses/);
+    // No kept byte holds a complainer's address (compared as a boolean: a failure must not print megabytes).
+    const addresses = ['crowd@isp.example', 'jane@isp.example', 'fine@isp.example', ...Array.from({ length: 12 }, (_, i) => [`crowd${i}@isp.example`, `listed${i}@isp.example`]).flat()];
+    for (const row of rows) {
+      const text = Buffer.from(row.raw ?? []).toString('latin1').toLowerCase();
+      expect(addresses.filter((a) => text.includes(a)), row.classification).toEqual([]);
+    }
+    expect(Buffer.from(rows[1]!.raw!).toString('latin1').split(hashRecipient('jane@isp.example', 'test-salt-123456')).length - 1).toBe(130_002);
+  });
+
   it('loads the four public samples: 3 complaints, 1 auth-failure, fields kept as jsonb', async () => {
     const result = await ingestJmrpMailbox({ database: db(), config: config(), mailbox: emlSource({ paths: [fixtures], name: 'public' }) });
     expect(result).toMatchObject({ seen: 4, complaints: 3, otherReports: 1, quarantined: 0 });

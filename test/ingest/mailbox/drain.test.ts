@@ -81,6 +81,27 @@ describeEachBackend('drainMailbox', (db) => {
     expect(anonymous).toMatchObject({ stored: 2, duplicates: 0 });
   });
 
+  it('a classifier that throws, in a stream that protects the bytes it keeps: none are kept, the reason says so', async () => {
+    // The stream would have removed personal data (storedRaw); it never got to, so keeping the bytes as
+    // received would keep exactly what it removes. A stream without storedRaw keeps them as received.
+    const path = await mbox(dir, [message(1, 'boom jane@isp.example'), message(2)]);
+    const storedRaw = (raw: Buffer) => Buffer.from(raw.toString().replace('jane@isp.example', '[removed]'));
+    const result = await drainMailbox({ database: db(), source: mboxSource({ path }), stream: 'jmrp', classify, storedRaw, maxMessageBytes: 1 << 20 });
+    expect(result).toMatchObject({ stored: 1, quarantined: 1, failed: 0 });
+    const rows = await db().query<{ raw: Uint8Array | null; reason: string | null; classification: string }>('select raw, reason, classification from repwatch.mail_message order by id');
+    expect(rows[0]).toMatchObject({ raw: null, classification: 'malformed' });
+    expect(rows[0]!.reason).toBe(
+      "classifier failed: classifier exploded; raw bytes not kept: the classifier failed before personal data could be removed from them (the message itself stays in the mailbox)",
+    );
+    expect(rows[1]!.raw).not.toBeNull();
+
+    await db().query('truncate repwatch.mail_message cascade');
+    await drainMailbox({ database: db(), source: mboxSource({ path }), stream: 'bounces', classify, maxMessageBytes: 1 << 20 });
+    const [asReceived] = await db().query<{ raw: Uint8Array | null; reason: string }>('select raw, reason from repwatch.mail_message where quarantined');
+    expect(Buffer.from(asReceived!.raw!).toString()).toContain('boom jane@isp.example');
+    expect(asReceived!.reason).toBe('classifier failed: classifier exploded');
+  });
+
   it('keeps the raw bytes and records oversized messages without them', async () => {
     const path = await mbox(dir, [message(1), message(2, 'x'.repeat(5000))]);
     const result = await drainMailbox({ database: db(), source: mboxSource({ path }), stream: 'jmrp', classify, maxMessageBytes: 1000 });

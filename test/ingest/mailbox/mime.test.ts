@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeBody, decodeEncodedWords, domainOf, parseContentType, parseMime, walkParts } from '../../../ingest/mailbox/mime.js';
+import { CLIPPED_CONTENT_TYPE, decodeBody, decodeEncodedWords, domainOf, MAX_HEADER_VALUE, parseContentType, parseMime, walkParts } from '../../../ingest/mailbox/mime.js';
 import { parseMailDate } from '../../../ingest/mailbox/mail-date.js';
 
 describe('parseMime', () => {
@@ -64,6 +64,19 @@ describe('parseMime', () => {
     expect(Object.getPrototypeOf(params)).toBeNull();
     expect(({} as Record<string, unknown>).x).toBeUndefined();
     expect(parseContentType('; ; =; "unterminated').type).toBe('');
+  });
+
+  it('reads a Content-Type longer than MAX_HEADER_VALUE (hostile RFC 2231 continuations) from its start, and says so', () => {
+    let params = '';
+    for (let i = 0; params.length <= MAX_HEADER_VALUE; i++) params += ` t*${i}*=%41;`;
+    const { root, problems } = parseMime(Buffer.from(`Content-Type: text/plain;${params} charset=iso-8859-2\r\n\r\nhi\r\n`));
+    expect(root.contentType).toBe('text/plain');
+    expect(root.params.charset).toBeUndefined(); // past what was read
+    expect(problems).toEqual([CLIPPED_CONTENT_TYPE]);
+    // At the cap the value is read whole.
+    const whole = parseMime(Buffer.from(`Content-Type: text/plain; charset=iso-8859-2; x=${'a'.repeat(MAX_HEADER_VALUE - 'text/plain; charset=iso-8859-2; x='.length)}\r\n\r\nhi\r\n`));
+    expect(whole.root.params.charset).toBe('iso-8859-2');
+    expect(whole.problems).toEqual([]);
   });
 
   it('decodes encoded words in charsets beyond UTF-8 and leaves broken ones readable', () => {
