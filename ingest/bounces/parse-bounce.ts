@@ -334,48 +334,40 @@ const IPV6 = /(?<![0-9a-f:])((?:[0-9a-f]{0,4}:){2,7}[0-9a-f]{0,4})(?![0-9a-f:])/
  */
 const MICROSOFT_RANGES = ['40.92.0.0/15', '40.107.0.0/16', '52.100.0.0/14', '104.47.0.0/17', '2a01:111::/32', '2603:1000::/24', '2603:10b6::/32'].map((c) => ipaddr.parseCIDR(c));
 
-/** The first public IP literal in texts (each text's IPv4 literals, then its IPv6 ones) that is not the
- * remote MTA's and not Microsoft's. */
-function firstOwnIp(texts: string | string[], exclude: Set<string>): string | null {
+/** The public IP literals of texts (each text's IPv4 literals, then its IPv6 ones), in order, that are
+ * not Microsoft's; lazily, so the first one found costs a scan only up to it. */
+function* ownIps(texts: string | readonly string[]): Generator<string> {
   for (const text of typeof texts === 'string' ? [texts] : texts) {
     for (const m of text.matchAll(IPV4)) {
-      const ip = usableIp(m[1]!, exclude);
-      if (ip) return ip;
+      const ip = usableIp(m[1]!);
+      if (ip) yield ip;
     }
     for (const m of text.matchAll(IPV6)) {
-      const ip = usableIp(m[1]!, exclude);
-      if (ip) return ip;
+      const ip = usableIp(m[1]!);
+      if (ip) yield ip;
     }
   }
-  return null;
 }
 
-const NOTHING_EXCLUDED = new Set<string>();
-
-/** Every IP firstOwnIp could return for texts, in the order it would try them, each once: for texts
- * read by many DSN groups, each with its own exclusions (firstNotExcluded). */
-function ownIpCandidates(texts: string[]): string[] {
-  const out = new Set<string>();
-  for (const text of texts) {
-    for (const m of text.matchAll(IPV4)) {
-      const ip = usableIp(m[1]!, NOTHING_EXCLUDED);
-      if (ip) out.add(ip);
-    }
-    for (const m of text.matchAll(IPV6)) {
-      const ip = usableIp(m[1]!, NOTHING_EXCLUDED);
-      if (ip) out.add(ip);
-    }
-  }
-  return [...out];
+/** The first of ownIps that is not the remote MTA's. */
+function firstOwnIp(texts: string | readonly string[], exclude: Set<string>): string | null {
+  return firstNotExcluded(ownIps(texts), exclude);
 }
 
-/** firstOwnIp over candidates from ownIpCandidates: stops after at most exclude.size + 1 of them. */
-function firstNotExcluded(candidates: readonly string[], exclude: Set<string>): string | null {
+/** Every IP of ownIps, each once: for texts read by many DSN groups, each with its own exclusions
+ * (firstNotExcluded), so the texts are scanned once. */
+function ownIpCandidates(texts: readonly string[]): string[] {
+  return [...new Set(ownIps(texts))];
+}
+
+/** The first candidate not excluded (a lazy one is read only up to it). */
+function firstNotExcluded(candidates: Iterable<string>, exclude: Set<string>): string | null {
   for (const ip of candidates) if (!exclude.has(ip)) return ip;
   return null;
 }
 
-function usableIp(candidate: string, exclude: Set<string>): string | null {
+/** The address normalised (IPv4-mapped IPv6 as IPv4) when it is public and not Microsoft's, else null. */
+function usableIp(candidate: string): string | null {
   if (!ipaddr.isValid(candidate)) return null;
   let addr = ipaddr.parse(candidate);
   if (addr.kind() === 'ipv6' && (addr as ipaddr.IPv6).isIPv4MappedAddress()) addr = (addr as ipaddr.IPv6).toIPv4Address();
@@ -383,7 +375,6 @@ function usableIp(candidate: string, exclude: Set<string>): string | null {
   // and the tests use them, and a real receiver never names them.
   if (addr.range() !== 'unicast' && !isDocumentationRange(addr)) return null;
   const normal = addr.toString();
-  if (exclude.has(normal)) return null;
   if (MICROSOFT_RANGES.some(([net, bits]) => net.kind() === addr.kind() && addr.match(net, bits))) return null;
   return normal;
 }
